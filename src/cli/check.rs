@@ -1,0 +1,110 @@
+//! `logship check`: validate the config and print a summary, secrets masked.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use super::ConfigArg;
+use crate::config::{self, BucketKind, Config};
+
+pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let path = args.path();
+    match config::load(&path) {
+        Ok(loaded) => {
+            print!("{}", summary(&path.display().to_string(), &loaded.config));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Show that a secret is set without showing any of it.
+pub fn mask(secret: Option<&str>) -> &'static str {
+    match secret {
+        Some(s) if !s.is_empty() => "****** (set)",
+        _ => "(not set)",
+    }
+}
+
+/// A human-readable description of what the agent will do.
+pub fn summary(file: &str, c: &Config) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{file}: OK");
+    let _ = writeln!(
+        s,
+        "agent: instance_id={} data_dir={} shutdown_timeout={}",
+        c.agent.instance_id(),
+        c.agent.data_dir.display(),
+        c.agent.shutdown_timeout
+    );
+    let g = &c.segments;
+    let _ = writeln!(
+        s,
+        "segments: max_bytes={} max_age={} local_retention={} max_disk={} build_idle_timeout={}",
+        g.max_bytes, g.max_age, g.local_retention, g.max_disk, g.build_idle_timeout
+    );
+    let _ = writeln!(
+        s,
+        "redaction: {}",
+        if c.redaction.enabled {
+            "enabled"
+        } else {
+            "DISABLED"
+        }
+    );
+    let _ = writeln!(s, "sources: {}", c.sources.len());
+    for src in &c.sources {
+        let _ = writeln!(
+            s,
+            "  - {} tier={} format={:?} read_from={:?} include={:?} exclude={:?}",
+            src.name.get_ref(),
+            src.tier,
+            src.format,
+            src.read_from,
+            src.include.get_ref(),
+            src.exclude
+        );
+    }
+    let b = &c.bucket;
+    match b.kind {
+        BucketKind::Dir => {
+            let _ = writeln!(s, "bucket: dir {}", c.dir_bucket_path().display());
+        }
+        kind => {
+            let _ = writeln!(
+                s,
+                "bucket: {:?} bucket={} endpoint={} account_id={} prefix={:?} access_key_id={} secret_access_key={}",
+                kind,
+                b.bucket.as_deref().unwrap_or("(not set)"),
+                b.endpoint.as_deref().unwrap_or("(derived)"),
+                b.account_id.as_deref().unwrap_or("(not set)"),
+                b.key_prefix(),
+                mask(b.access_key_id.as_deref()),
+                mask(b.secret_access_key.as_deref()),
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "alerts: {} rules, {} channels, redis={}",
+        c.alerts.rules.len(),
+        c.alerts.channels.len(),
+        if c.alerts.redis_url.is_some() {
+            "configured"
+        } else {
+            "none (per-process suppression)"
+        }
+    );
+    let _ = writeln!(
+        s,
+        "metrics: {}",
+        if c.metrics.enabled {
+            c.metrics.listen.as_str()
+        } else {
+            "disabled"
+        }
+    );
+    s
+}

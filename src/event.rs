@@ -1,0 +1,361 @@
+//! The unified event (SPEC §1) and its serialization.
+//!
+//! Every stage after the tailer speaks `Event`. Serialization is hand-written
+//! rather than derived because it sits on the hot path of every line: the key
+//! order is fixed by the contract, and writing straight into a reused buffer
+//! avoids an allocation per line. Parsing back (`Event::from_json`) is only
+//! used by tools (`query`, tests), so it goes through serde.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Which family of logs an event belongs to; decides its segment layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    System,
+    Build,
+    Deploy,
+    Action,
+    Lifecycle,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 5] = [
+        Tier::System,
+        Tier::Build,
+        Tier::Deploy,
+        Tier::Action,
+        Tier::Lifecycle,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::System => "system",
+            Tier::Build => "build",
+            Tier::Deploy => "deploy",
+            Tier::Action => "action",
+            Tier::Lifecycle => "lifecycle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity of a line, reduced to the four levels of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        [Level::Debug, Level::Info, Level::Warn, Level::Error]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Maximum size of `msg` in bytes; longer messages are cut and suffixed.
+pub const MAX_MSG_BYTES: usize = 256 * 1024;
+/// Suffix appended to a message that was cut at [`MAX_MSG_BYTES`].
+pub const TRUNCATED_SUFFIX: &str = "[TRUNCATED]";
+
+/// One unified event. Field order here is the serialization order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub ts: i64,
+    pub instance_id: String,
+    pub tier: Tier,
+    pub kind: String,
+    pub lvl: Level,
+    pub project_id: Option<String>,
+    pub build_id: Option<String>,
+    pub user_id: Option<String>,
+    pub req_id: Option<String>,
+    pub seq: u64,
+    pub src: String,
+    pub msg: String,
+    pub data: Option<Map<String, Value>>,
+}
+
+impl Event {
+    /// An empty event, meant to be filled field by field and reused.
+    pub fn empty(tier: Tier) -> Event {
+        Event {
+            ts: 0,
+            instance_id: String::new(),
+            tier,
+            kind: String::new(),
+            lvl: Level::Info,
+            project_id: None,
+            build_id: None,
+            user_id: None,
+            req_id: None,
+            seq: 0,
+            src: String::new(),
+            msg: String::new(),
+            data: None,
+        }
+    }
+
+    /// Parse one NDJSON line back into an event.
+    pub fn from_json(line: &str) -> Result<Event, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+
+    /// The id a tier's layout is keyed on, by name (`buildId`, ...).
+    pub fn id(&self, name: &str) -> Option<&str> {
+        match name {
+            "projectId" => self.project_id.as_deref(),
+            "buildId" => self.build_id.as_deref(),
+            "userId" => self.user_id.as_deref(),
+            "reqId" => self.req_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Append this event as one JSON line (with the trailing `\n`) to `out`.
+    ///
+    /// Keys are written in contract order. Strings are escaped per RFC 8259;
+    /// the fast path copies runs of plain bytes in one go.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"ts\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.ts).as_bytes());
+        out.extend_from_slice(b",\"instanceId\":");
+        write_json_str(out, &self.instance_id);
+        out.extend_from_slice(b",\"tier\":\"");
+        out.extend_from_slice(self.tier.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"kind\":");
+        write_json_str(out, &self.kind);
+        out.extend_from_slice(b",\"lvl\":\"");
+        out.extend_from_slice(self.lvl.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"projectId\":");
+        write_opt_str(out, self.project_id.as_deref());
+        out.extend_from_slice(b",\"buildId\":");
+        write_opt_str(out, self.build_id.as_deref());
+        out.extend_from_slice(b",\"userId\":");
+        write_opt_str(out, self.user_id.as_deref());
+        out.extend_from_slice(b",\"reqId\":");
+        write_opt_str(out, self.req_id.as_deref());
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.seq).as_bytes());
+        out.extend_from_slice(b",\"src\":");
+        write_json_str(out, &self.src);
+        out.extend_from_slice(b",\"msg\":");
+        write_json_str(out, &self.msg);
+        out.extend_from_slice(b",\"data\":");
+        match &self.data {
+            None => out.extend_from_slice(b"null"),
+            // Writing into a Vec cannot fail, and a Map<String, Value> always
+            // serializes (string keys, finite numbers by construction).
+            Some(map) => {
+                let _ = serde_json::to_writer(&mut *out, map);
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The event as one JSON line without the trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(256 + self.msg.len());
+        self.write_json(&mut out);
+        out.pop();
+        // Only valid UTF-8 is ever written: every source is a &str.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.extend_from_slice(b"null"),
+        Some(s) => write_json_str(out, s),
+    }
+}
+
+/// Write `s` as a JSON string literal.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Cut `msg` to at most [`MAX_MSG_BYTES`] (on a char boundary) and append the
+/// truncation marker. Returns whether it was cut.
+pub fn truncate_msg(msg: &mut String) -> bool {
+    if msg.len() <= MAX_MSG_BYTES {
+        return false;
+    }
+    let mut cut = MAX_MSG_BYTES;
+    while !msg.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    msg.truncate(cut);
+    msg.push_str(TRUNCATED_SUFFIX);
+    true
+}
+
+/// Whether an id may be used raw as a path or key component (SPEC §2).
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The path component used for an id: the id itself when safe, `_none` when
+/// absent, `_invalid-<16 hex of xxh3>` otherwise. Deterministic, so the same
+/// bad id always lands in the same place.
+pub fn path_component(id: Option<&str>) -> std::borrow::Cow<'_, str> {
+    match id {
+        None => std::borrow::Cow::Borrowed("_none"),
+        Some(id) if is_safe_id(id) => std::borrow::Cow::Borrowed(id),
+        Some(id) => {
+            let h = xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+            std::borrow::Cow::Owned(format!("_invalid-{h:016x}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let mut e = Event::empty(Tier::Build);
+        e.ts = 1736812345678;
+        e.instance_id = "host-1".into();
+        e.kind = "line".into();
+        e.lvl = Level::Error;
+        e.build_id = Some("b-42".into());
+        e.seq = 7;
+        e.src = "builds".into();
+        e.msg = "quote \" backslash \\ nl \n ctl \u{1} é".into();
+        e
+    }
+
+    #[test]
+    fn serializes_in_contract_order_and_round_trips() {
+        let e = sample();
+        let s = e.to_json();
+        let keys = [
+            "ts",
+            "instanceId",
+            "tier",
+            "kind",
+            "lvl",
+            "projectId",
+            "buildId",
+            "userId",
+            "reqId",
+            "seq",
+            "src",
+            "msg",
+            "data",
+        ];
+        let mut last = 0;
+        for k in keys {
+            let pos = s.find(&format!("\"{k}\":")).expect(k);
+            assert!(pos >= last, "{k} out of order in {s}");
+            last = pos;
+        }
+        assert_eq!(Event::from_json(&s).unwrap(), e);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["msg"], "quote \" backslash \\ nl \n ctl \u{1} é");
+    }
+
+    #[test]
+    fn data_round_trips() {
+        let mut e = sample();
+        let mut m = Map::new();
+        m.insert("deploymentId".into(), Value::from("d-1"));
+        m.insert("n".into(), Value::from(3));
+        e.data = Some(m);
+        assert_eq!(Event::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let mut m = "é".repeat(MAX_MSG_BYTES);
+        assert!(truncate_msg(&mut m));
+        assert!(m.ends_with(TRUNCATED_SUFFIX));
+        assert!(m.len() <= MAX_MSG_BYTES + TRUNCATED_SUFFIX.len());
+        let mut short = "ok".to_string();
+        assert!(!truncate_msg(&mut short));
+    }
+
+    #[test]
+    fn unsafe_ids_are_replaced() {
+        assert_eq!(path_component(Some("b-1.2_x")), "b-1.2_x");
+        assert_eq!(path_component(None), "_none");
+        for bad in ["../../etc/passwd", ".", "..", "", "a/b", &"x".repeat(129)] {
+            let c = path_component(Some(bad));
+            assert!(c.starts_with("_invalid-"), "{bad:?} -> {c}");
+            assert!(is_safe_id(&c));
+        }
+        assert_eq!(path_component(Some("a/b")), path_component(Some("a/b")));
+        assert_ne!(path_component(Some("a/b")), path_component(Some("a/c")));
+    }
+}

@@ -1,0 +1,21 @@
+//! logship: a log-shipping agent.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//!
+//! ```text
+//! source (discover, tail, checkpoint) -> normalize -> redact -> segment -> ship
+//!                                                       \-> alert
+//! ```
+//!
+//! `config` describes it, `ops` runs it as a service, `cli` is the command line.
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod normalize;
+pub mod ops;
+pub mod redact;
+pub mod segment;
+pub mod ship;
+pub mod source;

@@ -1,0 +1,1 @@
+//! Raw lines to unified events: format detection, levels, timestamps, ids.

@@ -1,0 +1,276 @@
+//! The agent's metrics (SPEC §7), one process-wide registry.
+//!
+//! A single global keeps every stage free to count without threading a handle
+//! through each constructor; labels are low-cardinality by construction
+//! (tiers, reasons, rule and source names from the config — never ids, paths
+//! or messages). Hot paths count locally and add per batch.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabel {
+    pub tier: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabel {
+    pub severity: String,
+    pub channel: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabel {
+    pub channel: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    pub version: String,
+}
+
+/// Every metric the agent exposes.
+pub struct Metrics {
+    pub registry: Registry,
+    pub events_written: Family<TierLabel, Counter>,
+    pub events_dropped: Family<ReasonLabel, Counter>,
+    pub bytes_read: Family<SourceLabel, Counter>,
+    pub redactions: Family<RuleLabel, Counter>,
+    pub segment_rotations: Family<TierLabel, Counter>,
+    pub uploads: Counter,
+    pub upload_failures: Counter,
+    pub upload_duration: Histogram,
+    pub upload_backlog_segments: Gauge,
+    pub upload_backlog_bytes: Gauge,
+    pub alerts_triggered: Family<AlertLabel, Counter>,
+    pub alerts_suppressed: Family<RuleLabel, Counter>,
+    pub alert_delivery_failures: Family<ChannelLabel, Counter>,
+    pub alert_queue_depth: Gauge,
+    pub files_watched: Gauge,
+    pub config_reloads: Family<ResultLabel, Counter>,
+    pub build_info: Family<VersionLabel, Gauge>,
+    /// Lines whose bytes were not valid UTF-8 (replaced, not dropped).
+    pub invalid_utf8_lines: Counter,
+    /// Lines longer than the limit (cut and marked `[TRUNCATED]`).
+    pub truncated_lines: Counter,
+    /// Ids replaced by a safe form before touching a path or key.
+    pub invalid_ids: Counter,
+    /// 1 while reading is paused because `segments.max_disk` is reached.
+    pub backpressure: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("logship");
+        let m = Metrics {
+            events_written: Family::default(),
+            events_dropped: Family::default(),
+            bytes_read: Family::default(),
+            redactions: Family::default(),
+            segment_rotations: Family::default(),
+            uploads: Counter::default(),
+            upload_failures: Counter::default(),
+            upload_duration: Histogram::new(
+                [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0].into_iter(),
+            ),
+            upload_backlog_segments: Gauge::default(),
+            upload_backlog_bytes: Gauge::default(),
+            alerts_triggered: Family::default(),
+            alerts_suppressed: Family::default(),
+            alert_delivery_failures: Family::default(),
+            alert_queue_depth: Gauge::default(),
+            files_watched: Gauge::default(),
+            config_reloads: Family::default(),
+            build_info: Family::default(),
+            invalid_utf8_lines: Counter::default(),
+            truncated_lines: Counter::default(),
+            invalid_ids: Counter::default(),
+            backpressure: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "events_written",
+            "Events written to local segments",
+            m.events_written.clone(),
+        );
+        r.register(
+            "events_dropped",
+            "Events not written or not evaluated, by reason",
+            m.events_dropped.clone(),
+        );
+        r.register(
+            "bytes_read",
+            "Bytes read from tailed files",
+            m.bytes_read.clone(),
+        );
+        r.register(
+            "redactions",
+            "Secrets redacted, by rule",
+            m.redactions.clone(),
+        );
+        r.register(
+            "segment_rotations",
+            "Segments sealed",
+            m.segment_rotations.clone(),
+        );
+        r.register("uploads", "Segments uploaded", m.uploads.clone());
+        r.register(
+            "upload_failures",
+            "Failed upload attempts",
+            m.upload_failures.clone(),
+        );
+        r.register(
+            "upload_duration_seconds",
+            "Upload duration",
+            m.upload_duration.clone(),
+        );
+        r.register(
+            "upload_backlog_segments",
+            "Sealed segments waiting for upload",
+            m.upload_backlog_segments.clone(),
+        );
+        r.register(
+            "upload_backlog_bytes",
+            "Bytes of sealed segments waiting for upload",
+            m.upload_backlog_bytes.clone(),
+        );
+        r.register(
+            "alerts_triggered",
+            "Notifications sent",
+            m.alerts_triggered.clone(),
+        );
+        r.register(
+            "alerts_suppressed",
+            "Notifications suppressed as duplicates",
+            m.alerts_suppressed.clone(),
+        );
+        r.register(
+            "alert_delivery_failures",
+            "Notifications that could not be delivered",
+            m.alert_delivery_failures.clone(),
+        );
+        r.register(
+            "alert_queue_depth",
+            "Events waiting for alert evaluation",
+            m.alert_queue_depth.clone(),
+        );
+        r.register(
+            "files_watched",
+            "Files currently tailed",
+            m.files_watched.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Config reloads by result",
+            m.config_reloads.clone(),
+        );
+        r.register("build_info", "Build information", m.build_info.clone());
+        r.register(
+            "invalid_utf8_lines",
+            "Lines with invalid UTF-8, replaced",
+            m.invalid_utf8_lines.clone(),
+        );
+        r.register(
+            "truncated_lines",
+            "Lines cut at the size limit",
+            m.truncated_lines.clone(),
+        );
+        r.register(
+            "invalid_ids",
+            "Ids replaced by a safe form",
+            m.invalid_ids.clone(),
+        );
+        r.register(
+            "backpressure",
+            "1 while reading is paused at segments.max_disk",
+            m.backpressure.clone(),
+        );
+        m.build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition (`GET /metrics`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn dropped(&self, reason: &str) -> Counter {
+        self.events_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .clone()
+    }
+
+    pub fn redaction(&self, rule: &str) -> Counter {
+        self.redactions
+            .get_or_create(&RuleLabel {
+                rule: rule.to_string(),
+            })
+            .clone()
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(Metrics::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_spec_names() {
+        let m = metrics();
+        m.events_written
+            .get_or_create(&TierLabel {
+                tier: "system".into(),
+            })
+            .inc();
+        m.dropped("test").inc();
+        let text = m.encode();
+        for name in [
+            "logship_events_written_total{tier=\"system\"}",
+            "logship_events_dropped_total{reason=\"test\"}",
+            "logship_uploads_total",
+            "logship_upload_failures_total",
+            "logship_upload_duration_seconds_bucket",
+            "logship_upload_backlog_segments",
+            "logship_upload_backlog_bytes",
+            "logship_alert_queue_depth",
+            "logship_files_watched",
+            "logship_build_info{version=",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Running the agent as a service: metrics, endpoints, signals, reload.
+
+pub mod metrics;
+pub mod shutdown;

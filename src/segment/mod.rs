@@ -1,0 +1,1 @@
+//! Local segments: layout (tier and ids to path and key), writing, sealing.

@@ -1,0 +1,92 @@
+//! Where sealed segments go: the [`Bucket`] trait and its implementations.
+//!
+//! A bucket stores whole objects under deterministic keys (SPEC §3). Puts are
+//! idempotent: the same key always receives the same bytes, so a retry or a
+//! re-upload after a crash is harmless.
+
+pub mod dir;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+
+/// Metadata stored with each object (`x-amz-meta-*` on S3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub lines: u64,
+    pub tier: String,
+    pub instance_id: String,
+}
+
+impl ObjectMeta {
+    /// The metadata as the user-metadata map (keys without `x-amz-meta-`).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("first-ts".to_string(), self.first_ts.to_string()),
+            ("last-ts".to_string(), self.last_ts.to_string()),
+            ("lines".to_string(), self.lines.to_string()),
+            ("tier".to_string(), self.tier.clone()),
+            ("instance-id".to_string(), self.instance_id.clone()),
+        ])
+    }
+}
+
+/// What is known about a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Whether a failed operation may succeed if tried again soon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Network trouble, 5xx, 429, timeouts: retry with backoff, forever.
+    Soon,
+    /// Rejected (403, 400 BadDigest, ...): needs a person; retry slowly.
+    Slowly,
+}
+
+/// A failed bucket operation.
+#[derive(Debug)]
+pub struct ShipError {
+    pub retry: Retry,
+    pub message: String,
+}
+
+impl fmt::Display for ShipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ShipError {}
+
+impl ShipError {
+    pub fn soon(message: impl Into<String>) -> ShipError {
+        ShipError {
+            retry: Retry::Soon,
+            message: message.into(),
+        }
+    }
+    pub fn slowly(message: impl Into<String>) -> ShipError {
+        ShipError {
+            retry: Retry::Slowly,
+            message: message.into(),
+        }
+    }
+}
+
+/// An object store that receives sealed, compressed segments.
+#[async_trait]
+pub trait Bucket: Send + Sync + 'static {
+    /// Store `body` (gzip bytes) under `key`, replacing any object there.
+    async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError>;
+    /// Size and metadata of `key`, or `None` if absent.
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ShipError>;
+    /// Human-readable description for logs and `check` (no secrets).
+    fn describe(&self) -> String;
+}
