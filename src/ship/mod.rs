@@ -5,6 +5,7 @@
 //! re-upload after a crash is harmless.
 
 pub mod dir;
+pub mod uploader;
 
 use std::collections::BTreeMap;
 use std::fmt;
