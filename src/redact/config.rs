@@ -1,0 +1,161 @@
+//! `[redaction]`: what a user can add to or take away from the built-in
+//! rules.
+//!
+//! User-written strings (pattern regexes, allowlist regexes, key names) are
+//! kept as `toml::Spanned` so that a typo in a regex is reported at the exact
+//! `file:line:col` of the string, not as "somewhere in [redaction]".
+//! Compilation happens twice on purpose: once here to report every error with
+//! its position, once in [`super::Redactor::new`] to build the engine.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{ConfigError, SourceText};
+
+/// `[redaction]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedactionConfig {
+    /// Kill switch. Off means secrets reach disk and the bucket.
+    pub enabled: bool,
+    /// Extra detectors, `[[redaction.patterns]]` with `name` and `regex`.
+    pub patterns: Vec<PatternConfig>,
+    /// Values that are never redacted, compared literally with the secret.
+    pub allow: Vec<Spanned<String>>,
+    /// Values that are never redacted: a regex searched in the secret (anchor
+    /// it with `^...$` to require a full match).
+    pub allow_regex: Vec<Spanned<String>>,
+    /// Extra sensitive key names (matched like the built-in ones: case- and
+    /// separator-insensitive, also as a suffix such as `db_<name>`).
+    pub keys: Vec<Spanned<String>>,
+}
+
+/// One user-defined detector.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternConfig {
+    /// Rule name: the `rule` label and the `[REDACTED:<name>]` marker.
+    pub name: Spanned<String>,
+    /// Regex; when it has a capture group named `secret` (or else a first
+    /// group), only that group is replaced, otherwise the whole match.
+    pub regex: Spanned<String>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            enabled: true,
+            patterns: Vec::new(),
+            allow: Vec::new(),
+            allow_regex: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// A rule name must be usable as a metric label and inside the marker.
+pub(crate) fn valid_rule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The regex crate's errors span several lines with a caret diagram; a
+/// config error must stay on one line.
+pub(crate) fn one_line(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .map(|l| l.trim_start_matches("error:").trim().to_string())
+            .next()
+            .unwrap_or_else(|| s.replace('\n', " ")),
+        other => other.to_string().replace('\n', " "),
+    }
+}
+
+impl RedactionConfig {
+    pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.patterns {
+            let name = p.name.get_ref();
+            if !valid_rule_name(name) {
+                errors.push(src.error_at_parsed(
+                    Some(p.name.span()),
+                    format!(
+                        "redaction pattern name \"{name}\" must be 1-64 characters of a-z, 0-9 and _ (it becomes a metric label)"
+                    ),
+                ));
+            } else if !seen.insert(name.clone()) {
+                errors.push(src.error_at_parsed(
+                    Some(p.name.span()),
+                    format!("duplicate redaction pattern name \"{name}\""),
+                ));
+            }
+            if let Err(e) = regex::Regex::new(p.regex.get_ref()) {
+                errors.push(src.error_at_parsed(
+                    Some(p.regex.span()),
+                    format!(
+                        "invalid regex in redaction pattern \"{name}\": {}",
+                        one_line(&e)
+                    ),
+                ));
+            }
+        }
+        for r in &self.allow_regex {
+            if let Err(e) = regex::Regex::new(r.get_ref()) {
+                errors.push(src.error_at_parsed(
+                    Some(r.span()),
+                    format!("invalid regex in redaction.allow_regex: {}", one_line(&e)),
+                ));
+            }
+        }
+        for k in &self.keys {
+            if crate::redact::keys::normalize(k.get_ref()).is_empty() {
+                errors.push(src.error_at_parsed(
+                    Some(k.span()),
+                    "redaction.keys entry has no letters or digits; give a key name such as \"pin\"",
+                ));
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load_str;
+
+    #[test]
+    fn redact_config_bad_regex_has_position() {
+        let text = "[redaction]\npatterns = [\n  { name = \"ok\", regex = \"a+\" },\n  { name = \"bad\", regex = \"(unclosed\" },\n]\n";
+        let e = load_str(Path::new("agent.toml"), text.into(), &|_| None).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!((e.0[0].line, e.0[0].col), (4, 27), "{e}");
+        assert!(e.0[0].message.contains("\"bad\""), "{e}");
+        assert!(!e.0[0].message.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn redact_config_bad_allow_regex_and_name() {
+        let text = "[redaction]\nallow_regex = [\"[\"]\n[[redaction.patterns]]\nname = \"Bad Name\"\nregex = \"x\"\n";
+        let e = load_str(Path::new("agent.toml"), text.into(), &|_| None).unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        let mut lines: Vec<usize> = e.0.iter().map(|e| e.line).collect();
+        lines.sort();
+        assert_eq!(lines, vec![2, 4]);
+    }
+
+    #[test]
+    fn redact_config_full_example_loads() {
+        let text = "[redaction]\nenabled = true\nallow = [\"AKIAIOSFODNN7EXAMPLE\"]\nallow_regex = [\"^test_\"]\nkeys = [\"pin\"]\n[[redaction.patterns]]\nname = \"employee_id\"\nregex = \"EMP-(?P<secret>[0-9]{6})\"\n";
+        let l = load_str(Path::new("agent.toml"), text.into(), &|_| None).unwrap();
+        assert_eq!(l.config.redaction.patterns.len(), 1);
+        assert!(crate::redact::Redactor::new(&l.config.redaction).is_ok());
+    }
+}

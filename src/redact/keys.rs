@@ -1,0 +1,479 @@
+//! Key-aware redaction: the value of a sensitive *key* is secret whatever it
+//! looks like (`password=hunter2` has no format to detect).
+//!
+//! One regex finds `key<sep>` where the key ends in a sensitive stem
+//! (`db_password=`, `"apiKey": `, `X-Api-Key: `, `\"token\":\"`); the key is
+//! then classified here in code, because the rules are about word boundaries
+//! and context that a regex expresses badly:
+//!
+//! - names are compared case- and separator-insensitively, as suffixes
+//!   (`db_password`, `dbPassword`, `DB-PASSWORD`); short stems (`pass`,
+//!   `pwd`, `auth`) need a word boundary so `bypass` and `oauth` stay;
+//! - `key`, `sig` and `signature` alone are sensitive only as URL query
+//!   parameters (`?key=`, `&X-Amz-Signature=`) and `*_KEY` only in
+//!   environment style (`STRIPE_KEY=`), because "key" is everywhere in logs;
+//! - booleans, nulls, small numbers, masks (`****`), `${VAR}` references and
+//!   nested objects are not secrets and stay (`token_count=5` never matches
+//!   at all: the key must *end* in the stem).
+//!
+//! Values are parsed by their quoting (`"..."`, `\"...\"` inside an escaped
+//! JSON string, `'...'`, or a bare token); an `Authorization` value keeps its
+//! scheme (`Bearer [REDACTED:bearer]`), a `Cookie:` header value is redacted
+//! to the end of the line. URL userinfo passwords are found here too.
+
+use regex::Regex;
+
+use super::engine::{Labels, RuleId, Span, PRIO_KEY};
+
+/// How a sensitive key's value is parsed and filtered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Passwords: even short digit strings are secret.
+    Password,
+    /// `PWD` is also the shell's working directory: paths stay.
+    Pwd,
+    /// `Authorization`-style: a scheme word is kept.
+    Authorization,
+    /// Cookie headers: `; `-separated, redacted to the end of the line.
+    Cookie,
+    /// Everything else.
+    Plain,
+}
+
+/// Where a key was seen; some keys are sensitive only in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// After `?` or `&`: a URL query parameter.
+    Query,
+    /// Anywhere else (text, JSON object keys).
+    Other,
+}
+
+/// The verdict on a key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRule {
+    pub rule: RuleId,
+    pub family: Family,
+}
+
+struct Stem {
+    norm: String,
+    rule: RuleId,
+    family: Family,
+    /// Needs a separator or camelCase boundary before it when it is a suffix.
+    needs_boundary: bool,
+    query_only: bool,
+}
+
+/// Built-in sensitive stems: (normalized suffix, rule, family, query only).
+const STEMS: &[(&str, &str, Family, bool)] = &[
+    ("password", "password", Family::Password, false),
+    ("passwd", "password", Family::Password, false),
+    ("passphrase", "password", Family::Password, false),
+    ("pass", "password", Family::Password, false),
+    ("pwd", "password", Family::Pwd, false),
+    ("secret", "secret", Family::Plain, false),
+    ("token", "token", Family::Plain, false),
+    ("apikey", "api_key", Family::Plain, false),
+    ("accesskey", "access_key", Family::Plain, false),
+    ("secretkey", "secret_key", Family::Plain, false),
+    ("privatekey", "private_key", Family::Plain, false),
+    ("signingkey", "secret_key", Family::Plain, false),
+    ("encryptionkey", "secret_key", Family::Plain, false),
+    ("masterkey", "secret_key", Family::Plain, false),
+    ("accountkey", "secret_key", Family::Plain, false),
+    (
+        "authorization",
+        "authorization",
+        Family::Authorization,
+        false,
+    ),
+    ("auth", "authorization", Family::Authorization, false),
+    ("cookie", "cookie", Family::Cookie, false),
+    ("session", "session", Family::Plain, false),
+    ("sessionid", "session", Family::Plain, false),
+    ("sessid", "session", Family::Plain, false),
+    ("sessionkey", "session", Family::Plain, false),
+    ("credentials", "credentials", Family::Plain, false),
+    ("credential", "credentials", Family::Plain, false),
+    (
+        "connectionstring",
+        "connection_string",
+        Family::Plain,
+        false,
+    ),
+    ("key", "url_param", Family::Plain, true),
+    ("sig", "url_param", Family::Plain, true),
+    ("signature", "url_param", Family::Plain, true),
+];
+
+/// Regex alternatives matching the raw (unnormalized) end of a sensitive key.
+const STEM_REGEX: &str = r"pass(?:word|wd|phrase)?|pwd|secret|token|key|auth(?:orization)?|cookie|session(?:id|key)?|sessid|credentials?|connection[_.\-]?string|sig(?:nature)?";
+
+/// Authorization schemes kept in front of the redacted value.
+const SCHEMES: &[(&str, &str)] = &[
+    ("bearer", "bearer"),
+    ("basic", "basic_auth"),
+    ("token", "authorization"),
+    ("bot", "authorization"),
+    ("digest", "authorization"),
+    ("negotiate", "authorization"),
+    ("ntlm", "authorization"),
+    ("apikey", "authorization"),
+    ("dpop", "authorization"),
+    ("sso-key", "authorization"),
+    ("aws4-hmac-sha256", "authorization"),
+];
+
+/// Finds sensitive keys and URL passwords in text; classifies JSON keys.
+pub struct KeyMatcher {
+    key_sep: Regex,
+    url_password: Regex,
+    stems: Vec<Stem>,
+    env_key: RuleId,
+    url_rule: RuleId,
+    schemes: Vec<(&'static str, RuleId)>,
+}
+
+/// Lowercase alphanumerics of a key name (`X-Api-Key` -> `xapikey`).
+pub fn normalize(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl KeyMatcher {
+    pub fn new(extra: &[String], labels: &mut Labels) -> Result<KeyMatcher, String> {
+        let mut stems: Vec<Stem> = STEMS
+            .iter()
+            .map(|&(norm, rule, family, query_only)| Stem {
+                norm: norm.to_string(),
+                rule: labels.id(rule),
+                family,
+                needs_boundary: norm.len() < 5,
+                query_only,
+            })
+            .collect();
+        let mut alts = STEM_REGEX.to_string();
+        for k in extra {
+            let norm = normalize(k);
+            if norm.is_empty() {
+                return Err(format!(
+                    "redaction.keys entry {k:?} has no letters or digits"
+                ));
+            }
+            let pieces: Vec<String> = norm
+                .chars()
+                .map(|c| regex::escape(&c.to_string()))
+                .collect();
+            alts.push('|');
+            alts.push_str(&pieces.join(r"[_.\- ]?"));
+            // A key the user named is secret whatever its value looks like,
+            // digits included (PINs), as passwords are.
+            let family = Family::Password;
+            stems.push(Stem {
+                rule: labels.id(&norm),
+                norm,
+                family,
+                needs_boundary: true,
+                query_only: false,
+            });
+        }
+        // Longest first, so `sessionid` wins over `session` wins over `id`.
+        stems.sort_by_key(|s| std::cmp::Reverse(s.norm.len()));
+        let key_sep = Regex::new(&format!(
+            r#"(?i)[a-z0-9_.\-]*(?:{alts})(?:\\?["'])?[ \t]*(?:=>|[:=])[ \t]*"#
+        ))
+        .map_err(|e| format!("redaction.keys: {e}"))?;
+        let url_password = Regex::new(
+            r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/?#@"'<>\[\]]*:([^\s/?#@"'<>]+)@"#,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(KeyMatcher {
+            key_sep,
+            url_password,
+            stems,
+            env_key: labels.id("secret_key"),
+            url_rule: labels.id("url_password"),
+            schemes: SCHEMES.iter().map(|&(s, r)| (s, labels.id(r))).collect(),
+        })
+    }
+
+    /// Is `key` sensitive here, and how is its value read?
+    pub fn classify(&self, key: &str, ctx: Context) -> Option<KeyRule> {
+        let raw = key.as_bytes();
+        // (lowercased byte, index in raw) for each alphanumeric byte.
+        let mut norm: Vec<(u8, usize)> = Vec::with_capacity(raw.len());
+        for (i, &c) in raw.iter().enumerate() {
+            if c.is_ascii_alphanumeric() {
+                norm.push((c.to_ascii_lowercase(), i));
+            }
+        }
+        for stem in &self.stems {
+            let s = stem.norm.as_bytes();
+            if s.len() > norm.len() {
+                continue;
+            }
+            let k = norm.len() - s.len();
+            if !norm[k..].iter().map(|p| p.0).eq(s.iter().copied()) {
+                continue;
+            }
+            if stem.query_only && ctx != Context::Query {
+                continue;
+            }
+            if stem.needs_boundary && k > 0 && !boundary(raw, norm[k].1) {
+                continue;
+            }
+            return Some(KeyRule {
+                rule: stem.rule,
+                family: stem.family,
+            });
+        }
+        if is_env_key(key) {
+            return Some(KeyRule {
+                rule: self.env_key,
+                family: Family::Plain,
+            });
+        }
+        None
+    }
+
+    /// Spans of sensitive values in `text`.
+    pub fn scan(&self, text: &str, spans: &mut Vec<Span>) {
+        for m in self.key_sep.find_iter(text) {
+            let bytes = text.as_bytes();
+            let key_len = bytes[m.start()..m.end()]
+                .iter()
+                .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
+                .unwrap_or(m.end() - m.start());
+            let key = &text[m.start()..m.start() + key_len];
+            let ctx = match m.start().checked_sub(1).map(|i| bytes[i]) {
+                Some(b'?' | b'&') => Context::Query,
+                _ => Context::Other,
+            };
+            let Some(kr) = self.classify(key, ctx) else {
+                continue;
+            };
+            let sep_is_colon = text[m.start() + key_len..m.end()].contains(':');
+            if let Some(span) = self.value_span(text, m.end(), kr, sep_is_colon) {
+                spans.push(span);
+            }
+        }
+        if text.contains("://") {
+            for c in self.url_password.captures_iter(text) {
+                if let Some(p) = c.get(1) {
+                    if !skip_value(p.as_str(), Family::Password) {
+                        spans.push(Span::new(p.start(), p.end(), self.url_rule, PRIO_KEY));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The part of a JSON string value under a sensitive key to replace: all
+    /// of it, except an `Authorization` scheme word.
+    pub fn value_in_string(&self, s: &str, kr: KeyRule) -> (usize, usize, RuleId) {
+        if kr.family == Family::Authorization {
+            if let Some((start, _, rule)) = self.bare_value(s, 0, kr, true) {
+                if start > 0 {
+                    return (start, s.trim_end().len().max(start), rule);
+                }
+            }
+        }
+        (0, s.len(), kr.rule)
+    }
+
+    /// The value after a `key<sep>` match ending at `p`.
+    fn value_span(&self, text: &str, p: usize, kr: KeyRule, colon: bool) -> Option<Span> {
+        let line_end = text[p..].find('\n').map_or(text.len(), |i| p + i);
+        let rest = &text[p..line_end];
+        let (start, end, rule) = if let Some(inner) = rest.strip_prefix("\\\"") {
+            let len = inner.find("\\\"").unwrap_or(inner.len());
+            (p + 2, p + 2 + len, kr.rule)
+        } else if let Some(inner) = rest.strip_prefix('"') {
+            (p + 1, p + 1 + quoted_len(inner, b'"'), kr.rule)
+        } else if let Some(inner) = rest.strip_prefix('\'') {
+            (p + 1, p + 1 + quoted_len(inner, b'\''), kr.rule)
+        } else {
+            let (start, end, rule) = self.bare_value(rest, p, kr, colon)?;
+            if !plausible_bare(&text[start..end], kr.family) {
+                return None;
+            }
+            (start, end, rule)
+        };
+        let value = &text[start..end];
+        if skip_value(value, kr.family) {
+            return None;
+        }
+        Some(Span::new(start, end, rule, PRIO_KEY))
+    }
+
+    /// An unquoted value: a token, or for headers the rest of the line.
+    fn bare_value(
+        &self,
+        rest: &str,
+        p: usize,
+        kr: KeyRule,
+        colon: bool,
+    ) -> Option<(usize, usize, RuleId)> {
+        let to_eol = |from: usize| {
+            let r = &rest[from..];
+            let cut = r.find(['"', '\'', '\\', '\r']).unwrap_or(r.len());
+            from + r[..cut].trim_end().len()
+        };
+        match kr.family {
+            Family::Authorization => {
+                let word_len = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .unwrap_or(rest.len());
+                let after = &rest[word_len..];
+                if word_len > 0 && after.starts_with([' ', '\t']) {
+                    let word = rest[..word_len].to_ascii_lowercase();
+                    if let Some(&(_, rule)) = self.schemes.iter().find(|(s, _)| *s == word) {
+                        let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
+                        let from = word_len + gap;
+                        let end = if word == "digest" || word.starts_with("aws4") {
+                            to_eol(from)
+                        } else {
+                            from + token_len(&rest[from..])
+                        };
+                        return Some((p + from, p + end, rule));
+                    }
+                }
+                Some((p, p + token_len(rest), kr.rule))
+            }
+            Family::Cookie if colon => Some((p, p + to_eol(0), kr.rule)),
+            _ => Some((p, p + token_len(rest), kr.rule)),
+        }
+    }
+}
+
+/// Length of a quoted value up to its unescaped closing quote (or the line).
+fn quoted_len(s: &str, q: u8) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == q => return i,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+/// An unquoted value in free text must look like a credential unless its
+/// key is a password: in prose and debug dumps `token: android.os.Binder`,
+/// `Session: 30546173_42617`, `auth:SIMPLE` or `token=Token{a64f}` follow a
+/// sensitive-looking key but are identifiers. Quoted values and JSON values
+/// are not filtered this way: quoting means the writer meant a value.
+fn plausible_bare(v: &str, family: Family) -> bool {
+    if matches!(family, Family::Password | Family::Pwd) {
+        return true;
+    }
+    let b = v.as_bytes();
+    if b.len() < 6 || v.starts_with("0x") || !b.iter().any(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    if b.len() < 16 && b.iter().all(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    !package_like(v)
+}
+
+/// `com.apple.xpc.activity/4505`, `android.os.BinderProxy@3a`: a dotted name
+/// whose first segment is a lowercase word.
+fn package_like(v: &str) -> bool {
+    let name_len = v
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '$'))
+        .unwrap_or(v.len());
+    let mut segs = v[..name_len].split('.');
+    let first = segs.next().unwrap_or("");
+    first.len() >= 2
+        && first.bytes().all(|c| c.is_ascii_lowercase())
+        && segs.filter(|s| !s.is_empty()).count() >= 2
+}
+
+/// Length of a bare token.
+fn token_len(s: &str) -> usize {
+    s.find(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';'
+                    | '&'
+                    | '"'
+                    | '\''
+                    | '<'
+                    | '>'
+                    | '('
+                    | ')'
+                    | '{'
+                    | '}'
+                    | '['
+                    | ']'
+                    | '|'
+                    | '\\'
+            )
+    })
+    .unwrap_or(s.len())
+}
+
+/// A camelCase or separator boundary before `raw[i]`.
+fn boundary(raw: &[u8], i: usize) -> bool {
+    if i == 0 {
+        return true;
+    }
+    let prev = raw[i - 1];
+    !prev.is_ascii_alphanumeric()
+        || (raw[i].is_ascii_uppercase() && (prev.is_ascii_lowercase() || prev.is_ascii_digit()))
+}
+
+/// `STRIPE_KEY`, `DD_APP_KEY`: environment-style names ending in `_KEY`.
+fn is_env_key(key: &str) -> bool {
+    let k = key.trim_start_matches('-');
+    k.len() > 4
+        && k.ends_with("_KEY")
+        && !k.ends_with("PUBLIC_KEY")
+        && k.bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+}
+
+/// Values that are not secrets even under a sensitive key.
+pub fn skip_value(v: &str, family: Family) -> bool {
+    let v = v.trim();
+    if v.is_empty() || v.starts_with("[REDACTED") || v.starts_with("${") {
+        return true;
+    }
+    if v.bytes()
+        .all(|c| c == b'*' || c == b'x' || c == b'X' || c == b'#' || c == b'.')
+    {
+        return true;
+    }
+    if matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true"
+            | "false"
+            | "null"
+            | "none"
+            | "nil"
+            | "<nil>"
+            | "undefined"
+            | "n/a"
+            | "<redacted>"
+            | "redacted"
+            | "[]"
+            | "{}"
+    ) {
+        return true;
+    }
+    if v.starts_with('{') || v.starts_with('[') {
+        return true;
+    }
+    match family {
+        Family::Password => false,
+        Family::Pwd => v.starts_with('/') || v.starts_with('~'),
+        _ => v.len() <= 5 && v.bytes().all(|c| c.is_ascii_digit()),
+    }
+}

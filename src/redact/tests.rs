@@ -1,0 +1,350 @@
+//! Unit tests of the whole engine: one true positive and one near miss per
+//! provider rule, key-aware formats, PEM blocks, structured data.
+
+use serde_json::json;
+
+use super::rules::{cases, RULES};
+use super::*;
+
+fn redactor() -> Redactor {
+    Redactor::new(&RedactionConfig::default()).unwrap()
+}
+
+fn redact(r: &Redactor, line: &str) -> String {
+    let mut s = line.to_string();
+    r.redact_msg(&mut StreamState::default(), &mut s);
+    s
+}
+
+#[test]
+fn redact_every_rule_has_a_case() {
+    let cases = cases::all();
+    for rule in RULES {
+        assert!(
+            cases.iter().any(|c| c.rule == rule.name),
+            "no test case for rule {}",
+            rule.name
+        );
+    }
+    assert!(RULES.len() >= 40, "{} rules", RULES.len());
+}
+
+#[test]
+fn redact_rules_true_positive_and_near_miss() {
+    let r = redactor();
+    let mut failures = Vec::new();
+    for c in cases::all() {
+        let out = redact(&r, &c.line);
+        let marker = format!("[REDACTED:{}]", c.rule);
+        if out.contains(&c.secret) || !out.contains(&marker) {
+            failures.push(format!("{}: TP {:?} -> {:?}", c.rule, c.line, out));
+        }
+        let near = redact(&r, &c.near);
+        if near != c.near {
+            failures.push(format!("{}: near miss {:?} -> {:?}", c.rule, c.near, near));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (input, expected output) for key-aware redaction.
+const KEY_CASES: &[(&str, &str)] = &[
+    (
+        "password=hunter2 user=bob",
+        "password=[REDACTED:password] user=bob",
+    ),
+    (
+        "db_password=\"s3cr3t pass\" x=1",
+        "db_password=\"[REDACTED:password]\" x=1",
+    ),
+    (
+        "{\"user\":\"a\",\"password\":\"p@ss\"}",
+        "{\"user\":\"a\",\"password\":\"[REDACTED:password]\"}",
+    ),
+    (
+        "{\"dbPassword\": \"x\\\"y\"}",
+        "{\"dbPassword\": \"[REDACTED:password]\"}",
+    ),
+    (
+        "msg={\\\"api_key\\\":\\\"abc123def\\\"}",
+        "msg={\\\"api_key\\\":\\\"[REDACTED:api_key]\\\"}",
+    ),
+    (
+        "Authorization: Bearer abc.def-ghi",
+        "Authorization: Bearer [REDACTED:bearer]",
+    ),
+    (
+        "authorization=\"Token abcdef123\"",
+        "authorization=\"[REDACTED:authorization]\"",
+    ),
+    ("Cookie: sid=abc; theme=dark", "Cookie: [REDACTED:cookie]"),
+    (
+        "Set-Cookie: sid=abc; Path=/; HttpOnly",
+        "Set-Cookie: [REDACTED:cookie]",
+    ),
+    ("X-Api-Key: 0123abcd", "X-Api-Key: [REDACTED:api_key]"),
+    ("client_secret: 'zzz'", "client_secret: '[REDACTED:secret]'"),
+    (
+        "export STRIPE_KEY=abc123",
+        "export STRIPE_KEY=[REDACTED:secret_key]",
+    ),
+    (
+        "GITHUB_TOKEN=abc123 make",
+        "GITHUB_TOKEN=[REDACTED:token] make",
+    ),
+    ("DB_PASS=abc", "DB_PASS=[REDACTED:password]"),
+    (
+        "connect postgres://app:pa55w0rd@db:5432/x",
+        "connect postgres://app:[REDACTED:url_password]@db:5432/x",
+    ),
+    (
+        "GET /cb?code=1&access_token=abc123&x=1",
+        "GET /cb?code=1&access_token=[REDACTED:token]&x=1",
+    ),
+    (
+        "GET /f?X-Amz-Signature=abcdef012345&X-Amz-Date=1",
+        "GET /f?X-Amz-Signature=[REDACTED:url_param]&X-Amz-Date=1",
+    ),
+    (
+        "GET /maps?key=AbCdEf123&q=x",
+        "GET /maps?key=[REDACTED:url_param]&q=x",
+    ),
+    (
+        "level=info session=9f8e7d6c5b4a msg=ok",
+        "level=info session=[REDACTED:session] msg=ok",
+    ),
+    ("password: 123456", "password: [REDACTED:password]"),
+];
+
+/// Lines that must pass unchanged.
+const BENIGN: &[&str] = &[
+    "token_count=5 tokens=12 max_tokens=4096",
+    "Failed password for invalid user admin from 10.0.0.1 port 22 ssh2",
+    "pam_unix(sshd:session): session opened for user root by (uid=0)",
+    "the password must be rotated; tokens expire after 1h",
+    "password=true remember_password=false token=null secret=\"\" pwd=/home/app",
+    "cache key=user:42 hit=true monkey=3",
+    "request id 550e8400-e29b-41d4-a716-446655440000 sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "ulid=01ARZ3NDEKTSV4RRFFQ69G5FAV commit=3f786850e387550fdab836ed7e6dc881de23001b",
+    "-----BEGIN CERTIFICATE-----",
+    "MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ",
+    "-----END CERTIFICATE-----",
+    "-----BEGIN PUBLIC KEY-----",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host",
+    "token: ${GITHUB_TOKEN} password: ******",
+    "visit https://example.com/a?b=c&page=2 for docs",
+    "bypass=1 oauth=enabled compass=north",
+    "password_length=12 password_hash_algo=argon2 token_type=Bearer",
+    "[REDACTED:password] password=[REDACTED:password]",
+];
+
+#[test]
+fn redact_key_aware_formats() {
+    let r = redactor();
+    let mut failures = Vec::new();
+    for (input, want) in KEY_CASES {
+        let got = redact(&r, input);
+        if got != *want {
+            failures.push(format!("{input:?}\n   got {got:?}\n  want {want:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn redact_benign_lines_unchanged() {
+    let r = redactor();
+    let mut failures = Vec::new();
+    for input in BENIGN {
+        let mut state = StreamState::default();
+        let mut s = input.to_string();
+        r.redact_msg(&mut state, &mut s);
+        if s != *input {
+            failures.push(format!("{input:?} -> {s:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn redact_is_idempotent_and_counts() {
+    let r = redactor();
+    let mut s =
+        "password=abc token=xyz123 Authorization: Bearer abcdefghijklmnopqrstuvwxyz".to_string();
+    let n = r.redact_msg(&mut StreamState::default(), &mut s);
+    assert_eq!(n, 3, "{s}");
+    let once = s.clone();
+    assert_eq!(r.redact_msg(&mut StreamState::default(), &mut s), 0);
+    assert_eq!(s, once);
+}
+
+const KEY_BODY: &[&str] = &[
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+    "MYPRIVATEBODYLINEtwoqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9",
+    "aLastLineOfTheKeyBody0123456789+/==",
+];
+
+fn pem(kind: &str) -> Vec<String> {
+    let mut v = vec![format!("-----BEGIN {kind}-----")];
+    v.extend(KEY_BODY.iter().map(|s| s.to_string()));
+    v.push(format!("-----END {kind}-----"));
+    v
+}
+
+fn assert_no_body(out: &str) {
+    for b in KEY_BODY {
+        assert!(!out.contains(&b[..16]), "body leaked: {out}");
+    }
+}
+
+#[test]
+fn redact_pem_kinds_line_by_line() {
+    let r = redactor();
+    for kind in [
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "DSA PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "ENCRYPTED PRIVATE KEY",
+        "PRIVATE KEY",
+        "PGP PRIVATE KEY BLOCK",
+    ] {
+        let mut state = StreamState::default();
+        let mut out = Vec::new();
+        for line in pem(kind).into_iter().chain(["after line".to_string()]) {
+            let mut s = format!("2024-01-02T03:04:05Z ERROR app: {line}");
+            r.redact_msg(&mut state, &mut s);
+            out.push(s);
+        }
+        let all = out.join("\n");
+        assert_no_body(&all);
+        assert!(
+            out[0].starts_with("2024-01-02T03:04:05Z ERROR app: [REDACTED:pem_private_key]"),
+            "{all}"
+        );
+        assert_eq!(
+            out.last().unwrap(),
+            "2024-01-02T03:04:05Z ERROR app: after line",
+            "{kind}"
+        );
+        assert!(!state.in_private_key());
+    }
+}
+
+#[test]
+fn redact_pem_in_one_message_and_json_escapes() {
+    let r = redactor();
+    let block = pem("RSA PRIVATE KEY").join("\n");
+    let mut s = format!("loaded key:\n{block}\ndone");
+    r.redact_msg(&mut StreamState::default(), &mut s);
+    assert_eq!(s, "loaded key:\n[REDACTED:pem_private_key]\ndone");
+
+    let escaped = pem("PRIVATE KEY").join("\\n");
+    let mut s = format!("{{\"key\":\"{escaped}\\n\",\"level\":\"info\"}}");
+    r.redact_msg(&mut StreamState::default(), &mut s);
+    assert_no_body(&s);
+    assert!(s.ends_with("\\n\",\"level\":\"info\"}"), "{s}");
+}
+
+#[test]
+fn redact_pem_unterminated_is_bounded() {
+    let r = redactor();
+    let mut state = StreamState::default();
+    let mut s = "-----BEGIN EC PRIVATE KEY-----".to_string();
+    r.redact_msg(&mut state, &mut s);
+    for _ in 0..pem::MAX_LINES {
+        let mut s = KEY_BODY[0].to_string();
+        r.redact_msg(&mut state, &mut s);
+        assert_eq!(s, "[REDACTED:pem_private_key]");
+    }
+    let mut s = "ordinary line again".to_string();
+    r.redact_msg(&mut state, &mut s);
+    assert_eq!(s, "ordinary line again");
+    assert!(!state.in_private_key());
+}
+
+#[test]
+fn redact_pem_certificate_ends_unterminated_key() {
+    let r = redactor();
+    let mut state = StreamState::default();
+    let lines = [
+        "-----BEGIN RSA PRIVATE KEY-----",
+        KEY_BODY[0],
+        "-----BEGIN CERTIFICATE-----",
+        "MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ",
+    ];
+    let out: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let mut s = l.to_string();
+            r.redact_msg(&mut state, &mut s);
+            s
+        })
+        .collect();
+    assert_eq!(out[1], "[REDACTED:pem_private_key]");
+    assert_eq!(out[2], lines[2]);
+    assert_eq!(out[3], lines[3]);
+}
+
+#[test]
+fn redact_data_deep() {
+    let r = redactor();
+    let mut data = json!({
+        "user": "bob",
+        "password": "hunter2",
+        "pin_count": 4,
+        "db": {"Password": 1234, "host": "h", "conn": "postgres://u:pw@h/db"},
+        "headers": [{"Authorization": "Bearer abcdefghijklmnop"}, {"X-Api-Key": "k-123456"}],
+        "set-cookie": ["a=b", "c=d"],
+        "token_count": 5,
+        "nested": "{\"client_secret\":\"zz\"}",
+        "note": "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+        "is_secret": false,
+    })
+    .as_object()
+    .unwrap()
+    .clone();
+    let n = r.redact_data(&mut data);
+    let v = serde_json::Value::Object(data);
+    assert_eq!(v["password"], "[REDACTED:password]");
+    assert_eq!(v["pin_count"], 4);
+    assert_eq!(v["db"]["Password"], "[REDACTED:password]");
+    assert_eq!(v["db"]["conn"], "postgres://u:[REDACTED:url_password]@h/db");
+    assert_eq!(v["headers"][0]["Authorization"], "Bearer [REDACTED:bearer]");
+    assert_eq!(v["headers"][1]["X-Api-Key"], "[REDACTED:api_key]");
+    assert_eq!(v["set-cookie"][1], "[REDACTED:cookie]");
+    assert_eq!(v["token_count"], 5);
+    assert_eq!(v["nested"], "{\"client_secret\":\"[REDACTED:secret]\"}");
+    assert_eq!(v["note"], "[REDACTED:github_pat]");
+    assert_eq!(v["is_secret"], false);
+    assert_eq!(n, 9, "{v}");
+}
+
+#[test]
+fn redact_config_allowlist_patterns_and_keys() {
+    let text = "[redaction]\nallow = [\"AKIAIOSFODNN7EXAMPLE\"]\nallow_regex = [\"^test-\"]\nkeys = [\"pin\"]\n[[redaction.patterns]]\nname = \"employee_id\"\nregex = \"EMP-(?P<secret>[0-9]{6})\"\n";
+    let l =
+        crate::config::load_str(std::path::Path::new("a.toml"), text.into(), &|_| None).unwrap();
+    let r = Redactor::new(&l.config.redaction).unwrap();
+    assert_eq!(
+        redact(&r, "id AKIAIOSFODNN7EXAMPLE"),
+        "id AKIAIOSFODNN7EXAMPLE"
+    );
+    assert_eq!(redact(&r, "password=test-only"), "password=test-only");
+    assert_eq!(redact(&r, "user_pin=1234"), "user_pin=[REDACTED:pin]");
+    assert_eq!(
+        redact(&r, "badge EMP-123456"),
+        "badge EMP-[REDACTED:employee_id]"
+    );
+}
+
+#[test]
+fn redact_disabled_does_nothing() {
+    let cfg = RedactionConfig {
+        enabled: false,
+        ..RedactionConfig::default()
+    };
+    let r = Redactor::new(&cfg).unwrap();
+    assert!(!r.enabled());
+    assert_eq!(redact(&r, "password=x"), "password=x");
+}
