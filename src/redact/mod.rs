@@ -22,6 +22,8 @@ mod engine;
 pub mod keys;
 pub mod pem;
 pub mod rules;
+#[doc(hidden)]
+pub mod selfcheck;
 
 pub use config::{PatternConfig, RedactionConfig};
 pub use engine::Redactor;
