@@ -25,12 +25,18 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         if had_newline {
             raw.pop();
         }
-        let mut line = String::from_utf8_lossy(&raw).into_owned();
+        // Valid UTF-8 (the common case) is moved, not copied; invalid bytes
+        // become U+FFFD, as in the agent, and the line is still written.
+        let mut line = match String::from_utf8(std::mem::take(&mut raw)) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
         redactor.redact_msg(&mut state, &mut line);
         out.write_all(line.as_bytes())?;
         if had_newline {
             out.write_all(b"\n")?;
         }
+        raw = line.into_bytes();
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use prometheus_client::metrics::counter::Counter;
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
@@ -89,6 +89,10 @@ struct Detector {
 enum Owner {
     Rule(usize),
     Pem,
+    /// A sensitive key stem (key-aware scan).
+    Key,
+    /// `://`: a URL that may carry userinfo.
+    Url,
 }
 
 /// Keyword hits of one message: a bit per built-in rule.
@@ -96,6 +100,9 @@ enum Owner {
 struct Hits {
     rules: u128,
     pem: bool,
+    url: bool,
+    /// Byte ranges of key stems, in order of their end.
+    stems: Vec<(usize, usize)>,
 }
 
 /// Everything built from one config; shared behind an `Arc`.
@@ -106,7 +113,6 @@ struct Inner {
     custom_from: usize,
     keywords: AhoCorasick,
     owners: Vec<Owner>,
-    key_stems: AhoCorasick,
     keys: KeyMatcher,
     allow: HashSet<String>,
     allow_re: Option<RegexSet>,
@@ -133,7 +139,21 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-/// Case-insensitive literals that every sensitive key (and header) contains.
+/// `pass` -> `pass`, `Pass`, `PASS`: keywords are case-sensitive (provider
+/// prefixes are), and keys are written in these three cases in practice
+/// (`db_password`, `dbPassword`, `DB_PASSWORD`).
+fn case_variants(s: &str) -> Vec<String> {
+    let lower = s.to_ascii_lowercase();
+    let mut cap = lower.clone();
+    if let Some(first) = cap.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let mut v = vec![lower.clone(), cap, s.to_ascii_uppercase()];
+    v.dedup();
+    v
+}
+
+/// Literals that every sensitive key contains.
 const KEY_STEMS: &[&str] = &[
     "pass",
     "pwd",
@@ -147,7 +167,6 @@ const KEY_STEMS: &[&str] = &[
     "credential",
     "connection",
     "sig",
-    "://",
 ];
 
 impl Redactor {
@@ -177,12 +196,9 @@ impl Redactor {
                 owners.push(Owner::Rule(i));
             }
         }
-        kw.push("-----BEGIN ");
+        let mut kw: Vec<String> = kw.into_iter().map(str::to_string).collect();
+        kw.push("-----BEGIN ".into());
         owners.push(Owner::Pem);
-        let keywords = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&kw)
-            .map_err(|e| e.to_string())?;
 
         let custom_from = detectors.len();
         for p in &cfg.patterns {
@@ -210,13 +226,22 @@ impl Redactor {
         let extra: Vec<String> = cfg.keys.iter().map(|k| k.get_ref().clone()).collect();
         let keys = KeyMatcher::new(&extra, &mut labels)?;
         let mut stems: Vec<String> = KEY_STEMS.iter().map(|s| s.to_string()).collect();
-        for k in &extra {
-            stems.push(super::keys::normalize(k));
-            stems.push(k.to_lowercase());
+        stems.extend(extra.iter().map(|k| super::keys::normalize(k)));
+        stems.extend(extra.iter().map(|k| k.to_lowercase()));
+        for stem in stems {
+            for variant in case_variants(&stem) {
+                kw.push(variant);
+                owners.push(Owner::Key);
+            }
         }
-        let key_stems = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .build(&stems)
+        kw.push("://".into());
+        owners.push(Owner::Url);
+        // One DFA over every keyword: a benign line costs one pass of a
+        // table-driven automaton and nothing else.
+        let keywords = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&kw)
             .map_err(|e| e.to_string())?;
 
         let allow_re = if cfg.allow_regex.is_empty() {
@@ -243,7 +268,6 @@ impl Redactor {
                 custom_from,
                 keywords,
                 owners,
-                key_stems,
                 keys,
                 allow: cfg.allow.iter().map(|a| a.get_ref().clone()).collect(),
                 allow_re,
@@ -287,9 +311,11 @@ impl Inner {
             match self.owners[m.pattern().as_usize()] {
                 Owner::Rule(i) => hits.rules |= 1u128 << i,
                 Owner::Pem => hits.pem = true,
+                Owner::Key => hits.stems.push((m.start(), m.end())),
+                Owner::Url => hits.url = true,
             }
         }
-        let keyish = self.key_stems.is_match(msg.as_str());
+        let keyish = !hits.stems.is_empty() || hits.url;
         let custom = self.detectors.len() > self.custom_from;
         if hits.rules == 0 && !hits.pem && !keyish && !custom && !state.in_private_key() {
             return 0;
@@ -319,7 +345,7 @@ impl Inner {
             self.run_detector(d, text, &mut spans);
         }
         if keyish {
-            self.keys.scan(text, &mut spans);
+            self.keys.scan(text, &hits.stems, hits.url, &mut spans);
         }
         if unterminated > 0 {
             self.unterminated.inc_by(unterminated as u64);

@@ -1,10 +1,11 @@
 //! Key-aware redaction: the value of a sensitive *key* is secret whatever it
 //! looks like (`password=hunter2` has no format to detect).
 //!
-//! One regex finds `key<sep>` where the key ends in a sensitive stem
-//! (`db_password=`, `"apiKey": `, `X-Api-Key: `, `\"token\":\"`); the key is
-//! then classified here in code, because the rules are about word boundaries
-//! and context that a regex expresses badly:
+//! The engine's keyword automaton reports where a sensitive stem occurs; the
+//! key is the identifier around it, and it counts only when a separator
+//! follows (`db_password=`, `"apiKey": `, `X-Api-Key: `, `\"token\":\"`).
+//! No regex is involved: the rules are about word boundaries and context,
+//! which code states more plainly (and runs faster) than a regex:
 //!
 //! - names are compared case- and separator-insensitively, as suffixes
 //!   (`db_password`, `dbPassword`, `DB-PASSWORD`); short stems (`pass`,
@@ -107,9 +108,6 @@ const STEMS: &[(&str, &str, Family, bool)] = &[
     ("signature", "url_param", Family::Plain, true),
 ];
 
-/// Regex alternatives matching the raw (unnormalized) end of a sensitive key.
-const STEM_REGEX: &str = r"pass(?:word|wd|phrase)?|pwd|secret|token|key|auth(?:orization)?|cookie|session(?:id|key)?|sessid|credentials?|connection[_.\-]?string|sig(?:nature)?";
-
 /// Authorization schemes kept in front of the redacted value.
 const SCHEMES: &[(&str, &str)] = &[
     ("bearer", "bearer"),
@@ -127,7 +125,6 @@ const SCHEMES: &[(&str, &str)] = &[
 
 /// Finds sensitive keys and URL passwords in text; classifies JSON keys.
 pub struct KeyMatcher {
-    key_sep: Regex,
     url_password: Regex,
     stems: Vec<Stem>,
     env_key: RuleId,
@@ -155,7 +152,6 @@ impl KeyMatcher {
                 query_only,
             })
             .collect();
-        let mut alts = STEM_REGEX.to_string();
         for k in extra {
             let norm = normalize(k);
             if norm.is_empty() {
@@ -163,12 +159,6 @@ impl KeyMatcher {
                     "redaction.keys entry {k:?} has no letters or digits"
                 ));
             }
-            let pieces: Vec<String> = norm
-                .chars()
-                .map(|c| regex::escape(&c.to_string()))
-                .collect();
-            alts.push('|');
-            alts.push_str(&pieces.join(r"[_.\- ]?"));
             // A key the user named is secret whatever its value looks like,
             // digits included (PINs), as passwords are.
             let family = Family::Password;
@@ -182,16 +172,11 @@ impl KeyMatcher {
         }
         // Longest first, so `sessionid` wins over `session` wins over `id`.
         stems.sort_by_key(|s| std::cmp::Reverse(s.norm.len()));
-        let key_sep = Regex::new(&format!(
-            r#"(?i)[a-z0-9_.\-]*(?:{alts})(?:\\?["'])?[ \t]*(?:=>|[:=])[ \t]*"#
-        ))
-        .map_err(|e| format!("redaction.keys: {e}"))?;
         let url_password = Regex::new(
             r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/?#@"'<>\[\]]*:([^\s/?#@"'<>]+)@"#,
         )
         .map_err(|e| e.to_string())?;
         Ok(KeyMatcher {
-            key_sep,
             url_password,
             stems,
             env_key: labels.id("secret_key"),
@@ -239,28 +224,40 @@ impl KeyMatcher {
         None
     }
 
-    /// Spans of sensitive values in `text`.
-    pub fn scan(&self, text: &str, spans: &mut Vec<Span>) {
-        for m in self.key_sep.find_iter(text) {
-            let bytes = text.as_bytes();
-            let key_len = bytes[m.start()..m.end()]
-                .iter()
-                .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
-                .unwrap_or(m.end() - m.start());
-            let key = &text[m.start()..m.start() + key_len];
-            let ctx = match m.start().checked_sub(1).map(|i| bytes[i]) {
+    /// Spans of sensitive values in `text`. `stems` are the byte ranges
+    /// where the engine's automaton saw a key stem (in order of their end);
+    /// `url` says whether `://` occurs.
+    pub fn scan(&self, text: &str, stems: &[(usize, usize)], url: bool, spans: &mut Vec<Span>) {
+        let bytes = text.as_bytes();
+        let mut done_until = 0;
+        for &(s, e) in stems {
+            if e <= done_until {
+                continue;
+            }
+            let mut start = s;
+            while start > 0 && is_key_byte(bytes[start - 1]) {
+                start -= 1;
+            }
+            let mut end = e;
+            while end < bytes.len() && is_key_byte(bytes[end]) {
+                end += 1;
+            }
+            done_until = end;
+            let Some((value_at, colon)) = separator(bytes, end) else {
+                continue;
+            };
+            let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
                 Some(b'?' | b'&') => Context::Query,
                 _ => Context::Other,
             };
-            let Some(kr) = self.classify(key, ctx) else {
+            let Some(kr) = self.classify(&text[start..end], ctx) else {
                 continue;
             };
-            let sep_is_colon = text[m.start() + key_len..m.end()].contains(':');
-            if let Some(span) = self.value_span(text, m.end(), kr, sep_is_colon) {
+            if let Some(span) = self.value_span(text, value_at, kr, colon) {
                 spans.push(span);
             }
         }
-        if text.contains("://") {
+        if url {
             for c in self.url_password.captures_iter(text) {
                 if let Some(p) = c.get(1) {
                     if !skip_value(p.as_str(), Family::Password) {
@@ -347,6 +344,46 @@ impl KeyMatcher {
             _ => Some((p, p + token_len(rest), kr.rule)),
         }
     }
+}
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// After a key ending at `i`: an optional closing quote (`"`, `'`, `\"`),
+/// then `=`, `:` or `=>` with optional blanks around it. Returns where the
+/// value starts and whether the separator was a colon. `::` (a path in
+/// `Session::new`) and `://` (a URL scheme) are not separators.
+fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    let mut j = i;
+    if b[j..].starts_with(b"\\\"") {
+        j += 2;
+    } else if matches!(b.get(j), Some(b'"' | b'\'')) {
+        j += 1;
+    }
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    let colon = match b.get(j) {
+        Some(b'=') if b.get(j + 1) == Some(&b'>') => {
+            j += 2;
+            false
+        }
+        Some(b'=') => {
+            j += 1;
+            false
+        }
+        Some(b':') if matches!(b.get(j + 1), Some(b':' | b'/')) => return None,
+        Some(b':') => {
+            j += 1;
+            true
+        }
+        _ => return None,
+    };
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
+        j += 1;
+    }
+    Some((j, colon))
 }
 
 /// Length of a quoted value up to its unescaped closing quote (or the line).
