@@ -243,7 +243,9 @@ impl KeyMatcher {
                 end += 1;
             }
             done_until = end;
-            let Some((value_at, colon)) = separator(bytes, end) else {
+            let Some((value_at, colon)) =
+                separator(bytes, end).or_else(|| element_or_flag(bytes, start, end))
+            else {
                 continue;
             };
             let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
@@ -384,6 +386,21 @@ fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
         j += 1;
     }
     Some((j, colon))
+}
+
+/// Two more ways a key introduces its value: an XML element
+/// (`<password>v</password>`; the bare value stops at `<`) and a
+/// command-line flag followed by a space (`--password v`).
+fn element_or_flag(b: &[u8], start: usize, end: usize) -> Option<(usize, bool)> {
+    let after = b.get(end).copied();
+    if start > 0 && b[start - 1] == b'<' && after == Some(b'>') {
+        return Some((end + 1, false));
+    }
+    let flag = b[start..end].starts_with(b"--") && after == Some(b' ');
+    match b.get(end + 1) {
+        Some(&c) if flag && c != b'-' && !c.is_ascii_whitespace() => Some((end + 1, false)),
+        _ => None,
+    }
 }
 
 /// Length of a quoted value up to its unescaped closing quote (or the line).

@@ -114,6 +114,30 @@ const KEY_CASES: &[(&str, &str)] = &[
         "level=info session=[REDACTED:session] msg=ok",
     ),
     ("password: 123456", "password: [REDACTED:password]"),
+    (
+        "<user>bob</user><password>hunter2</password>",
+        "<user>bob</user><password>[REDACTED:password]</password>",
+    ),
+    (
+        "exec mysqldump --password s3cret --user root",
+        "exec mysqldump --password [REDACTED:password] --user root",
+    ),
+    (
+        "redis://:s3cretpw@cache:6379/0",
+        "redis://:[REDACTED:url_password]@cache:6379/0",
+    ),
+    (
+        "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AWS_SECRET_ACCESS_KEY=[REDACTED:aws_secret_access_key]",
+    ),
+    (
+        "Proxy-Authorization: Basic dXNlcjpodW50ZXIy",
+        "Proxy-Authorization: Basic [REDACTED:basic_auth]",
+    ),
+    (
+        "{\"auths\":{\"r.io\":{\"auth\":\"dXNlcjpwYXNz\"}}}",
+        "{\"auths\":{\"r.io\":{\"auth\":\"[REDACTED:authorization]\"}}}",
+    ),
 ];
 
 /// Lines that must pass unchanged.
@@ -136,7 +160,19 @@ const BENIGN: &[&str] = &[
     "bypass=1 oauth=enabled compass=north",
     "password_length=12 password_hash_algo=argon2 token_type=Bearer",
     "[REDACTED:password] password=[REDACTED:password]",
+    "Session::new() called; see https://docs.rs/x and token::parse",
+    "run --token-file /etc/app/token --no-color",
 ];
+
+#[test]
+fn redact_counts_metric_per_rule() {
+    let r = redactor();
+    let c = crate::ops::metrics::metrics().redaction("gitlab_deploy_token");
+    let before = c.get();
+    let mut s = format!("t gldt-{} x", "a1B2c3D4e5F6g7H8i9J0");
+    assert_eq!(r.redact_msg(&mut StreamState::default(), &mut s), 1);
+    assert_eq!(c.get(), before + 1);
+}
 
 #[test]
 fn redact_key_aware_formats() {
