@@ -384,3 +384,27 @@ fn redact_disabled_does_nothing() {
     assert!(!r.enabled());
     assert_eq!(redact(&r, "password=x"), "password=x");
 }
+
+/// Every rule's secret is still found when its line is wrapped the way log
+/// shippers wrap lines: a JSON string, a quoted logfmt value, brackets.
+#[test]
+fn redact_rules_recall_in_wrappers() {
+    let r = redactor();
+    let mut failures = Vec::new();
+    for c in cases::all() {
+        let json = serde_json::to_string(&c.line).unwrap();
+        let wrapped = [
+            format!("{{\"log\":{json},\"stream\":\"stdout\"}}"),
+            format!("ts=1 level=info msg={json}"),
+            format!("[{}]", c.line),
+            format!("\t{}\r", c.line),
+        ];
+        for w in wrapped {
+            let out = redact(&r, &w);
+            if out.contains(&c.secret) {
+                failures.push(format!("{}: {w:?} -> {out:?}", c.rule));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
