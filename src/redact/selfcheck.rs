@@ -90,6 +90,10 @@ pub fn check_pem(prefix: &str, cuts: &[usize], kind: &str, join_escaped: bool) {
     for body in CANARY_BODY {
         for w in body.as_bytes().windows(12) {
             let w = std::str::from_utf8(w).unwrap_or("");
+            if prefix.contains(w) {
+                // The prefix is not key material even if it copies some.
+                continue;
+            }
             assert!(
                 !out.contains(w),
                 "PEM body leaked ({w:?}) with prefix {prefix:?} cuts {cuts:?}:\n{out}"
