@@ -19,6 +19,8 @@ pub struct RedactionConfig {
     /// Kill switch. Off means secrets reach disk and the bucket.
     pub enabled: bool,
     /// Extra detectors, `[[redaction.patterns]]` with `name` and `regex`.
+    /// They have no keyword prefilter and run on every message, so a regex
+    /// that starts with a literal (`EMP-[0-9]{6}`) keeps the agent fast.
     pub patterns: Vec<PatternConfig>,
     /// Values that are never redacted, compared literally with the secret.
     pub allow: Vec<Spanned<String>>,
