@@ -111,7 +111,7 @@ impl Normalizer {
         };
         if try_json {
             if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) {
-                return self.from_json(map, line, ev);
+                return self.json_line(map, line, ev);
             }
         }
         let try_logfmt = match self.format {
@@ -121,15 +121,15 @@ impl Normalizer {
         };
         if try_logfmt {
             if let Some(pairs) = logfmt::parse(trimmed) {
-                self.from_logfmt(pairs, line, ev);
+                self.logfmt_line(pairs, line, ev);
                 return Supplied::default();
             }
         }
-        self.from_text(line, now_ms, ev);
+        self.text_line(line, now_ms, ev);
         Supplied::default()
     }
 
-    fn from_text(&self, line: &str, now_ms: i64, ev: &mut Event) {
+    fn text_line(&self, line: &str, now_ms: i64, ev: &mut Event) {
         let mut rest = line;
         if let Some((ts, end)) = time::leading_timestamp(line, now_ms) {
             ev.ts = ts;
@@ -159,7 +159,7 @@ impl Normalizer {
         ev.msg.push_str(line);
     }
 
-    fn from_logfmt(&self, pairs: Vec<(&str, String)>, line: &str, ev: &mut Event) {
+    fn logfmt_line(&self, pairs: Vec<(&str, String)>, line: &str, ev: &mut Event) {
         let mut data = Map::new();
         let mut msg = None;
         for (k, v) in pairs {
@@ -191,10 +191,10 @@ impl Normalizer {
             .position(|names| names.iter().any(|n| n == key))
     }
 
-    fn from_json(&self, mut map: Map<String, Value>, line: &str, ev: &mut Event) -> Supplied {
+    fn json_line(&self, mut map: Map<String, Value>, line: &str, ev: &mut Event) -> Supplied {
         let unified = map.contains_key("tier") && map.get("msg").is_some_and(Value::is_string);
         if unified {
-            return self.from_unified(map, ev);
+            return self.unified_line(map, ev);
         }
         if let Some(ts) = take_first(&mut map, &TIME_KEYS, time::json_time) {
             ev.ts = ts;
@@ -244,7 +244,7 @@ impl Normalizer {
     }
 
     /// A line that already is a unified event keeps its own fields.
-    fn from_unified(&self, mut map: Map<String, Value>, ev: &mut Event) -> Supplied {
+    fn unified_line(&self, mut map: Map<String, Value>, ev: &mut Event) -> Supplied {
         let mut supplied = Supplied::default();
         if let Some(t) = map
             .remove("tier")

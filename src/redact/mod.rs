@@ -6,7 +6,7 @@
 //!   [`StreamState`] (PEM blocks span lines),
 //! - [`Redactor::redact_data`] for each event's structured `data`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::{ConfigError, SourceText};
@@ -37,7 +37,7 @@ pub struct Redactor {
 }
 
 /// Per-stream state (one per tailed file); never shared between streams.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamState {}
 
 impl Redactor {
