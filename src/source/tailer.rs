@@ -41,6 +41,9 @@ const READ_BUDGET: usize = 8 * CHUNK;
 const MAX_DEPTH: usize = 16;
 /// Truncated files remembered so a copy made before truncation is recognised.
 const MAX_RETIRED: usize = 256;
+/// A probable copy shorter than its original's fingerprint is adopted once
+/// it has not been written for this long.
+const COPY_SETTLE: Duration = Duration::from_secs(1);
 
 /// A file that was truncated or vanished, remembered for copy detection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +98,9 @@ pub struct Tailer {
     first_start: bool,
     policy: TailPolicy,
     refs: Vec<LineRef>,
+    /// A file changed identity (truncated, rewritten) or a probable copy is
+    /// still being written: scan again soon.
+    rescan: bool,
 }
 
 impl Tailer {
@@ -128,6 +134,7 @@ impl Tailer {
             first_start,
             policy,
             refs: Vec::new(),
+            rescan: false,
         })
     }
 
@@ -143,6 +150,11 @@ impl Tailer {
             }
         }
         roots
+    }
+
+    /// Whether a scan was requested since the last call.
+    pub fn take_rescan(&mut self) -> bool {
+        std::mem::take(&mut self.rescan)
     }
 
     pub fn file_count(&self) -> usize {
@@ -185,7 +197,11 @@ impl Tailer {
                 }
                 f.matched = true;
             } else if let Some(st) = self.pending.remove(&key) {
-                self.restore(si, &path, st);
+                if !self.restore(si, &path, st) {
+                    // Rewritten while we were down: adopt it in pass 2, once
+                    // every file it might be a copy of is known.
+                    new_files.push((si, path));
+                }
             } else {
                 new_files.push((si, path));
             }
@@ -197,9 +213,10 @@ impl Tailer {
             let si = self.sources.iter().position(|s| s.name == st.source);
             match (si, find_inode_near(&st)) {
                 (Some(si), Some(path)) => {
-                    self.restore(si, &path, st);
-                    if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
-                        f.matched = false;
+                    if self.restore(si, &path, st) {
+                        if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
+                            f.matched = false;
+                        }
                     }
                 }
                 _ => self.retire(&st),
@@ -218,11 +235,13 @@ impl Tailer {
         metrics().files_watched.set(self.files.len() as i64);
     }
 
-    /// Re-attach restored state to a file found on disk.
-    fn restore(&mut self, si: usize, path: &Path, st: FileState) {
+    /// Re-attach restored state to a file found on disk. Returns false
+    /// when the file no longer holds that state's stream (the old stream is
+    /// retired; the caller adopts the file as a new one).
+    fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
-            return;
+            return false;
         };
         let same_head = f
             .handle
@@ -233,15 +252,14 @@ impl Tailer {
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
-            drop(f);
-            self.adopt(si, path);
-            return;
+            return false;
         }
         let mut st = st;
         st.path = path.to_path_buf();
         f.st = st;
         f.path_ids = path_ids(self.sources[si].template.as_ref(), path);
         self.files.insert(f.key(), f);
+        true
     }
 
     fn retire(&mut self, st: &FileState) {
@@ -261,7 +279,8 @@ impl Tailer {
         }
     }
 
-    /// Start following a file never seen before.
+    /// Start following a file never seen before (or whose content was
+    /// replaced), deciding where to start reading it.
     fn adopt(&mut self, si: usize, path: &Path) {
         let spec = &self.sources[si];
         let mut f = match TailedFile::open(path, &spec.name, si) {
@@ -273,6 +292,28 @@ impl Tailer {
         };
         f.path_ids = path_ids(spec.template.as_ref(), path);
         let size = f.last_size;
+        // A probable copy (rotated name of a followed or truncated file) that
+        // is shorter than the original's fingerprint may still be being
+        // written: wait until it is long enough or has been quiet a moment.
+        let recently_written = f
+            .handle
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < COPY_SETTLE);
+        let short_copy = self
+            .files
+            .values()
+            .map(|a| (&a.st.source, &a.st.path, a.st.fp_len))
+            .chain(self.retired.iter().map(|r| (&r.source, &r.path, r.fp_len)))
+            .any(|(src, orig, fp_len)| {
+                *src == spec.name && size < fp_len && is_rotated_name(orig, path)
+            });
+        if short_copy && recently_written {
+            self.rescan = true;
+            return;
+        }
         let mut heads: HashMap<u64, Option<u64>> = HashMap::new();
         let mut head = |len: u64| {
             *heads

@@ -260,6 +260,10 @@ enabled = false
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        if std::env::var_os("LOGSHIP_KEEP_TEST_DIRS").is_some() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("kept test dir {}", dir.keep().display());
+        }
     }
 }
 
