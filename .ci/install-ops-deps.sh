@@ -4,9 +4,10 @@
 # Idempotent and fast when everything is present: each step checks first.
 # Everything that is not a Debian package lives under $LOGSHIP_CI_CACHE
 # (default $HOME/.cache/logship-ci) so later runs reuse it:
-#   bin/cargo-deb           cargo-deb, built from crates.io (slow once: ~3-4 min on 2 cores)
+#   bin/cargo-deb           cargo-deb, built from crates.io (once: ~1-2 min on 2 cores)
 #   venv/bin/kubernetes-validate   the Kubernetes schema validator from PyPI (schemas bundled)
 # Tests find them through the same variable; see tests/ops_support/mod.rs.
+# A warm run takes about a second.
 set -euo pipefail
 
 CACHE="${LOGSHIP_CI_CACHE:-$HOME/.cache/logship-ci}"
@@ -17,10 +18,11 @@ KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 step() { printf '[install-ops-deps] %s\n' "$*" >&2; }
 
 # 1. Debian tools: systemd-analyze (unit verification), dpkg-deb (package
-#    inspection), python3-venv (for the validator). Only apt-get when missing.
+#    inspection), strip (smaller test .deb), python3-venv (for the validator). Only apt-get when missing.
 need_apt=()
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 command -v dpkg-deb >/dev/null || need_apt+=(dpkg)
+command -v strip >/dev/null || need_apt+=(binutils) # cargo-deb --strip
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
     step "apt-get install ${need_apt[*]}"
@@ -33,7 +35,10 @@ fi
 
 # 2. cargo-deb, pinned, into the cache (its own target dir so it does not
 #    touch the project's build).
-if [ -x "$CACHE/bin/cargo-deb" ] && "$CACHE/bin/cargo-deb" --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+# (Versions are captured before matching: with pipefail, `cmd | grep -q`
+# fails when grep exits early and cmd gets SIGPIPE.)
+have_deb="$("$CACHE/bin/cargo-deb" --version 2>/dev/null || true)"
+if [[ "$have_deb" == *"$CARGO_DEB_VERSION"* ]]; then
     step "cargo-deb $CARGO_DEB_VERSION present"
 else
     step "cargo install cargo-deb $CARGO_DEB_VERSION (one-time, a few minutes)"
@@ -43,7 +48,8 @@ else
 fi
 
 # 3. kubernetes-validate in a private venv (no system site-packages touched).
-if [ -x "$CACHE/venv/bin/kubernetes-validate" ] && "$CACHE/venv/bin/pip" show kubernetes-validate 2>/dev/null | grep -q "^Version: $KUBERNETES_VALIDATE_VERSION\$"; then
+have_kv="$("$CACHE/venv/bin/pip" show kubernetes-validate 2>/dev/null || true)"
+if [ -x "$CACHE/venv/bin/kubernetes-validate" ] && [[ "$have_kv" == *"Version: $KUBERNETES_VALIDATE_VERSION"* ]]; then
     step "kubernetes-validate $KUBERNETES_VALIDATE_VERSION present"
 else
     step "pip install kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
