@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use logship::ops::http;
-use logship::ops::metrics::metrics;
+use logship::ops::metrics::{
+    metrics, AlertLabel, ChannelLabel, ReasonLabel, ResultLabel, RuleLabel, SourceLabel, TierLabel,
+};
 use logship::ops::shutdown;
 use logship::ops::Readiness;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -172,4 +174,56 @@ async fn slow_client_does_not_block_others() {
     // ...does not stop others from being served.
     assert_eq!(request(addr, "GET", "/healthz").await.status, 200);
     trigger.fire();
+}
+
+/// docs/operations.md lists every metric the endpoint exposes, and no other.
+#[tokio::test]
+async fn documented_metrics_match_the_exposed_ones() {
+    // Labelled families appear once they have a child: give each one.
+    let m = metrics();
+    let s = || "doc-test".to_string();
+    let _ = m.events_written.get_or_create(&TierLabel { tier: s() });
+    let _ = m.segment_rotations.get_or_create(&TierLabel { tier: s() });
+    let _ = m.events_dropped.get_or_create(&ReasonLabel { reason: s() });
+    let _ = m.bytes_read.get_or_create(&SourceLabel { source: s() });
+    let _ = m.redactions.get_or_create(&RuleLabel { rule: s() });
+    let _ = m.alerts_suppressed.get_or_create(&RuleLabel { rule: s() });
+    let _ = m.alerts_triggered.get_or_create(&AlertLabel {
+        severity: s(),
+        channel: s(),
+    });
+    let _ = m
+        .alert_delivery_failures
+        .get_or_create(&ChannelLabel { channel: s() });
+    let _ = m.config_reloads.get_or_create(&ResultLabel { result: s() });
+
+    let (addr, trigger, _task) = start(Readiness::default()).await;
+    let body = request(addr, "GET", "/metrics").await.body;
+    trigger.fire();
+    // `# TYPE logship_uploads counter`: family names, without `_total`.
+    let mut exposed: Vec<String> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    exposed.sort();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        .unwrap();
+    let mut documented: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `logship_"))
+        .map(|l| {
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            format!("logship_{}", name.trim_end_matches("_total"))
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(
+        documented, exposed,
+        "docs/operations.md metrics table vs /metrics"
+    );
 }
