@@ -190,3 +190,31 @@ fn missing_directory_is_an_actionable_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("/nonexistent-logship-dir"), "{msg}");
 }
+
+/// A Kubernetes ConfigMap volume: `agent.toml -> ..data/agent.toml`,
+/// `..data -> ..<timestamp>`; an update swaps `..data` atomically.
+#[tokio::test]
+async fn configmap_symlink_swap_is_seen() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("..v1")).unwrap();
+    std::fs::write(d.join("..v1/agent.toml"), config(6)).unwrap();
+    symlink("..v1", d.join("..data")).unwrap();
+    symlink("..data/agent.toml", d.join("agent.toml")).unwrap();
+
+    let (_trigger, sd) = shutdown::channel();
+    let mut rx = Reloader::new(d.join("agent.toml"))
+        .debounce(DEBOUNCE)
+        .sighup(false)
+        .spawn(sd)
+        .unwrap();
+
+    std::fs::create_dir(d.join("..v2")).unwrap();
+    std::fs::write(d.join("..v2/agent.toml"), config(8)).unwrap();
+    symlink("..v2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    std::fs::remove_dir_all(d.join("..v1")).unwrap();
+
+    assert_eq!(next(&mut rx).await.config.segments.compression_level, 8);
+}
