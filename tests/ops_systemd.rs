@@ -187,3 +187,29 @@ fn from_env_without_socket_is_disabled() {
     assert_eq!(recv(&sock), "READY=1\n");
     assert_eq!(recv(&sock), "STOPPING=1\n");
 }
+
+#[tokio::test]
+async fn checked_watchdog_stops_pinging_when_unhealthy() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (_dir, path, sock) = listener();
+    let n = Notifier::connect(path.as_os_str(), Some(Duration::from_millis(100))).unwrap();
+    let healthy = Arc::new(AtomicBool::new(false));
+    let (trigger, sd) = shutdown::channel();
+    let task = n
+        .spawn_watchdog_checked(sd, {
+            let healthy = healthy.clone();
+            move || healthy.load(Ordering::Relaxed)
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(sock.recv(&mut buf).is_err(), "no ping while unhealthy");
+    healthy.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    trigger.fire();
+    task.await.unwrap();
+    let len = sock.recv(&mut buf).expect("pings once healthy");
+    assert_eq!(&buf[..len], b"WATCHDOG=1\n");
+}

@@ -121,8 +121,20 @@ impl Notifier {
     }
 
     /// Ping the watchdog from a task until `shutdown`; `None` when systemd
-    /// did not ask for a watchdog.
-    pub fn spawn_watchdog(&self, mut shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
+    /// did not ask for a watchdog. This proves only that the async runtime
+    /// runs; see [`Notifier::spawn_watchdog_checked`] to vouch for more.
+    pub fn spawn_watchdog(&self, shutdown: Shutdown) -> Option<tokio::task::JoinHandle<()>> {
+        self.spawn_watchdog_checked(shutdown, || true)
+    }
+
+    /// As [`Notifier::spawn_watchdog`], but a tick pings only while
+    /// `healthy()` holds — e.g. "the pipeline thread made progress within
+    /// the last interval". Missed pings let systemd restart a wedged agent.
+    pub fn spawn_watchdog_checked(
+        &self,
+        mut shutdown: Shutdown,
+        healthy: impl Fn() -> bool + Send + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let every = self.watchdog_interval()?;
         let this = self.clone();
         Some(tokio::spawn(async move {
@@ -130,7 +142,13 @@ impl Notifier {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => this.watchdog_ping(),
+                    _ = tick.tick() => {
+                        if healthy() {
+                            this.watchdog_ping();
+                        } else {
+                            tracing::warn!("not pinging the systemd watchdog: the agent is not making progress");
+                        }
+                    }
                     _ = shutdown.wait() => return,
                 }
             }
