@@ -306,3 +306,27 @@ fn kubernetes_example_validates() {
         "secret printed:\n{summary}"
     );
 }
+
+/// The image cannot be built here (no Docker engine); check what the
+/// Kubernetes example and the agent's defaults rely on instead.
+#[test]
+fn dockerfile_agrees_with_the_kubernetes_example() {
+    let docker = std::fs::read_to_string(repo().join("packaging/Dockerfile")).unwrap();
+    let k8s = std::fs::read_to_string(repo().join("packaging/k8s/logship-sidecar.yaml")).unwrap();
+    let last_stage = docker.rsplit("\nFROM ").next().unwrap();
+    assert!(
+        last_stage.contains("USER 65532:65532"),
+        "final stage runs as non-root"
+    );
+    assert!(k8s.contains("runAsUser: 65532") && k8s.contains("runAsNonRoot: true"));
+    assert!(
+        last_stage.contains("EXPOSE 9464"),
+        "the default metrics port"
+    );
+    assert!(k8s.contains("containerPort: 9464"));
+    assert!(last_stage.contains("ENTRYPOINT [\"/usr/bin/logship\"]"));
+    assert!(k8s.contains("args: [\"run\", \"-c\", \"/etc/logship/agent.toml\"]"));
+    assert!(k8s.contains("mountPath: /etc/logship") && k8s.contains("mountPath: /var/lib/logship"));
+    // The builder must compile what the lockfile pins.
+    assert!(docker.contains("cargo build --release --locked"));
+}
