@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -60,6 +61,9 @@ pub struct Parts {
     pub reload: Option<mpsc::Receiver<Config>>,
     /// Called once sources are watched and the first scan is done.
     pub on_ready: Option<Box<dyn FnOnce() + Send>>,
+    /// Set to the wall clock (ms) at every loop turn: the watchdog's proof
+    /// of progress.
+    pub heartbeat: Option<Arc<AtomicI64>>,
 }
 
 /// Wall clock in epoch milliseconds.
@@ -92,6 +96,7 @@ struct Pipeline {
     written: [u64; 5],
     backpressure: bool,
     scratch: Vec<u8>,
+    heartbeat: Option<Arc<AtomicI64>>,
     _lock: File,
 }
 
@@ -106,8 +111,10 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         shutdown,
         reload,
         on_ready,
+        heartbeat,
     } = parts;
     let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
+    p.heartbeat = heartbeat;
     if let Some(ready) = on_ready {
         ready();
     }
@@ -179,6 +186,7 @@ impl Pipeline {
             written: [0; 5],
             backpressure: false,
             scratch: Vec::new(),
+            heartbeat: None,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -199,6 +207,9 @@ impl Pipeline {
         let mut last_commit = Instant::now();
         let mut last_expire = Instant::now() - EXPIRE_INTERVAL;
         while !shutdown.is_set() {
+            if let Some(hb) = &self.heartbeat {
+                hb.store(now_ms(), Ordering::Relaxed);
+            }
             if let Some(new_cfg) = reload.and_then(|r| r.try_recv().ok()) {
                 self.apply(new_cfg)?;
                 dirty.extend(self.tailer.keys());
@@ -404,7 +415,8 @@ impl Pipeline {
     }
 
     /// Apply a validated new config without losing or repeating a line:
-    /// followed files keep their offsets (sources are matched by name).
+    /// followed files keep their offsets (sources are matched by name). If
+    /// the new pieces cannot be built, the running config stays.
     fn apply(&mut self, cfg: Config) -> anyhow::Result<()> {
         if cfg.agent.data_dir != self.cfg.agent.data_dir
             || cfg.agent.instance_id() != self.instance_id
@@ -413,13 +425,27 @@ impl Pipeline {
                 "agent.data_dir and agent.instance_id changes take effect at the next restart"
             );
         }
+        let redactor = match Redactor::new(&cfg.redaction) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                tracing::error!(error = %e, "reloaded redaction config rejected; keeping the running config");
+                return Ok(());
+            }
+        };
+        // Commit first, so the new tailer starts from exactly these states.
         self.commit()?;
         let (files, retired) = self.tailer.states();
-        self.tailer = Tailer::new(&cfg.sources, files, retired, false, TailPolicy::default())
-            .map_err(anyhow::Error::msg)?;
+        let tailer = match Tailer::new(&cfg.sources, files, retired, false, TailPolicy::default()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "reloaded sources rejected; keeping the running config");
+                return Ok(());
+            }
+        };
+        self.tailer = tailer;
+        self.redactor = redactor;
         self.normalizers = normalizers(&cfg, &self.instance_id);
         self.source_bytes = source_counters(&cfg);
-        self.redactor = Arc::new(Redactor::new(&cfg.redaction).map_err(anyhow::Error::msg)?);
         self.segments.set_config(cfg.segments.clone());
         self.watcher.ensure(&self.tailer.watch_roots());
         self.tailer.scan();
