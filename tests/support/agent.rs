@@ -166,6 +166,57 @@ enabled = false
         .unwrap();
     }
 
+    /// Turn the metrics endpoint on, on an ephemeral loopback port.
+    pub fn enable_metrics(&self) {
+        let text = fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains("[metrics]\nenabled = false"), "config has no metrics switch");
+        fs::write(
+            &self.config,
+            text.replace("[metrics]\nenabled = false", "[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\""),
+        )
+        .unwrap();
+    }
+
+    /// The endpoint's address, from the agent's "metrics endpoint up" log.
+    pub fn metrics_addr(&mut self) -> String {
+        let mut addr = String::new();
+        self.wait_until("the metrics endpoint", Duration::from_secs(20), |a| {
+            let log = a.stderr();
+            let plain = strip_ansi(&log);
+            if let Some(line) = plain.lines().find(|l| l.contains("metrics endpoint up")) {
+                if let Some(i) = line.find("listen=") {
+                    addr = line[i + 7..].split_whitespace().next().unwrap_or("").to_string();
+                    return true;
+                }
+            }
+            false
+        });
+        addr
+    }
+
+    /// GET a path from the endpoint: (status code, body).
+    pub fn http_get(&mut self, path: &str) -> (u16, String) {
+        use std::io::Write as _;
+        let addr = self.metrics_addr();
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of one sample in `/metrics` (0 when absent).
+    pub fn metric(&mut self, sample: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .find(|l| l.starts_with(sample) && l[sample.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         match self.child.as_mut() {
@@ -272,6 +323,23 @@ pub fn signal(pid: u32, sig: i32) {
     unsafe {
         libc::kill(pid as i32, sig);
     }
+}
+
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn parse_lines(raw: &[u8]) -> Vec<Event> {
