@@ -28,8 +28,15 @@ fn check(text: &str, env: &[(&str, &str)]) -> (bool, String, String) {
 #[test]
 fn example_config_passes_check() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/agent.toml.example");
-    let out = Command::new(BIN).args(["check", "-c", example]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check", "-c", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(": OK"));
 }
 
@@ -37,7 +44,10 @@ fn example_config_passes_check() {
 fn typo_key_reports_line_column_and_suggestion() {
     let (ok, _, err) = check("[agent]\ndata_dir = \"/tmp/x\"\n\n[[sources]]\nname = \"a\"\ninclude = [\"/tmp/*.log\"]\ntier_name = \"build\"\n", &[]);
     assert!(!ok);
-    assert!(err.contains("agent.toml:7:1: unknown key \"tier_name\"; did you mean \"tier\"?"), "{err}");
+    assert!(
+        err.contains("agent.toml:7:1: unknown key \"tier_name\"; did you mean \"tier\"?"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -50,10 +60,19 @@ fn bad_type_reports_line_and_column() {
 
 #[test]
 fn missing_env_var_is_named_with_position() {
-    let (ok, _, err) = check("[agent]\ninstance_id = \"${LOGSHIP_TEST_SURELY_UNSET}\"\n", &[]);
+    let (ok, _, err) = check(
+        "[agent]\ninstance_id = \"${LOGSHIP_TEST_SURELY_UNSET}\"\n",
+        &[],
+    );
     assert!(!ok);
-    assert!(err.contains("agent.toml:2:16: environment variable LOGSHIP_TEST_SURELY_UNSET is not set"), "{err}");
-    let (ok, out, _) = check("[agent]\ninstance_id = \"${LOGSHIP_TEST_HOST}\"\n", &[("LOGSHIP_TEST_HOST", "web-7")]);
+    assert!(
+        err.contains("agent.toml:2:16: environment variable LOGSHIP_TEST_SURELY_UNSET is not set"),
+        "{err}"
+    );
+    let (ok, out, _) = check(
+        "[agent]\ninstance_id = \"${LOGSHIP_TEST_HOST}\"\n",
+        &[("LOGSHIP_TEST_HOST", "web-7")],
+    );
     assert!(ok);
     assert!(out.contains("instance_id=web-7"), "{out}");
 }
@@ -65,7 +84,10 @@ fn check_masks_secrets() {
         &[("K", "AKIAEXAMPLEKEY123456"), ("S", "very-secret-value-xyz")],
     );
     assert!(ok, "{err}");
-    assert!(!out.contains("AKIAEXAMPLEKEY123456") && !out.contains("very-secret-value-xyz"), "{out}");
+    assert!(
+        !out.contains("AKIAEXAMPLEKEY123456") && !out.contains("very-secret-value-xyz"),
+        "{out}"
+    );
     assert!(out.contains("****** (set)"), "{out}");
 }
 

@@ -34,12 +34,20 @@ fn huge_line_without_newline_is_cut_with_bounded_memory() {
     assert!(st.success());
     let evs = a.bucket_events();
     let msgs: Vec<&str> = evs.iter().map(|e| e.msg.as_str()).collect();
-    assert_eq!(msgs.len(), 3, "lines: {:?}", msgs.iter().map(|m| m.len()).collect::<Vec<_>>());
+    assert_eq!(
+        msgs.len(),
+        3,
+        "lines: {:?}",
+        msgs.iter().map(|m| m.len()).collect::<Vec<_>>()
+    );
     assert_eq!(msgs[0], "before");
     assert!(msgs[1].ends_with("[TRUNCATED]") && msgs[1].len() <= 256 * 1024 + 11);
     assert_eq!(msgs[2], "after");
     // Memory is bounded by a read chunk, not by the line: far below 200 MB.
-    assert!(peak < 100 * 1024, "peak RSS {peak} KiB (baseline {baseline} KiB) for a 200 MB line");
+    assert!(
+        peak < 100 * 1024,
+        "peak RSS {peak} KiB (baseline {baseline} KiB) for a 200 MB line"
+    );
 }
 
 #[test]
@@ -91,9 +99,18 @@ enabled = false
     assert_eq!(a.metric("logship_invalid_ids_total"), 1.0);
     a.term();
     let keys: Vec<String> = a.bucket_objects().keys().cloned().collect();
-    assert!(keys.contains(&"builds/b-1.ndjson.gz".to_string()), "{keys:?}");
-    assert!(keys.contains(&"builds/_none.ndjson.gz".to_string()), "{keys:?}");
-    let evil: Vec<&String> = keys.iter().filter(|k| k.starts_with("builds/_invalid-")).collect();
+    assert!(
+        keys.contains(&"builds/b-1.ndjson.gz".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"builds/_none.ndjson.gz".to_string()),
+        "{keys:?}"
+    );
+    let evil: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("builds/_invalid-"))
+        .collect();
     assert_eq!(evil.len(), 1, "{keys:?}");
     // The event keeps its real id; only the path is made safe.
     let evs = &a.bucket_objects()[evil[0]];

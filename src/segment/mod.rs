@@ -573,3 +573,178 @@ pub fn build_end(ev: &Event) -> Option<(&str, Vec<Tier>)> {
     };
     Some((build_id, tiers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ByteSize, HumanDuration};
+    use crate::normalize::time::days_from_civil;
+
+    const DAY: i64 = DAY_MS;
+
+    fn set(dir: &Path, cfg: SegmentsConfig) -> SegmentSet {
+        SegmentSet::new(dir, "h1", "", cfg)
+    }
+
+    fn ev(tier: Tier, build: Option<&str>, ts: i64) -> Event {
+        let mut e = Event::empty(tier);
+        e.ts = ts;
+        e.build_id = build.map(str::to_string);
+        e.msg = "m".into();
+        e
+    }
+
+    fn line(e: &Event) -> Vec<u8> {
+        let mut v = Vec::new();
+        e.write_json(&mut v);
+        v
+    }
+
+    fn statuses(s: &SegmentSet) -> Vec<Status> {
+        s.states().iter().map(|x| x.status).collect()
+    }
+
+    #[test]
+    fn size_age_and_midnight_rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let noon = days_from_civil(2026, 1, 2) * DAY + DAY / 2;
+        let cfg = SegmentsConfig {
+            max_bytes: ByteSize(1000),
+            max_age: HumanDuration::secs(3600),
+            ..Default::default()
+        };
+        let mut s = set(d.path(), cfg);
+        let e = ev(Tier::System, None, noon);
+        let l = line(&e);
+        while s.states().iter().all(|x| x.status == Status::Open) {
+            s.append(&e, &l, noon).unwrap();
+        }
+        assert_eq!(statuses(&s), vec![Status::Sealed], "sealed at max_bytes");
+        s.append(&e, &l, noon).unwrap();
+        s.rotate_due(noon + 3_599_000);
+        assert_eq!(statuses(&s)[1], Status::Open);
+        s.rotate_due(noon + 3_600_000);
+        assert_eq!(statuses(&s)[1], Status::Sealed, "sealed at max_age");
+        // Opened at 23:59:59, sealed at the first check after midnight.
+        let late = noon + DAY / 2 - 1000;
+        s.append(&e, &l, late).unwrap();
+        s.rotate_due(late + 500);
+        assert_eq!(statuses(&s)[2], Status::Open);
+        s.rotate_due(late + 1000);
+        assert_eq!(statuses(&s)[2], Status::Sealed, "sealed at UTC midnight");
+        let st = &s.states()[2];
+        assert!(st.path.starts_with("system/2026-01-02"), "{:?}", st.path);
+        assert!(st.key.starts_with("system/2026/01/02/h1-"), "{}", st.key);
+    }
+
+    #[test]
+    fn build_segments_seal_on_end_event_and_reopen_for_late_events() {
+        let d = tempfile::tempdir().unwrap();
+        let now = days_from_civil(2026, 3, 4) * DAY;
+        let mut s = set(d.path(), SegmentsConfig::default());
+        let e = ev(Tier::Build, Some("b-1"), now);
+        s.append(&e, &line(&e), now).unwrap();
+        let mut end = ev(Tier::Build, Some("b-1"), now);
+        end.kind = "meta".into();
+        end.data = Some(
+            serde_json::json!({"status": "succeeded"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let (build, tiers) = build_end(&end).expect("end event");
+        s.append(&end, &line(&end), now).unwrap();
+        s.seal_build(build, &tiers);
+        assert_eq!(statuses(&s), vec![Status::Sealed]);
+        s.sync().unwrap();
+        let jobs = s.take_dispatch(d.path());
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].key, "builds/b-1.ndjson.gz");
+        assert_eq!(jobs[0].meta.lines, 2);
+        // A late event before the upload completes: the stale completion is
+        // ignored, the segment is open again and uploads again, complete.
+        s.append(&e, &line(&e), now + 1).unwrap();
+        assert!(!s.uploaded(jobs[0].ticket, now + 2));
+        assert_eq!(statuses(&s), vec![Status::Open]);
+        s.rotate_due(now + 1 + 600_000);
+        s.sync().unwrap();
+        let jobs = s.take_dispatch(d.path());
+        assert_eq!(
+            (jobs[0].key.as_str(), jobs[0].meta.lines),
+            ("builds/b-1.ndjson.gz", 3)
+        );
+        assert!(s.uploaded(jobs[0].ticket, now + 3));
+        assert_eq!(statuses(&s), vec![Status::Uploaded]);
+        // Not an end: no status, or not a lifecycle/meta event.
+        let mut not_end = end.clone();
+        not_end.data = Some(
+            serde_json::json!({"status": "running"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert!(build_end(&not_end).is_none());
+        let mut plain = end.clone();
+        plain.kind = "line".into();
+        assert!(build_end(&plain).is_none());
+    }
+
+    #[test]
+    fn restore_truncates_uncommitted_bytes_and_removes_unknown_segments() {
+        let d = tempfile::tempdir().unwrap();
+        let now = days_from_civil(2026, 3, 4) * DAY;
+        let mut s = set(d.path(), SegmentsConfig::default());
+        let e = ev(Tier::System, None, now);
+        s.append(&e, &line(&e), now).unwrap();
+        s.sync().unwrap();
+        let committed = s.states();
+        // After the "checkpoint": more bytes, and a brand-new segment.
+        s.append(&e, &line(&e), now).unwrap();
+        let b = ev(Tier::Build, Some("b-2"), now);
+        s.append(&b, &line(&b), now).unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let mut r = set(d.path(), SegmentsConfig::default());
+        r.restore(committed.clone()).unwrap();
+        let path = d.path().join(&committed[0].path);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed[0].len);
+        assert!(!d
+            .path()
+            .join("builds")
+            .join("2026-03-04")
+            .join("b-2.ndjson")
+            .exists());
+        // Appending continues in the same segment.
+        r.append(&e, &line(&e), now).unwrap();
+        assert_eq!(r.states().len(), 1);
+        assert_eq!(r.states()[0].lines, 2);
+    }
+
+    #[test]
+    fn expiry_keeps_what_was_never_uploaded() {
+        let d = tempfile::tempdir().unwrap();
+        let now = days_from_civil(2026, 3, 4) * DAY;
+        let cfg = SegmentsConfig {
+            local_retention: HumanDuration::secs(3600),
+            ..Default::default()
+        };
+        let mut s = set(d.path(), cfg);
+        for b in ["a", "b"] {
+            let e = ev(Tier::Build, Some(b), now);
+            s.append(&e, &line(&e), now).unwrap();
+            s.seal_build(b, &[Tier::Build]);
+        }
+        s.sync().unwrap();
+        let jobs = s.take_dispatch(d.path());
+        assert!(s.uploaded(jobs[0].ticket, now));
+        assert_eq!(s.expire(now + 3_599_000), 0);
+        assert_eq!(s.expire(now + 3_600_000), 1);
+        assert_eq!(
+            statuses(&s),
+            vec![Status::Sealed],
+            "the never-uploaded one stays"
+        );
+        assert!(d.path().join(&s.states()[0].path).exists());
+        assert_eq!(s.pending_bytes(), s.states()[0].len);
+    }
+}

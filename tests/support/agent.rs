@@ -169,10 +169,16 @@ enabled = false
     /// Turn the metrics endpoint on, on an ephemeral loopback port.
     pub fn enable_metrics(&self) {
         let text = fs::read_to_string(&self.config).unwrap();
-        assert!(text.contains("[metrics]\nenabled = false"), "config has no metrics switch");
+        assert!(
+            text.contains("[metrics]\nenabled = false"),
+            "config has no metrics switch"
+        );
         fs::write(
             &self.config,
-            text.replace("[metrics]\nenabled = false", "[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\""),
+            text.replace(
+                "[metrics]\nenabled = false",
+                "[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"",
+            ),
         )
         .unwrap();
     }
@@ -185,7 +191,11 @@ enabled = false
             let plain = strip_ansi(&log);
             if let Some(line) = plain.lines().find(|l| l.contains("metrics endpoint up")) {
                 if let Some(i) = line.find("listen=") {
-                    addr = line[i + 7..].split_whitespace().next().unwrap_or("").to_string();
+                    addr = line[i + 7..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
                     return true;
                 }
             }
@@ -199,11 +209,22 @@ enabled = false
         use std::io::Write as _;
         let addr = self.metrics_addr();
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
-        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     }
 
