@@ -36,14 +36,14 @@ use crate::redact::Redactor;
 use crate::segment::{self, seal::SealJob, SegmentSet};
 use crate::ship::uploader::Uploader;
 use crate::source::file::FileKey;
-use crate::source::tailer::{TailPolicy, Tailer, CHUNK};
+use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
 const SEQ_LEASE: u64 = 1 << 26;
 /// Most lines one `read_file` call can emit (its byte budget, plus one).
-const MAX_LINES_PER_READ: u64 = 8 * CHUNK as u64 + 1;
+const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1;
 /// How often the globs are re-evaluated even without events.
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 const EXPIRE_INTERVAL: Duration = Duration::from_secs(10);
@@ -252,6 +252,9 @@ impl Pipeline {
                 for key in dirty.drain() {
                     self.lease_seq()?;
                     self.read(key, &mut buf)?;
+                    if self.check_backpressure() {
+                        break; // the rest stays dirty via the next poll
+                    }
                 }
             }
             self.collect_uploads();
@@ -276,6 +279,15 @@ impl Pipeline {
         let now = Instant::now();
         let wall = now_ms();
         let mut failed: Option<std::io::Error> = None;
+        // Stay within the disk budget: an event takes about twice its raw
+        // line in NDJSON, so read at most half of what is left.
+        let room = self
+            .cfg
+            .segments
+            .max_disk
+            .0
+            .saturating_sub(self.segments.pending_bytes());
+        let budget = usize::try_from(room / 2).unwrap_or(usize::MAX);
         let Pipeline {
             tailer,
             normalizers,
@@ -289,7 +301,7 @@ impl Pipeline {
         } = self;
         let mut ev = Event::empty(Tier::System);
         let mut source_idx = None;
-        let consumed = tailer.read_file(key, buf, now, &mut |f, line| {
+        let consumed = tailer.read_file(key, buf, now, budget, &mut |f, line| {
             if failed.is_some() {
                 return;
             }
@@ -387,7 +399,8 @@ impl Pipeline {
         }
     }
 
-    fn check_backpressure(&mut self) {
+    /// Whether reading must pause for the disk budget (and say so once).
+    fn check_backpressure(&mut self) -> bool {
         let full = self.segments.pending_bytes() >= self.cfg.segments.max_disk.0;
         if full != self.backpressure {
             self.backpressure = full;
@@ -398,6 +411,7 @@ impl Pipeline {
                 tracing::info!("upload backlog below segments.max_disk; reading resumed");
             }
         }
+        full
     }
 
     fn flush_counters(&mut self) {

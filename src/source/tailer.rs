@@ -36,7 +36,7 @@ use crate::ops::metrics::metrics;
 /// Bytes read from a file per chunk (at least 4x the longest line).
 pub const CHUNK: usize = 1024 * 1024;
 /// Bytes read from one file before moving on to the next.
-const READ_BUDGET: usize = 8 * CHUNK;
+pub const READ_BUDGET: usize = 8 * CHUNK;
 /// Deepest directory level searched below a recursive watch root.
 const MAX_DEPTH: usize = 16;
 /// Truncated files remembered so a copy made before truncation is recognised.
@@ -368,13 +368,17 @@ impl Tailer {
     /// Read new lines from one file, calling `emit` for each. Returns bytes
     /// consumed. Handles truncation, idle partial lines, and retirement of
     /// drained files that went away.
+    /// At most about `budget` bytes are consumed (at least one line's worth),
+    /// so a caller enforcing a disk budget can stop in time.
     pub fn read_file(
         &mut self,
         key: FileKey,
         buf: &mut Vec<u8>,
         now: Instant,
+        budget: usize,
         emit: &mut dyn FnMut(&mut TailedFile, Line<'_>),
     ) -> io::Result<usize> {
+        let budget = budget.min(READ_BUDGET);
         let Some(f) = self.files.get_mut(&key) else {
             return Ok(0);
         };
@@ -395,8 +399,10 @@ impl Tailer {
         }
         f.refresh_fingerprint(size)?;
         let mut consumed_total = 0;
-        while f.st.offset < size && consumed_total < READ_BUDGET {
-            let n = f.read_chunk(buf, CHUNK)?;
+        while f.st.offset < size && consumed_total < budget {
+            // A smaller read near the budget, but always room for a whole line.
+            let cap = (budget - consumed_total).clamp(lines::MAX_LINE + 2, CHUNK);
+            let n = f.read_chunk(buf, cap)?;
             if n == 0 {
                 break;
             }
@@ -416,7 +422,7 @@ impl Tailer {
             f.st.offset += split.consumed as u64;
             f.st.skipping = split.skipping;
             consumed_total += split.consumed;
-            if split.partial > 0 && n < CHUNK {
+            if split.partial > 0 && n < cap {
                 // An incomplete last line: wait for its newline a while.
                 let since = *f.partial_since.get_or_insert(now);
                 if now.duration_since(since) >= self.policy.partial_line_timeout {
@@ -433,7 +439,7 @@ impl Tailer {
                 }
                 break;
             }
-            if n < CHUNK {
+            if n < cap {
                 break;
             }
         }
