@@ -197,3 +197,35 @@ fn a_thousand_files_in_one_directory() {
     a.wait_local(3000);
     finish(a, &expected);
 }
+
+#[test]
+fn last_line_without_newline_is_emitted_after_idle() {
+    let mut a = Agent::simple("");
+    let log = a.logs().join("app.log");
+    fs::write(&log, "complete\nno newline yet").unwrap();
+    a.start();
+    a.wait_local(2);
+    finish(a, &["complete".to_string(), "no newline yet".to_string()]);
+}
+
+#[test]
+fn read_from_end_skips_existing_content_at_first_start_only() {
+    let mut a = Agent::simple("read_from = \"end\"");
+    let old = a.logs().join("old.log");
+    append(&old, &numbered("old", 0..100));
+    a.start();
+    std::thread::sleep(Duration::from_millis(500));
+    let new_in_old = numbered("appended", 0..10);
+    append(&old, &new_in_old);
+    // A file that appears after the start is read from its beginning.
+    let later = numbered("later", 0..10);
+    append(&a.logs().join("later.log"), &later);
+    a.wait_local(20);
+    // After a restart, read_from no longer applies: nothing is skipped.
+    assert!(a.term().success());
+    let more = numbered("restart", 0..5);
+    append(&old, &more);
+    a.start();
+    a.wait_local(25);
+    finish(a, &[new_in_old, later, more].concat());
+}
