@@ -124,3 +124,56 @@ fn version_prints() {
     let out = Command::new(BIN).arg("version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("logship "));
 }
+
+#[test]
+fn query_merges_local_and_bucket_in_order_without_duplicates() {
+    use support::agent::{append, Agent};
+    let mut a = Agent::simple("");
+    let log = a.logs().join("app.log");
+    append(
+        &log,
+        &[
+            "2026-01-02T00:00:03Z ERROR third".to_string(),
+            "2026-01-02T00:00:01Z WARN first".to_string(),
+            "2026-01-02T00:00:02Z INFO second".to_string(),
+        ],
+    );
+    a.start();
+    a.wait_local(3);
+    assert!(a.term().success()); // sealed and in the bucket, and still local
+    a.start();
+    append(&log, &["2026-01-02T00:00:04Z ERROR fourth".to_string()]);
+    a.wait_local(4); // only local (open segment)
+    let run = |extra: &[&str]| -> Vec<String> {
+        let out = Command::new(BIN)
+            .args(["query", "-c"])
+            .arg(&a.config)
+            .args([
+                "--tier",
+                "system",
+                "--since",
+                "2026-01-02T00:00:00Z",
+                "--until",
+                "2026-01-03",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| logship::event::Event::from_json(l).unwrap().msg)
+            .collect()
+    };
+    let all = run(&[]);
+    let msgs: Vec<&str> = all.iter().map(|m| m.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(msgs, ["first", "second", "third", "fourth"]);
+    let errors = run(&["--lvl", "error", "--grep", "(third|fourth)$"]);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(run(&["--src", "nope"]).is_empty());
+}
