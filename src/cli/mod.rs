@@ -33,7 +33,7 @@ pub enum Command {
     /// Turn raw lines on stdin into unified events on stdout.
     Normalize(normalize::Args),
     /// Events from local segments and the bucket, merged and ordered.
-    Query(query::Args),
+    Query(Box<query::Args>),
     /// Print version and build information.
     Version,
 }
@@ -70,7 +70,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Redact(a) => redact::run(&a),
         Command::Normalize(a) => normalize::run(&a),
-        Command::Query(a) => query::run(a),
+        Command::Query(a) => query::run(*a),
         Command::Version => {
             println!(
                 "logship {} ({} {})",
