@@ -205,6 +205,21 @@ impl Metrics {
             "1 while reading is paused at segments.max_disk",
             m.backpressure.clone(),
         );
+        // Known label sets exist from the start, so a scrape (and an alert
+        // on rate()) sees zeros rather than missing series.
+        for tier in ["system", "build", "deploy", "action", "lifecycle"] {
+            let t = TierLabel {
+                tier: tier.to_string(),
+            };
+            m.events_written.get_or_create(&t);
+            m.segment_rotations.get_or_create(&t);
+        }
+        for result in ["ok", "error"] {
+            m.config_reloads.get_or_create(&ResultLabel {
+                result: result.to_string(),
+            });
+        }
+        m.dropped("alert_queue_full");
         m.build_info
             .get_or_create(&VersionLabel {
                 version: env!("CARGO_PKG_VERSION").to_string(),
