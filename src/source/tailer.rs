@@ -341,7 +341,11 @@ impl Tailer {
             return Ok(0);
         }
         let size = f.size()?;
-        if size < f.st.offset || (size != f.last_size && !f.head_unchanged()?) {
+        // The head is checked even when the size did not change: a file
+        // truncated and rewritten to exactly its old size between two polls
+        // is otherwise taken for unchanged and its new lines never read.
+        // Costs one read of at most `FP_LEN` bytes per call.
+        if size < f.st.offset || !f.head_unchanged()? {
             tracing::info!(path = %f.st.path.display(), "file was truncated; reading it from the start");
             self.on_truncated(key);
             return Ok(0);
