@@ -210,7 +210,14 @@ impl Tailer {
                 f.matched = false;
             }
         }
-        // Pass 2: files never seen before.
+        // Pass 2: files never seen before. Shorter names first: a rotated
+        // name is longer than its original's, so when both a file and its
+        // copy are new the original is adopted first and the copy becomes
+        // its shadow, instead of both being read from the start.
+        new_files.sort_by(|(_, a), (_, b)| {
+            let len = |p: &PathBuf| p.file_name().map_or(0, |n| n.len());
+            len(a).cmp(&len(b)).then_with(|| a.cmp(b))
+        });
         for (si, path) in new_files {
             self.adopt(si, &path);
         }
@@ -529,7 +536,10 @@ fn is_rotated_name(original: &Path, copy: &Path) -> bool {
     ) else {
         return false;
     };
-    if a == b {
+    // A rotated name adds to the original's (a suffix, an index, a date);
+    // without this, `app.log` would pass for a rotation of `app.log.1` by
+    // the stem rule below, and the live file for a copy of its own copy.
+    if b.len() <= a.len() {
         return false;
     }
     let stem = a.split('.').next().unwrap_or(a);
@@ -585,6 +595,8 @@ mod tests {
         assert!(is_rotated_name(a, Path::new("/l/app.1.log")));
         assert!(is_rotated_name(a, Path::new("/l/app-20260101.log")));
         assert!(!is_rotated_name(a, Path::new("/l/app.log")));
+        assert!(!is_rotated_name(Path::new("/l/app.log.1"), a));
+        assert!(!is_rotated_name(Path::new("/l/app-20260101.log"), a));
         assert!(!is_rotated_name(a, Path::new("/l/apple.log")));
         assert!(!is_rotated_name(a, Path::new("/other/app.log.1")));
         assert!(!is_rotated_name(
