@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::discover::SourceMatcher;
-use super::file::{fingerprint, FileKey, FileState, TailedFile};
+use super::file::{fingerprint, FileKey, FileState, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
 use super::template::PathTemplate;
 use crate::config::source::ID_NAMES;
@@ -286,14 +286,22 @@ impl Tailer {
                 .entry(len)
                 .or_insert_with(|| fingerprint(&f.handle, len).ok().flatten())
         };
-        // A copy of a file we follow?
+        // A copy of a file we follow? Either it starts with the head we
+        // recorded for the original (which may be truncated since: the
+        // copytruncate case), or the original is intact and the copy's
+        // head equals the original's current one. The second covers copies
+        // the recorded head cannot vouch for: shorter than it (taken before
+        // the original grew), or of a file that was empty when last read.
+        let n = size.min(FP_LEN);
         let original = self.files.values().find(|a| {
             a.st.source == spec.name
                 && a.st.shadow_of.is_none()
-                && a.st.fp_len > 0
-                && size >= a.st.fp_len
+                && n > 0
                 && is_rotated_name(&a.st.path, path)
-                && head(a.st.fp_len) == Some(a.st.fp)
+                && ((a.st.fp_len > 0 && size >= a.st.fp_len && head(a.st.fp_len) == Some(a.st.fp))
+                    || (head(n).is_some()
+                        && head(n) == fingerprint(&a.handle, n).ok().flatten()
+                        && a.head_unchanged().unwrap_or(false)))
         });
         if let Some(a) = original {
             f.st.shadow_of = Some(a.key());
@@ -416,8 +424,11 @@ impl Tailer {
                 .values_mut()
                 .filter(|s| s.st.shadow_of == Some(key))
             {
-                s.st.offset = offset;
-                s.st.skipping = skipping;
+                // Never past the copy's end: a checkpointed offset beyond
+                // a file's size reads as a truncation at restore.
+                let size = s.size().unwrap_or(offset);
+                s.st.offset = offset.min(size);
+                s.st.skipping = skipping && offset <= size;
             }
         }
         Ok(consumed_total)
@@ -456,9 +467,12 @@ impl Tailer {
             if let Some(s) = self.files.get_mut(&sk) {
                 match heir {
                     None => {
+                        // A copy shorter than the original's offset holds
+                        // nothing unread: it ends where it ends.
+                        let size = s.size().unwrap_or(old.offset);
                         s.st.shadow_of = None;
-                        s.st.offset = old.offset;
-                        s.st.skipping = old.skipping;
+                        s.st.offset = old.offset.min(size);
+                        s.st.skipping = old.skipping && old.offset <= size;
                         s.st.redact = old.redact.clone();
                         heir = Some(sk);
                     }
