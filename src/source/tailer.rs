@@ -180,7 +180,7 @@ impl Tailer {
         for (si, path, key, _) in found {
             if let Some(f) = self.files.get_mut(&key) {
                 if f.st.path != path {
-                    f.st.path = path;
+                    f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
                     f.path_ids = path_ids(self.sources[f.source_idx].template.as_ref(), &f.st.path);
                 }
                 f.matched = true;
@@ -245,7 +245,9 @@ impl Tailer {
             return;
         }
         let mut st = st;
-        st.path = path.to_path_buf();
+        if st.path != path {
+            f.prev_path = Some(std::mem::replace(&mut st.path, path.to_path_buf()));
+        }
         f.st = st;
         f.path_ids = path_ids(self.sources[si].template.as_ref(), path);
         self.files.insert(f.key(), f);
@@ -286,7 +288,8 @@ impl Tailer {
                 .entry(len)
                 .or_insert_with(|| fingerprint(&f.handle, len).ok().flatten())
         };
-        // A copy of a file we follow? Either it starts with the head we
+        // A copy of a file we follow (named as a rotation of the original's
+        // name, now or before its last rename)? Either it starts with the head we
         // recorded for the original (which may be truncated since: the
         // copytruncate case), or the original is intact and the copy's
         // head equals the original's current one. The second covers copies
@@ -297,7 +300,10 @@ impl Tailer {
             a.st.source == spec.name
                 && a.st.shadow_of.is_none()
                 && n > 0
-                && is_rotated_name(&a.st.path, path)
+                && (is_rotated_name(&a.st.path, path)
+                    || a.prev_path
+                        .as_ref()
+                        .is_some_and(|p| is_rotated_name(p, path)))
                 && ((a.st.fp_len > 0 && size >= a.st.fp_len && head(a.st.fp_len) == Some(a.st.fp))
                     || (head(n).is_some()
                         && head(n) == fingerprint(&a.handle, n).ok().flatten()
