@@ -185,7 +185,12 @@ impl Tailer {
                 }
                 f.matched = true;
             } else if let Some(st) = self.pending.remove(&key) {
-                self.restore(si, &path, st);
+                if st.fp_len == 0 {
+                    // See `restore`: a new file, adopted with the others.
+                    new_files.push((si, path));
+                } else {
+                    self.restore(si, &path, st);
+                }
             } else {
                 new_files.push((si, path));
             }
@@ -227,6 +232,14 @@ impl Tailer {
 
     /// Re-attach restored state to a file found on disk.
     fn restore(&mut self, si: usize, path: &Path, st: FileState) {
+        if st.fp_len == 0 {
+            // Nothing was read and no head recorded: the inode may have been
+            // freed and reused while we were down, so nothing says this is
+            // the same file. Adopting it reads it from the start all the
+            // same, and checks whether it is a copy of a followed file.
+            self.adopt(si, path);
+            return;
+        }
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
             return;
@@ -236,7 +249,7 @@ impl Tailer {
             .metadata()
             .map(|m| m.len() >= st.offset)
             .unwrap_or(false)
-            && (st.fp_len == 0 || fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp));
+            && fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp);
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
