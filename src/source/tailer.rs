@@ -512,7 +512,11 @@ impl Tailer {
                 !f.matched
                     && f.st.shadow_of.is_none()
                     && f.partial_since.is_none()
-                    && f.size().map(|s| s <= f.st.offset).unwrap_or(true)
+                    // Drained: read to its end, and not truncated since
+                    // (a file shorter than its offset, or with a new head,
+                    // holds unread lines; a read handles the truncation).
+                    && f.size().map(|s| s == f.st.offset).unwrap_or(true)
+                    && f.head_unchanged().unwrap_or(true)
                     && now.duration_since(f.last_activity) >= idle
             })
             .map(|f| f.key())
