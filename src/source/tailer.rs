@@ -185,11 +185,11 @@ impl Tailer {
                 }
                 f.matched = true;
             } else if let Some(st) = self.pending.remove(&key) {
-                if st.fp_len == 0 {
-                    // See `restore`: a new file, adopted with the others.
+                // Not the checkpointed file after all: adopted in pass 2,
+                // once every checkpointed state it may be a copy of is
+                // followed or retired.
+                if !self.restore(si, &path, st) {
                     new_files.push((si, path));
-                } else {
-                    self.restore(si, &path, st);
                 }
             } else {
                 new_files.push((si, path));
@@ -202,7 +202,9 @@ impl Tailer {
             let si = self.sources.iter().position(|s| s.name == st.source);
             match (si, find_inode_near(&st)) {
                 (Some(si), Some(path)) => {
-                    self.restore(si, &path, st);
+                    if !self.restore(si, &path, st) {
+                        self.adopt(si, &path);
+                    }
                     if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
                         f.matched = false;
                     }
@@ -230,19 +232,19 @@ impl Tailer {
         metrics().files_watched.set(self.files.len() as i64);
     }
 
-    /// Re-attach restored state to a file found on disk.
-    fn restore(&mut self, si: usize, path: &Path, st: FileState) {
+    /// Re-attach restored state to a file found on disk. Returns false if
+    /// the file is not the checkpointed one: the caller adopts it as new.
+    fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
         if st.fp_len == 0 {
             // Nothing was read and no head recorded: the inode may have been
             // freed and reused while we were down, so nothing says this is
             // the same file. Adopting it reads it from the start all the
             // same, and checks whether it is a copy of a followed file.
-            self.adopt(si, path);
-            return;
+            return false;
         }
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
-            return;
+            return true;
         };
         let same_head = f
             .handle
@@ -253,9 +255,7 @@ impl Tailer {
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
-            drop(f);
-            self.adopt(si, path);
-            return;
+            return false;
         }
         let mut st = st;
         if st.path != path {
@@ -264,6 +264,7 @@ impl Tailer {
         f.st = st;
         f.path_ids = path_ids(self.sources[si].template.as_ref(), path);
         self.files.insert(f.key(), f);
+        true
     }
 
     fn retire(&mut self, st: &FileState) {
