@@ -8,7 +8,12 @@
 //! file and which lines the agent ever had a chance to read.
 //!
 //! Every line has unique content (`L00000042`), so the emitted lines can be
-//! compared line by line with the model. The verdict:
+//! compared line by line with the model. A line may also be written in two
+//! parts (`L00000042a`, then `L00000042b` and the newline with the next
+//! write); the tailer emits a part alone once it waited past the partial-
+//! line timeout, so the model counts *pieces*: a whole line, or one part of
+//! a split line (a line emitted whole yields both of its parts). The
+//! verdict, on pieces:
 //! - **bounds**, always: no line is emitted twice, every emitted line was
 //!   written, every line that sat in a file the agent could reach during a
 //!   read is emitted, and the lines of one file are emitted in order. The
@@ -40,11 +45,16 @@ use proptest::prelude::*;
 const LOG: &str = "app.log";
 /// Rotated files kept: `app.log.1` .. `app.log.KEEP`; older ones are deleted.
 const KEEP: usize = 2;
+/// `TailPolicy::default().partial_line_timeout`, in ms.
+const PARTIAL_MS: u64 = 1000;
 
 #[derive(Clone, Debug)]
 enum Action {
-    /// Append this many lines to `app.log`, creating it if missing.
+    /// Append this many lines to `app.log`, creating it if missing (after
+    /// the rest of a line left incomplete by `WritePartial`).
     Write(usize),
+    /// Append the first part of a line, without its newline.
+    WritePartial,
     /// logrotate `create`: shift `.1` -> `.2` (dropping the oldest), rename
     /// `app.log` -> `app.log.1`, create an empty `app.log`.
     Rotate,
@@ -79,13 +89,63 @@ enum Action {
 
 use Action::*;
 
-/// A file of the model: identity is the id, content the ids of its lines.
+/// A file of the model: identity is the id, content its pieces.
 type FileId = u64;
+
+/// What is written and emitted: line `id`'s whole text, or one of its two
+/// parts; encoded in one number so that pieces sort in file order.
+type Piece = u64;
+
+fn whole(id: u64) -> Piece {
+    id * 4
+}
+
+fn head(id: u64) -> Piece {
+    id * 4 + 1
+}
+
+fn tail(id: u64) -> Piece {
+    id * 4 + 2
+}
+
+fn piece_text(p: Piece) -> String {
+    match p % 4 {
+        0 => format!("L{:08}\n", p / 4),
+        1 => format!("L{:08}a", p / 4),
+        _ => format!("L{:08}b\n", p / 4),
+    }
+}
+
+/// The pieces of one emitted line, if it is made of pieces we write.
+fn parse_line(b: &[u8]) -> Option<Vec<Piece>> {
+    let mut s = std::str::from_utf8(b).ok()?;
+    let mut out = Vec::new();
+    while !s.is_empty() {
+        let id: u64 = s.strip_prefix('L')?.get(..8)?.parse().ok()?;
+        s = &s[9..];
+        let p = match s.as_bytes().first() {
+            Some(b'a') => head(id),
+            Some(b'b') => tail(id),
+            _ => whole(id),
+        };
+        if p != whole(id) {
+            s = &s[1..];
+        }
+        out.push(p);
+    }
+    (!out.is_empty()).then_some(out)
+}
 
 /// The files as the test made them, and what the agent could have read.
 #[derive(Debug, Default)]
 struct Model {
     next_line: u64,
+    /// A line whose first part was written: the next write completes it.
+    open_line: Option<u64>,
+    /// Time, advanced as the agent's clock is (which may run faster).
+    clock_ms: u64,
+    /// First parts of lines found at the end of a file by a read, and when.
+    partial_seen: BTreeMap<Piece, u64>,
     next_file: FileId,
     /// Content of every file that exists on disk or is held open by the
     /// agent (a deleted file lives on through an open handle).
@@ -127,13 +187,21 @@ impl Model {
         id
     }
 
-    fn write(&mut self, n: usize) -> Vec<u64> {
+    /// Append `n` whole lines, and then the first part of one more if
+    /// `partial`; returns the pieces written.
+    fn write(&mut self, n: usize, partial: bool) -> Vec<Piece> {
         let id = match self.names.get(LOG) {
             Some(&id) => id,
             None => self.create(LOG),
         };
-        let lines: Vec<u64> = (0..n as u64).map(|i| self.next_line + i).collect();
+        let mut lines: Vec<Piece> = self.open_line.take().map(tail).into_iter().collect();
+        lines.extend((0..n as u64).map(|i| whole(self.next_line + i)));
         self.next_line += n as u64;
+        if partial {
+            lines.push(head(self.next_line));
+            self.open_line = Some(self.next_line);
+            self.next_line += 1;
+        }
         self.written.extend(&lines);
         self.files.get_mut(&id).unwrap().extend(&lines);
         self.dirty = true;
@@ -179,6 +247,10 @@ impl Model {
         if let Some(&id) = self.names.get(name) {
             self.destructive();
             let lines = std::mem::take(self.files.get_mut(&id).unwrap());
+            // The tailer may go on in a copy, with a clock of its own.
+            for p in &lines {
+                self.partial_seen.remove(p);
+            }
             self.forget(lines);
         }
     }
@@ -214,14 +286,33 @@ impl Model {
     }
 
     /// The agent read everything it could reach.
+    /// An incomplete last line is readable once a read found it at least
+    /// the partial-line timeout earlier.
     fn read(&mut self) {
         for id in &self.held {
-            self.readable.extend(&self.files[id]);
+            let pieces = &self.files[id];
+            match pieces.split_last() {
+                Some((&last, rest)) if last % 4 == 1 => {
+                    self.readable.extend(rest);
+                    let since = *self.partial_seen.entry(last).or_insert(self.clock_ms);
+                    if self.clock_ms - since >= PARTIAL_MS {
+                        self.readable.insert(last);
+                    }
+                }
+                _ => self.readable.extend(pieces),
+            }
         }
+        // Still unread: lines not found yet, and incomplete ones waiting.
+        self.dirty = self
+            .files
+            .values()
+            .flatten()
+            .any(|p| !self.readable.contains(p));
     }
 
     fn stop(&mut self) {
         self.running = false;
+        self.partial_seen.clear();
         let held = std::mem::take(&mut self.held);
         for id in held {
             self.gc(id);
@@ -236,16 +327,6 @@ impl Model {
 
 fn rotated(k: usize) -> String {
     format!("{LOG}.{k}")
-}
-
-fn line_text(id: u64) -> String {
-    format!("L{id:08}\n")
-}
-
-fn parse_line(b: &[u8]) -> Option<u64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let digits = s.strip_prefix('L')?;
-    (digits.len() == 8).then(|| digits.parse().ok()).flatten()
 }
 
 /// The agent under test: a real [`Tailer`] driven the way the pipeline
@@ -351,7 +432,9 @@ impl Agent {
             for (_, key) in keys {
                 consumed += t
                     .read_file(key, buf, now, &mut |f, line| match parse_line(line.bytes) {
-                        Some(id) if !line.truncated => emitted.push((f.key(), id)),
+                        Some(pieces) if !line.truncated => {
+                            emitted.extend(pieces.into_iter().map(|p| (f.key(), p)))
+                        }
                         _ => garbage.push(String::from_utf8_lossy(line.bytes).into_owned()),
                     })
                     .expect("read_file");
@@ -396,7 +479,7 @@ impl Disk {
             .append(true)
             .open(self.path(LOG))
             .unwrap();
-        let text: String = lines.iter().map(|&l| line_text(l)).collect();
+        let text: String = lines.iter().map(|&l| piece_text(l)).collect();
         f.write_all(text.as_bytes()).unwrap();
         if new {
             self.created(LOG);
@@ -433,7 +516,11 @@ fn step(a: &Action, disk: &Disk, agent: &mut Agent, m: &mut Model) {
     assert_eq!(log_exists, disk.exists(LOG), "model and disk disagree");
     match *a {
         Write(n) => {
-            let lines = m.write(n);
+            let lines = m.write(n, false);
+            disk.write(&lines);
+        }
+        WritePartial => {
+            let lines = m.write(0, true);
             disk.write(&lines);
         }
         Rotate | CopyTruncate { .. } | Copy if !log_exists => {}
@@ -452,8 +539,10 @@ fn step(a: &Action, disk: &Disk, agent: &mut Agent, m: &mut Model) {
             fs::copy(disk.path(LOG), disk.path(&rotated(1))).unwrap();
             disk.created(&rotated(1));
             if let CopyTruncate { window } = *a {
-                let lines = m.write(window);
-                disk.write(&lines);
+                if window > 0 {
+                    let lines = m.write(window, false);
+                    disk.write(&lines);
+                }
                 m.truncate(LOG);
                 disk.truncate(LOG);
             }
@@ -475,12 +564,13 @@ fn step(a: &Action, disk: &Disk, agent: &mut Agent, m: &mut Model) {
             agent.advance(Duration::from_secs(advance_s));
             agent.scan();
             m.start();
+            m.clock_ms += advance_s * 1000;
             agent.read_all(rev);
             m.read();
-            m.dirty = false;
         }
         Read { rev } => {
             agent.advance(Duration::from_millis(100));
+            m.clock_ms += 100;
             if agent.tailer.is_none() {
                 agent.ensure_started();
                 m.start();
@@ -620,6 +710,7 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         6 => (1usize..8).prop_map(Write),
         1 => Just(Write(150)), // past the fingerprint length (1 KiB)
+        2 => Just(WritePartial),
         2 => Just(Rotate),
         2 => prop_oneof![3 => Just(0usize), 1 => 1usize..3]
             .prop_map(|window| CopyTruncate { window }),
@@ -789,6 +880,26 @@ fn inode_reuse_after_delete_and_recreate() {
 #[test]
 fn truncate_and_rewrite_to_the_same_size() {
     exact_by_rule(&[Write(3), poll(), Truncate, Write(3), poll()]);
+}
+
+#[test]
+fn partial_lines() {
+    // Emitted alone after the timeout; the rest comes as a line of its own.
+    exact_by_rule(&[WritePartial, poll(), poll(), poll(), Write(1), poll()]);
+    // Completed before the timeout: one line.
+    exact_by_rule(&[WritePartial, poll(), Write(1), poll()]);
+    // The first part stays in the rotated file, the rest goes to the new one.
+    exact(&[WritePartial, poll(), Rotate, Write(1), poll(), poll()]);
+    // The copy takes over the waiting part.
+    exact(&[
+        Write(2),
+        WritePartial,
+        poll(),
+        CopyTruncate { window: 0 },
+        poll(),
+        Write(1),
+        poll(),
+    ]);
 }
 
 /// Minimal sequences the model found, each a bug fixed in the tailer.
