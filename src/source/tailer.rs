@@ -9,12 +9,24 @@
 //!
 //! How a file found on disk is recognised, in order:
 //! 1. device + inode of a file we follow (or followed before a restart), with
-//!    an unchanged head fingerprint: the same file, perhaps renamed;
-//! 2. a new inode whose head equals a followed (or recently truncated) file's
-//!    and whose name is that file's rotated name (`app.log` -> `app.log.1`,
-//!    `app.1.log`, `app-20260101.log`): a copy, continued from that offset;
+//!    an unchanged head fingerprint: the same file, perhaps renamed. A
+//!    checkpointed file with no head yet (nothing read) proves nothing about
+//!    a reused inode and is treated as new;
+//! 2. a new inode whose name is a rotated name (longer: `app.log` ->
+//!    `app.log.1`, `app.1.log`, `app-20260101.log`) of a followed file's
+//!    current or previous name, or of a recently truncated file's, and whose
+//!    head equals that file's recorded head — or, if the original is intact,
+//!    its current head (a copy shorter than the recorded head, or of a file
+//!    empty when last read): a copy, continued from that offset;
 //! 3. otherwise a new file, read from the beginning (or from its end at the
 //!    agent's very first start with `read_from = "end"`).
+//!
+//! A scan settles every known file (step 1, or retirement) before it looks
+//! at new ones, and adopts new ones shortest name first, so an original is
+//! always followed or retired before its copies are judged.
+//!
+//! `tests/tailer_model.rs` checks these rules against a model of the files
+//! under random rotations, truncations, deletions and restarts.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
