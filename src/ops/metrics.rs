@@ -211,11 +211,11 @@ impl Metrics {
             let t = TierLabel {
                 tier: tier.to_string(),
             };
-            m.events_written.get_or_create(&t);
-            m.segment_rotations.get_or_create(&t);
+            let _ = m.events_written.get_or_create(&t);
+            let _ = m.segment_rotations.get_or_create(&t);
         }
         for result in ["ok", "error"] {
-            m.config_reloads.get_or_create(&ResultLabel {
+            let _ = m.config_reloads.get_or_create(&ResultLabel {
                 result: result.to_string(),
             });
         }

@@ -60,6 +60,9 @@ pub struct TailedFile {
     pub source_idx: usize,
     /// Ids captured from the path template.
     pub path_ids: Vec<(usize, String)>,
+    /// The path before the last rename seen: a copy made before that
+    /// rename is named after it.
+    pub prev_path: Option<PathBuf>,
     /// The path still matches the source's globs.
     pub matched: bool,
     /// Size seen at the last poll.
@@ -109,6 +112,7 @@ impl TailedFile {
             handle,
             source_idx,
             path_ids: Vec::new(),
+            prev_path: None,
             matched: true,
             last_size: m.len(),
             partial_since: None,

@@ -9,12 +9,24 @@
 //!
 //! How a file found on disk is recognised, in order:
 //! 1. device + inode of a file we follow (or followed before a restart), with
-//!    an unchanged head fingerprint: the same file, perhaps renamed;
-//! 2. a new inode whose head equals a followed (or recently truncated) file's
-//!    and whose name is that file's rotated name (`app.log` -> `app.log.1`,
-//!    `app.1.log`, `app-20260101.log`): a copy, continued from that offset;
+//!    an unchanged head fingerprint: the same file, perhaps renamed. A
+//!    checkpointed file with no head yet (nothing read) proves nothing about
+//!    a reused inode and is treated as new;
+//! 2. a new inode whose name is a rotated name (longer: `app.log` ->
+//!    `app.log.1`, `app.1.log`, `app-20260101.log`) of a followed file's
+//!    current or previous name, or of a recently truncated file's, and whose
+//!    head equals that file's recorded head — or, if the original is intact,
+//!    its current head (a copy shorter than the recorded head, or of a file
+//!    empty when last read): a copy, continued from that offset;
 //! 3. otherwise a new file, read from the beginning (or from its end at the
 //!    agent's very first start with `read_from = "end"`).
+//!
+//! A scan settles every known file (step 1, or retirement) before it looks
+//! at new ones, and adopts new ones shortest name first, so an original is
+//! always followed or retired before its copies are judged.
+//!
+//! `tests/tailer_model.rs` checks these rules against a model of the files
+//! under random rotations, truncations, deletions and restarts.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
@@ -26,7 +38,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::discover::SourceMatcher;
-use super::file::{fingerprint, FileKey, FileState, TailedFile};
+use super::file::{fingerprint, FileKey, FileState, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
 use super::template::PathTemplate;
 use crate::config::source::ID_NAMES;
@@ -41,9 +53,6 @@ pub const READ_BUDGET: usize = 8 * CHUNK;
 const MAX_DEPTH: usize = 16;
 /// Truncated files remembered so a copy made before truncation is recognised.
 const MAX_RETIRED: usize = 256;
-/// A probable copy shorter than its original's fingerprint is adopted once
-/// it has not been written for this long.
-const COPY_SETTLE: Duration = Duration::from_secs(1);
 
 /// A file that was truncated or vanished, remembered for copy detection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,8 +107,8 @@ pub struct Tailer {
     first_start: bool,
     policy: TailPolicy,
     refs: Vec<LineRef>,
-    /// A file changed identity (truncated, rewritten) or a probable copy is
-    /// still being written: scan again soon.
+    /// A file changed identity (truncated, rewritten): scan again soon, so
+    /// it is adopted afresh (and recognised if it now holds a copy).
     rescan: bool,
 }
 
@@ -192,14 +201,15 @@ impl Tailer {
         for (si, path, key, _) in found {
             if let Some(f) = self.files.get_mut(&key) {
                 if f.st.path != path {
-                    f.st.path = path;
+                    f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
                     f.path_ids = path_ids(self.sources[f.source_idx].template.as_ref(), &f.st.path);
                 }
                 f.matched = true;
             } else if let Some(st) = self.pending.remove(&key) {
+                // Not the checkpointed file after all: adopted in pass 2,
+                // once every checkpointed state it may be a copy of is
+                // followed or retired.
                 if !self.restore(si, &path, st) {
-                    // Rewritten while we were down: adopt it in pass 2, once
-                    // every file it might be a copy of is known.
                     new_files.push((si, path));
                 }
             } else {
@@ -213,10 +223,11 @@ impl Tailer {
             let si = self.sources.iter().position(|s| s.name == st.source);
             match (si, find_inode_near(&st)) {
                 (Some(si), Some(path)) => {
-                    if self.restore(si, &path, st) {
-                        if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
-                            f.matched = false;
-                        }
+                    if !self.restore(si, &path, st) {
+                        self.adopt(si, &path);
+                    }
+                    if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
+                        f.matched = false;
                     }
                 }
                 _ => self.retire(&st),
@@ -227,7 +238,14 @@ impl Tailer {
                 f.matched = false;
             }
         }
-        // Pass 2: files never seen before.
+        // Pass 2: files never seen before. Shorter names first: a rotated
+        // name is longer than its original's, so when both a file and its
+        // copy are new the original is adopted first and the copy becomes
+        // its shadow, instead of both being read from the start.
+        new_files.sort_by(|(_, a), (_, b)| {
+            let len = |p: &PathBuf| p.file_name().map_or(0, |n| n.len());
+            len(a).cmp(&len(b)).then_with(|| a.cmp(b))
+        });
         for (si, path) in new_files {
             self.adopt(si, &path);
         }
@@ -235,27 +253,35 @@ impl Tailer {
         metrics().files_watched.set(self.files.len() as i64);
     }
 
-    /// Re-attach restored state to a file found on disk. Returns false
-    /// when the file no longer holds that state's stream (the old stream is
-    /// retired; the caller adopts the file as a new one).
+    /// Re-attach restored state to a file found on disk. Returns false if
+    /// the file is not the checkpointed one: the caller adopts it as new.
     fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
+        if st.fp_len == 0 {
+            // Nothing was read and no head recorded: the inode may have been
+            // freed and reused while we were down, so nothing says this is
+            // the same file. Adopting it reads it from the start all the
+            // same, and checks whether it is a copy of a followed file.
+            return false;
+        }
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
-            return false;
+            return true;
         };
         let same_head = f
             .handle
             .metadata()
             .map(|m| m.len() >= st.offset)
             .unwrap_or(false)
-            && (st.fp_len == 0 || fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp));
+            && fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp);
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
             return false;
         }
         let mut st = st;
-        st.path = path.to_path_buf();
+        if st.path != path {
+            f.prev_path = Some(std::mem::replace(&mut st.path, path.to_path_buf()));
+        }
         f.st = st;
         f.path_ids = path_ids(self.sources[si].template.as_ref(), path);
         self.files.insert(f.key(), f);
@@ -292,42 +318,32 @@ impl Tailer {
         };
         f.path_ids = path_ids(spec.template.as_ref(), path);
         let size = f.last_size;
-        // A probable copy (rotated name of a followed or truncated file) that
-        // is shorter than the original's fingerprint may still be being
-        // written: wait until it is long enough or has been quiet a moment.
-        let recently_written = f
-            .handle
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_none_or(|age| age < COPY_SETTLE);
-        let short_copy = self
-            .files
-            .values()
-            .map(|a| (&a.st.source, &a.st.path, a.st.fp_len))
-            .chain(self.retired.iter().map(|r| (&r.source, &r.path, r.fp_len)))
-            .any(|(src, orig, fp_len)| {
-                *src == spec.name && size < fp_len && is_rotated_name(orig, path)
-            });
-        if short_copy && recently_written {
-            self.rescan = true;
-            return;
-        }
         let mut heads: HashMap<u64, Option<u64>> = HashMap::new();
         let mut head = |len: u64| {
             *heads
                 .entry(len)
                 .or_insert_with(|| fingerprint(&f.handle, len).ok().flatten())
         };
-        // A copy of a file we follow?
+        // A copy of a file we follow (named as a rotation of the original's
+        // name, now or before its last rename)? Either it starts with the head we
+        // recorded for the original (which may be truncated since: the
+        // copytruncate case), or the original is intact and the copy's
+        // head equals the original's current one. The second covers copies
+        // the recorded head cannot vouch for: shorter than it (taken before
+        // the original grew), or of a file that was empty when last read.
+        let n = size.min(FP_LEN);
         let original = self.files.values().find(|a| {
             a.st.source == spec.name
                 && a.st.shadow_of.is_none()
-                && a.st.fp_len > 0
-                && size >= a.st.fp_len
-                && is_rotated_name(&a.st.path, path)
-                && head(a.st.fp_len) == Some(a.st.fp)
+                && n > 0
+                && (is_rotated_name(&a.st.path, path)
+                    || a.prev_path
+                        .as_ref()
+                        .is_some_and(|p| is_rotated_name(p, path)))
+                && ((a.st.fp_len > 0 && size >= a.st.fp_len && head(a.st.fp_len) == Some(a.st.fp))
+                    || (head(n).is_some()
+                        && head(n) == fingerprint(&a.handle, n).ok().flatten()
+                        && a.head_unchanged().unwrap_or(false)))
         });
         if let Some(a) = original {
             f.st.shadow_of = Some(a.key());
@@ -386,7 +402,11 @@ impl Tailer {
             return Ok(0);
         }
         let size = f.size()?;
-        if size < f.st.offset || (size != f.last_size && !f.head_unchanged()?) {
+        // The head is checked even when the size did not change: a file
+        // truncated and rewritten to exactly its old size between two polls
+        // is otherwise taken for unchanged and its new lines never read.
+        // Costs one read of at most `FP_LEN` bytes per call.
+        if size < f.st.offset || !f.head_unchanged()? {
             tracing::info!(path = %f.st.path.display(), "file was truncated; reading it from the start");
             self.on_truncated(key);
             return Ok(0);
@@ -452,8 +472,11 @@ impl Tailer {
                 .values_mut()
                 .filter(|s| s.st.shadow_of == Some(key))
             {
-                s.st.offset = offset;
-                s.st.skipping = skipping;
+                // Never past the copy's end: a checkpointed offset beyond
+                // a file's size reads as a truncation at restore.
+                let size = s.size().unwrap_or(offset);
+                s.st.offset = offset.min(size);
+                s.st.skipping = skipping && offset <= size;
             }
         }
         Ok(consumed_total)
@@ -492,9 +515,12 @@ impl Tailer {
             if let Some(s) = self.files.get_mut(&sk) {
                 match heir {
                     None => {
+                        // A copy shorter than the original's offset holds
+                        // nothing unread: it ends where it ends.
+                        let size = s.size().unwrap_or(old.offset);
                         s.st.shadow_of = None;
-                        s.st.offset = old.offset;
-                        s.st.skipping = old.skipping;
+                        s.st.offset = old.offset.min(size);
+                        s.st.skipping = old.skipping && old.offset <= size;
                         s.st.redact = old.redact.clone();
                         heir = Some(sk);
                     }
@@ -515,7 +541,11 @@ impl Tailer {
                 !f.matched
                     && f.st.shadow_of.is_none()
                     && f.partial_since.is_none()
-                    && f.size().map(|s| s <= f.st.offset).unwrap_or(true)
+                    // Drained: read to its end, and not truncated since
+                    // (a file shorter than its offset, or with a new head,
+                    // holds unread lines; a read handles the truncation).
+                    && f.size().map(|s| s == f.st.offset).unwrap_or(true)
+                    && f.head_unchanged().unwrap_or(true)
                     && now.duration_since(f.last_activity) >= idle
             })
             .map(|f| f.key())
@@ -572,7 +602,10 @@ fn is_rotated_name(original: &Path, copy: &Path) -> bool {
     ) else {
         return false;
     };
-    if a == b {
+    // A rotated name adds to the original's (a suffix, an index, a date);
+    // without this, `app.log` would pass for a rotation of `app.log.1` by
+    // the stem rule below, and the live file for a copy of its own copy.
+    if b.len() <= a.len() {
         return false;
     }
     let stem = a.split('.').next().unwrap_or(a);
@@ -628,6 +661,8 @@ mod tests {
         assert!(is_rotated_name(a, Path::new("/l/app.1.log")));
         assert!(is_rotated_name(a, Path::new("/l/app-20260101.log")));
         assert!(!is_rotated_name(a, Path::new("/l/app.log")));
+        assert!(!is_rotated_name(Path::new("/l/app.log.1"), a));
+        assert!(!is_rotated_name(Path::new("/l/app-20260101.log"), a));
         assert!(!is_rotated_name(a, Path::new("/l/apple.log")));
         assert!(!is_rotated_name(a, Path::new("/other/app.log.1")));
         assert!(!is_rotated_name(
