@@ -1,0 +1,159 @@
+//! A notification's identity (SPEC §8): SHA-1 over the rule, tier, kind,
+//! `data.deploymentId` when present, and the normalized message.
+//!
+//! Normalization replaces what varies between occurrences of "the same"
+//! problem — URLs, emails, timestamps, UUIDs, ULIDs, hex ids, numbers of four
+//! or more digits — by placeholders, so `build 7f3a9c21e0 failed after 1234ms`
+//! and `build 0b1c2d3e4f failed after 5678ms` share a fingerprint. The parts
+//! are joined with U+001F (unit separator), which cannot appear in a rule
+//! name or tier and is vanishingly rare in messages, so `("a b", "c")` and
+//! `("a", "b c")` never collide.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex};
+use sha1::{Digest, Sha1};
+
+use crate::event::Event;
+
+/// One alternation, tried left to right at each position: earlier
+/// alternatives win, so a URL's digits are not also a `<num>`.
+static VARYING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]+)",
+        r"|(?P<email>\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+)",
+        r"|(?P<ts>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+        r"|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b)",
+        r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
+        r"|(?P<ulid>\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b)",
+        r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]{6,}\b)",
+        r"|(?P<num>\d{4,})",
+    ))
+    .unwrap_or_else(|e| panic!("fingerprint regex is a constant and compiles: {e}"))
+});
+
+/// `msg` with its varying parts replaced by `<url>`, `<email>`, `<ts>`,
+/// `<uuid>`, `<ulid>`, `<hex>`, `<num>`.
+pub fn normalize(msg: &str) -> Cow<'_, str> {
+    VARYING.replace_all(msg, |c: &Captures<'_>| {
+        for name in ["url", "email", "ts", "uuid", "ulid"] {
+            if c.name(name).is_some() {
+                return format!("<{name}>");
+            }
+        }
+        if let Some(h) = c.name("hex") {
+            let s = h.as_str();
+            let digits = s.bytes().filter(u8::is_ascii_digit).count();
+            return if digits == s.len() {
+                if digits >= 4 {
+                    "<num>".into()
+                } else {
+                    s.into()
+                }
+            } else if digits == 0 && !s.starts_with("0x") {
+                // A word that happens to be hex letters ("deadbeef", "facade").
+                s.to_string()
+            } else {
+                "<hex>".into()
+            };
+        }
+        "<num>".into()
+    })
+}
+
+/// 40 lowercase hex chars.
+pub fn fingerprint(rule: &str, event: &Event) -> String {
+    let deployment = event
+        .data
+        .as_ref()
+        .and_then(|d| d.get("deploymentId"))
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+    fingerprint_parts(
+        rule,
+        event.tier.as_str(),
+        &event.kind,
+        deployment.as_deref(),
+        &event.msg,
+    )
+}
+
+/// The same from parts (absence rules have no event).
+pub fn fingerprint_parts(
+    rule: &str,
+    tier: &str,
+    kind: &str,
+    deployment_id: Option<&str>,
+    msg: &str,
+) -> String {
+    let mut h = Sha1::new();
+    for part in [
+        rule,
+        tier,
+        kind,
+        deployment_id.unwrap_or(""),
+        &normalize(msg),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Tier;
+
+    #[test]
+    fn placeholders() {
+        let cases = [
+            ("build 7f3a9c21e0 failed", "build <hex> failed"),
+            ("took 12345 ms, 12 retries", "took <num> ms, 12 retries"),
+            ("id 123e4567-e89b-12d3-a456-426614174000 x", "id <uuid> x"),
+            ("seg 01ARZ3NDEKTSV4RRFFQ69G5FAV done", "seg <ulid> done"),
+            (
+                "GET https://api.example.com/v1/x?id=99999 failed",
+                "GET <url> failed",
+            ),
+            (
+                "mail bob.smith+x@example.co.uk bounced",
+                "mail <email> bounced",
+            ),
+            (
+                "at 2025-01-13T23:59:01.123Z and 12:01:02",
+                "at <ts> and <ts>",
+            ),
+            ("on 2025-01-13 only", "on <ts> only"),
+            (
+                "deadbeef and decade stay words",
+                "deadbeef and decade stay words",
+            ),
+            ("ptr 0xdeadbeef", "ptr <hex>"),
+            ("b-4321 exit 1", "b-<num> exit 1"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn same_problem_same_fingerprint() {
+        let mut a = Event::empty(Tier::Build);
+        a.kind = "line".into();
+        a.msg = "build 7f3a9c21e0 failed after 1234ms".into();
+        let mut b = a.clone();
+        b.msg = "build 0b1c2d3e4f failed after 98765ms".into();
+        assert_eq!(fingerprint("r", &a), fingerprint("r", &b));
+        assert_eq!(fingerprint("r", &a).len(), 40);
+        assert_ne!(fingerprint("r", &a), fingerprint("other", &a));
+        let mut c = a.clone();
+        let mut data = serde_json::Map::new();
+        data.insert("deploymentId".into(), "d-1".into());
+        c.data = Some(data);
+        assert_ne!(fingerprint("r", &a), fingerprint("r", &c));
+    }
+}
