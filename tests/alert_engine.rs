@@ -84,6 +84,16 @@ lvl = "error"
         }
     }
     assert_eq!(hook.accepted().len(), 1, "third match within 10s fires");
+    // Still bursting with other messages: one problem, suppressed, counted.
+    for msg in ["db timeout", "oom killed", "segfault"] {
+        h.offer(&event(Tier::System, Level::Error, "line", msg));
+    }
+    h.sync().await;
+    assert_eq!(hook.accepted().len(), 1, "a burst notifies once");
+    assert_eq!(
+        h.stats().expect("stats").suppressed.load(Ordering::SeqCst),
+        3
+    );
     // Info events are not matched; a fresh burst outside the window does
     // not fire by itself (and would be suppressed anyway).
     h.offer(&event(Tier::System, Level::Info, "line", "ok"));

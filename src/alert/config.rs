@@ -206,8 +206,9 @@ pub enum SmtpTls {
 
 /// One `[alerts.channels.NAME]` table. The union of every type's keys, so
 /// unknown keys are rejected while parsing; which keys a type accepts and
-/// requires is checked in [`AlertsConfig::validate`].
-#[derive(Clone, Debug, Deserialize)]
+/// requires is checked in [`AlertsConfig::validate`]. `Debug` masks every
+/// credential (URLs of chat webhooks included).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     /// `webhook`, `slack`, `discord`, `pagerduty`, `email` or `sms`;
@@ -274,6 +275,28 @@ pub struct ChannelConfig {
     /// One attempt's time limit (default 10s).
     #[serde(default)]
     pub timeout: Option<Spanned<HumanDuration>>,
+}
+
+impl fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |v: &Option<Spanned<String>>| v.as_ref().map(|_| "***");
+        let plain = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+        f.debug_struct("ChannelConfig")
+            .field("type", &plain(&self.channel_type))
+            .field("enabled", &self.enabled)
+            .field("url", &masked(&self.url))
+            .field("secret", &masked(&self.secret))
+            .field("routing_key", &masked(&self.routing_key))
+            .field("api_url", &plain(&self.api_url))
+            .field("host", &plain(&self.host))
+            .field("username", &plain(&self.username))
+            .field("password", &masked(&self.password))
+            .field("from", &plain(&self.from))
+            .field("to", &self.to.as_ref().map(|t| t.get_ref().clone()))
+            .field("account_sid", &plain(&self.account_sid))
+            .field("auth_token", &masked(&self.auth_token))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChannelConfig {

@@ -8,6 +8,12 @@
 //! escalation are about time passing, not events). All time comes from the
 //! [`Clock`].
 //!
+//! Fingerprints: an `any` rule's notification is identified per event
+//! (SPEC §8: rule, tier, kind, `data.deploymentId`, normalized message).
+//! Threshold, ratio and absence rules describe an aggregate, so their
+//! fingerprint is the rule's (its name, the match's tier and kind, no
+//! message) — otherwise every distinct error in a burst would notify apart.
+//!
 //! Per fingerprint the engine keeps an [`Episode`]: matches since the last
 //! notification (suppressed ones included — that is the `count` of the next
 //! notification), when the condition first and last held, and whether it has
@@ -208,7 +214,14 @@ impl Engine {
         for i in 0..self.rules.len() {
             let (rule, window) = &mut self.rules[i];
             if window.observe(rule, e, now) == Outcome::Fires {
-                let fp = fingerprint(&rule.name, e);
+                let fp = match rule.kind {
+                    Kind::Any => fingerprint(&rule.name, e),
+                    // An aggregate condition is one problem whatever the
+                    // message of the event that tipped it: identify it by
+                    // the rule (else every distinct error in a burst would
+                    // notify on its own).
+                    _ => aggregate_fingerprint(rule),
+                };
                 self.fire(i, fp, Some(e), now).await;
             }
         }
@@ -221,8 +234,7 @@ impl Engine {
             if !matches!(rule.kind, Kind::Absence { .. }) || !window.absent(rule, now) {
                 continue;
             }
-            let (tier, kind) = rule.matcher.describe();
-            let fp = fingerprint_parts(&rule.name, &tier, &kind, None, "");
+            let fp = aggregate_fingerprint(rule);
             // Re-try an ongoing absence once per suppress_for, not per tick.
             let due = self
                 .episodes
@@ -342,6 +354,13 @@ impl Engine {
             self.notify(i, &fp, sev, text);
         }
     }
+}
+
+/// The fingerprint of a threshold, ratio or absence rule: the SPEC §8 parts
+/// with the match's tier and kind and an empty message.
+fn aggregate_fingerprint(rule: &Rule) -> String {
+    let (tier, kind) = rule.matcher.describe();
+    fingerprint_parts(&rule.name, &tier, &kind, None, "")
 }
 
 /// How long after the condition last held an episode counts as ongoing.

@@ -337,6 +337,19 @@ tier = "build"
     }
 
     #[test]
+    fn debug_output_masks_secrets() {
+        let text =
+            "[alerts.channels.slack]\nurl = \"https://hooks.slack.com/services/T/B/SECRETPATH\"\n\
+                    [alerts.channels.oncall]\ntype = \"pagerduty\"\nrouting_key = \"RKSECRET\"\n";
+        let l = load_str(Path::new("a.toml"), text.to_string(), &|_| None).unwrap();
+        let dbg = format!("{:?}", l.config.alerts);
+        assert!(
+            !dbg.contains("SECRETPATH") && !dbg.contains("RKSECRET"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_rejected_with_suggestion() {
         let e = errors("[alerts.channels.webhook]\nurl = \"http://x/\"\nsecrett = \"s\"\n");
         assert_eq!((e[0].0, e[0].1), (3, 1), "{e:?}");
