@@ -175,6 +175,11 @@ impl Engine {
                     let Some(e) = e else { break };
                     metrics().alert_queue_depth.dec();
                     self.on_event(&e).await;
+                    // Tasks this one woke (channel workers) sit in this
+                    // worker's LIFO slot, which other workers cannot steal:
+                    // yield so a storm does not hold every delivery back
+                    // until the queue is empty.
+                    tokio::task::yield_now().await;
                 }
                 _ = ticker.tick() => self.on_tick().await,
                 else => break,
