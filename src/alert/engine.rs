@@ -38,6 +38,9 @@ use crate::event::Event;
 use crate::ops::metrics::{metrics, RuleLabel};
 use crate::ops::shutdown::Shutdown;
 
+/// Fingerprints tracked at most before old episodes are dropped early.
+const MAX_EPISODES: usize = 100_000;
+
 /// Rules and channels ready to run; built from a validated config.
 pub struct Compiled {
     pub rules: Vec<Rule>,
@@ -339,6 +342,11 @@ impl Engine {
             // Keep unreported counts and suppression-relevant history a while.
             now - ep.last_fire <= 2 * grace.max(rule.suppress_ms)
         });
+        if self.episodes.len() > MAX_EPISODES {
+            // A flood of distinct fingerprints: keep only the recent ones
+            // (older unreported counts are lost, suppression is not).
+            self.episodes.retain(|_, ep| now - ep.last_fire <= 60_000);
+        }
         for (i, fp) in due {
             let rule = &self.rules[i].0;
             let key = format!("{fp}:escalated");

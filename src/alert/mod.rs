@@ -358,6 +358,11 @@ tier = "build"
             "[alerts.channels.webhook]\nurl = \"http://x/\"\n[[alerts.rules]]\nname=\"r\"\nchannels=[\"webhook\"]\n[alerts.rules.match]\nlevel = \"error\"\n",
         );
         assert_eq!(e[0].0, 7, "{e:?}");
+        let e = errors(
+            "[alerts.channels.webhook]\nurl = \"http://x/\"\n[[alerts.rules]]\nname=\"r\"\nchannels=[\"webhook\"]\n[alerts.rules.match]\ntier = [\"build\", \"deplyo\"]\n",
+        );
+        assert_eq!(e[0].0, 7, "{e:?}");
+        assert!(e[0].2.contains("did you mean \"deploy\""), "{e:?}");
         let e = errors("[alerts.channels.ops]\nurl = \"http://x/\"\n");
         assert!(e[0].2.contains("has no type"), "{e:?}");
         let e = errors("[alerts.channels.webhook]\nurl = \"http://x/\"\nrouting_key = \"k\"\n");

@@ -261,12 +261,16 @@ impl Rule {
         };
         Ok(Rule {
             severity: c.severity,
-            channels: c
-                .channels
-                .get_ref()
-                .iter()
-                .map(|s| s.get_ref().clone())
-                .collect(),
+            channels: {
+                // Listing a channel twice must not notify it twice.
+                let mut seen: Vec<String> = Vec::new();
+                for ch in c.channels.get_ref() {
+                    if !seen.contains(ch.get_ref()) {
+                        seen.push(ch.get_ref().clone());
+                    }
+                }
+                seen
+            },
             suppress_ms: ms(c
                 .suppress_for
                 .as_ref()
