@@ -364,10 +364,12 @@ impl AlertsConfig {
             validate_rule(src, r, &channel_names, &mut rule_names, &mut errors);
         }
         if let Some(url) = &self.redis_url {
-            if redis::Client::open(url.as_str()).is_err() {
+            if let Err(e) = redis::Client::open(url.as_str()) {
                 errors.push(src.error_at(
                     None,
-                    "alerts.redis_url is not a Redis URL; write e.g. \"redis://127.0.0.1:6379\"",
+                    format!(
+                        "alerts.redis_url is not usable ({e}); write e.g. \"redis://127.0.0.1:6379\" (TLS `rediss://` is not supported)"
+                    ),
                 ));
             }
         }

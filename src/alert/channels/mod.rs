@@ -375,12 +375,24 @@ pub(crate) async fn send_http(req: reqwest::RequestBuilder) -> Result<(), Delive
         Err(e) => Err(DeliveryError::Retry(e.without_url().to_string())),
         Ok(resp) => {
             let status = resp.status();
+            // Reading the body lets the connection be reused; a short error
+            // body (Slack says e.g. "invalid_payload") helps the operator.
+            let body = resp.bytes().await.unwrap_or_default();
+            let detail = || {
+                let text = String::from_utf8_lossy(&body);
+                let text = clip(text.trim(), 200);
+                if text.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status}: {text}")
+                }
+            };
             if status.is_success() {
                 Ok(())
             } else if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-                Err(DeliveryError::Retry(format!("HTTP {status}")))
+                Err(DeliveryError::Retry(detail()))
             } else {
-                Err(DeliveryError::Fail(format!("HTTP {status}")))
+                Err(DeliveryError::Fail(detail()))
             }
         }
     }
