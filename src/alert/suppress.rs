@@ -10,7 +10,8 @@
 //! When Redis cannot be reached, that local memory *is* the suppression
 //! (per process): the transition logs exactly one warning and is counted; a
 //! background probe PINGs Redis every `probe_interval` and switches back, with
-//! one info line, when it answers. While Redis is down no event waits on it.
+//! one info line, when it answers; the suppressions decided alone meanwhile
+//! are then copied into Redis (NX). While Redis is down no event waits on it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +51,9 @@ struct Shared {
     client: redis::Client,
     conn: Arc<Mutex<Option<ConnectionManager>>>,
     up: Arc<AtomicBool>,
+    /// Set by the probe when Redis returns: the engine then copies what it
+    /// suppressed on its own during the outage into Redis.
+    resync: Arc<AtomicBool>,
     instance_id: String,
 }
 
@@ -83,6 +87,7 @@ impl Suppressor {
             client,
             conn: Arc::new(Mutex::new(None)),
             up: Arc::new(AtomicBool::new(false)),
+            resync: Arc::new(AtomicBool::new(false)),
             instance_id: instance_id.to_string(),
         };
         if shared.probe().await {
@@ -102,6 +107,7 @@ impl Suppressor {
                     _ = every.tick() => {}
                 }
                 if !probe.up.load(Ordering::SeqCst) && probe.probe().await {
+                    probe.resync.store(true, Ordering::SeqCst);
                     probe.up.store(true, Ordering::SeqCst);
                     probe_stats.redis_up.store(true, Ordering::SeqCst);
                     tracing::info!(redis = %probe.url_redacted, "Redis reachable again; alert suppression is fleet-wide again");
@@ -126,6 +132,9 @@ impl Suppressor {
         }
         let for_ms = for_ms.max(1);
         if let Some(r) = &self.redis {
+            if r.up.load(Ordering::SeqCst) && r.resync.swap(false, Ordering::SeqCst) {
+                r.push_local(&self.local, now).await;
+            }
             if r.up.load(Ordering::SeqCst) {
                 match r.set_nx(key, for_ms).await {
                     Ok(None) => {
@@ -172,6 +181,37 @@ impl Shared {
             // PTTL of a key without expiry (-1) or gone (-2): treat as the
             // full window, never as "notify twice".
             Ok(Ok((None, ttl))) => Ok(Some(if ttl > 0 { ttl } else { for_ms })),
+        }
+    }
+
+    /// After an outage: publish the suppressions this process decided alone
+    /// (NX, so a key another instance set meanwhile wins), so the fleet does
+    /// not notify again what was notified here during the outage.
+    async fn push_local(&self, local: &HashMap<String, i64>, now: i64) {
+        let mut pipe = redis::pipe();
+        let mut n = 0;
+        for (key, until) in local.iter().filter(|(_, u)| **u > now) {
+            pipe.cmd("SET")
+                .arg(format!("{}{key}", self.prefix))
+                .arg(&self.instance_id)
+                .arg("NX")
+                .arg("PX")
+                .arg(until - now)
+                .ignore();
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        let mut guard = self.conn.lock().await;
+        let Some(conn) = guard.as_mut() else {
+            return;
+        };
+        let fut = pipe.query_async::<()>(conn);
+        match tokio::time::timeout(COMMAND_TIMEOUT * 5, fut).await {
+            Ok(Ok(())) => tracing::debug!(keys = n, "alert suppressions copied to Redis"),
+            // Not fatal: at worst the fleet notifies once more.
+            _ => tracing::debug!("could not copy alert suppressions to Redis"),
         }
     }
 
