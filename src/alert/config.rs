@@ -458,6 +458,32 @@ fn validate_channel(
             }
         }
     }
+    if kind == "sms" {
+        let e164 = |n: &str| {
+            n.strip_prefix('+').is_some_and(|d| {
+                (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        for n in ch.to.iter().flat_map(|t| t.get_ref()) {
+            if !e164(n) {
+                errors.push(at(
+                    ch.to.as_ref().map_or(name.span(), |t| t.span()),
+                    format!("{n:?} is not a phone number in E.164 form, e.g. \"+15551234567\""),
+                ));
+            }
+        }
+        if let Some(from) = &ch.from {
+            if !e164(from.get_ref()) {
+                errors.push(at(
+                    from.span(),
+                    format!(
+                        "{:?} is not a phone number in E.164 form, e.g. \"+15551234567\"",
+                        from.get_ref()
+                    ),
+                ));
+            }
+        }
+    }
     if let (Some(from), "email") = (&ch.from, kind) {
         if from.get_ref().parse::<lettre::message::Mailbox>().is_err() {
             errors.push(at(

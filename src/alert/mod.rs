@@ -365,6 +365,10 @@ tier = "build"
         assert!(e[0].2.contains("did you mean \"deploy\""), "{e:?}");
         let e = errors("[alerts.channels.ops]\nurl = \"http://x/\"\n");
         assert!(e[0].2.contains("has no type"), "{e:?}");
+        let e = errors(
+            "[alerts.channels.sms]\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1555\"\nto = [\"555-1234\"]\n",
+        );
+        assert_eq!((e[0].0, e[0].2.contains("E.164")), (5, true), "{e:?}");
         let e = errors("[alerts.channels.webhook]\nurl = \"http://x/\"\nrouting_key = \"k\"\n");
         assert!(e[0].2.contains("does not apply"), "{e:?}");
     }

@@ -41,6 +41,17 @@ pub struct Suppressor {
     local: HashMap<String, i64>,
     redis: Option<Shared>,
     stats: Arc<Stats>,
+    /// The reconnect probe; stopped with this suppressor (e.g. on a reload
+    /// that changes `redis_url`).
+    probe: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Suppressor {
+    fn drop(&mut self) {
+        if let Some(p) = &self.probe {
+            p.abort();
+        }
+    }
 }
 
 /// The Redis side, shared with the probe task.
@@ -64,6 +75,7 @@ impl Suppressor {
             local: HashMap::new(),
             redis: None,
             stats,
+            probe: None,
         }
     }
 
@@ -98,7 +110,7 @@ impl Suppressor {
         }
         let probe = shared.clone();
         let probe_stats = stats.clone();
-        tokio::spawn(async move {
+        let probe_task = tokio::spawn(async move {
             let mut every = tokio::time::interval(probe_interval);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -118,6 +130,7 @@ impl Suppressor {
             local: HashMap::new(),
             redis: Some(shared),
             stats,
+            probe: Some(probe_task),
         })
     }
 
