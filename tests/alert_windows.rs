@@ -38,6 +38,7 @@ lvl = "error"
         }
     }
     assert_eq!(hook.accepted().len(), 1, "third match within 10s fires");
+    assert_eq!(hook.accepted()[0].json()["count"], 3);
     // Still bursting with other messages: one problem, suppressed, counted.
     for msg in ["db timeout", "oom killed", "segfault"] {
         h.offer(&event(Tier::System, Level::Error, "line", msg));

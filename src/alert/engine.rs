@@ -230,7 +230,8 @@ impl Engine {
                     // notify on its own).
                     _ => aggregate_fingerprint(rule),
                 };
-                self.fire(i, fp, Some(e), now).await;
+                let weight = self.rules[i].1.weight(now);
+                self.fire(i, fp, Some(e), weight, now).await;
             }
         }
     }
@@ -249,7 +250,7 @@ impl Engine {
                 .get(&fp)
                 .is_none_or(|ep| ep.started.is_none() || now - ep.last_attempt >= rule.suppress_ms);
             if due {
-                self.fire(i, fp, None, now).await;
+                self.fire(i, fp, None, 1, now).await;
             } else if let Some(ep) = self.episodes.get_mut(&fp) {
                 // Still absent: keeps the episode alive for escalation.
                 ep.last_fire = now;
@@ -259,7 +260,9 @@ impl Engine {
     }
 
     /// The condition of rule `i` holds for fingerprint `fp`.
-    async fn fire(&mut self, i: usize, fp: String, e: Option<&Event>, now: i64) {
+    /// `weight`: matches this firing stands for when it opens an episode
+    /// (a threshold crossing is `count` matches, not one).
+    async fn fire(&mut self, i: usize, fp: String, e: Option<&Event>, weight: u64, now: i64) {
         let rule = &self.rules[i].0;
         let grace = grace_ms(rule);
         let ep = self.episodes.entry(fp.clone()).or_default();
@@ -268,10 +271,10 @@ impl Engine {
             ep.started = None;
             ep.escalated = false;
         }
+        ep.count += if ep.started.is_none() { weight } else { 1 };
         ep.started.get_or_insert(now);
         ep.last_fire = now;
         ep.last_attempt = now;
-        ep.count += 1;
         let ts = e.map_or(now, |e| e.ts);
         ep.first_ts.get_or_insert(ts);
         ep.last_ts = ts;

@@ -402,6 +402,17 @@ impl Window {
         }
     }
 
+    /// Matches the condition currently rests on: the threshold's `count`,
+    /// the ratio's matches in the window, else 1. A new episode's first
+    /// notification reports this many.
+    pub fn weight(&mut self, now: i64) -> u64 {
+        match self {
+            Window::Threshold(times) => times.len() as u64,
+            Window::Ratio { hits, .. } => hits.total(now).max(1),
+            Window::Stateless | Window::Absence { .. } => 1,
+        }
+    }
+
     /// For absence rules: has the match been missing for the window at `now`?
     pub fn absent(&self, rule: &Rule, now: i64) -> bool {
         match (&rule.kind, self) {
