@@ -452,7 +452,7 @@ fn validate_channel(
         }
         if kind == "email" {
             for addr in to.get_ref() {
-                if addr.parse::<lettre::Address>().is_err() {
+                if addr.parse::<lettre::message::Mailbox>().is_err() {
                     errors.push(at(to.span(), format!("{addr:?} is not an email address")));
                 }
             }
@@ -469,17 +469,6 @@ fn validate_channel(
                 errors.push(at(
                     ch.to.as_ref().map_or(name.span(), |t| t.span()),
                     format!("{n:?} is not a phone number in E.164 form, e.g. \"+15551234567\""),
-                ));
-            }
-        }
-        if let Some(from) = &ch.from {
-            if !e164(from.get_ref()) {
-                errors.push(at(
-                    from.span(),
-                    format!(
-                        "{:?} is not a phone number in E.164 form, e.g. \"+15551234567\"",
-                        from.get_ref()
-                    ),
                 ));
             }
         }

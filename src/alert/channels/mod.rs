@@ -242,9 +242,13 @@ impl ChannelSender {
     /// Queue a notification; never waits.
     pub fn send(&self, n: Arc<Notification>) {
         self.inflight.begin();
-        if self.tx.try_send(n).is_err() {
+        if let Err(e) = self.tx.try_send(n) {
             self.inflight.end();
-            tracing::warn!(channel = %self.name, "alert channel queue full; notification not delivered");
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => "queue full",
+                mpsc::error::TrySendError::Closed(_) => "channel worker stopped",
+            };
+            tracing::warn!(channel = %self.name, "alert not delivered: {why}");
             failed(&self.name);
         }
     }
