@@ -132,16 +132,33 @@ async fn redis_outage_falls_back_once_and_recovers() {
     b.sync().await;
     assert_eq!(hook.accepted().len(), 1);
 
-    // Mid-storm outage: each process suppresses on its own, warning once.
+    // Mid-storm outage: a plain thread (like the pipeline) keeps offering
+    // while Redis is killed; each process then suppresses on its own and
+    // warns once. The fingerprints of `a` and `b` differ, so each is
+    // notified exactly once whichever side of the kill it was first seen on.
+    let (killed_tx, killed_rx) = std::sync::mpsc::channel::<()>();
+    let (half_tx, half_rx) = std::sync::mpsc::channel::<()>();
+    let (pa, pb) = (a.clone(), b.clone());
+    let producer = std::thread::spawn(move || {
+        let burst = |from: u64, phase: &str| {
+            for i in from..from + 500 {
+                pa.offer(&failed_build(i, &format!("{phase} on a")));
+                pb.offer(&failed_build(i, &format!("{phase} on b")));
+                let which = ["x", "y"][i as usize % 2];
+                pa.offer(&failed_build(i, &format!("second problem on a {which}")));
+            }
+        };
+        burst(0, "during outage");
+        let _ = half_tx.send(());
+        let _ = killed_rx.recv();
+        // New problems after the kill: each engine must ask Redis, fail,
+        // and fall back (known ones are answered from local memory).
+        burst(1000, "after the kill");
+    });
+    let _ = half_rx.recv();
     redis.kill();
-    for i in 0..20 {
-        a.offer(&failed_build(i, "during outage on a"));
-        b.offer(&failed_build(i, "during outage on b"));
-        a.offer(&failed_build(
-            i,
-            &format!("second problem on a {}", ["x", "y"][i as usize % 2]),
-        ));
-    }
+    let _ = killed_tx.send(());
+    producer.join().expect("producer");
     a.sync().await;
     b.sync().await;
     let sa = a.stats().expect("stats");
@@ -156,8 +173,8 @@ async fn redis_outage_falls_back_once_and_recovers() {
         1,
         "one warning per outage"
     );
-    // 1 before + a: 3 problems + b: 1 problem.
-    assert_eq!(hook.accepted().len(), 5, "{:#?}", by_fingerprint(&hook));
+    // 1 before + a: 4 problems + b: 2 problems.
+    assert_eq!(hook.accepted().len(), 7, "{:#?}", by_fingerprint(&hook));
 
     // Redis returns: both engines go back to it, suppression is shared again.
     redis.restart();
@@ -175,7 +192,7 @@ async fn redis_outage_falls_back_once_and_recovers() {
     }
     b.sync().await;
     let fps = by_fingerprint(&hook);
-    assert_eq!(fps.len(), 6, "{fps:?}");
+    assert_eq!(fps.len(), 8, "{fps:?}");
     assert!(fps.values().all(|&n| n == 1), "{fps:?}");
     assert_eq!(sa.redis_fallbacks.load(Ordering::SeqCst), 1);
     assert_eq!(sb.redis_fallbacks.load(Ordering::SeqCst), 1);
