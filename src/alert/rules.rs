@@ -6,12 +6,13 @@
 //! (or tick, for absence): while it holds, each evaluation is a "firing" that
 //! either notifies or is suppressed — which is what makes suppressed matches
 //! count toward the next notification. Windows are measured on the engine's
-//! [`Clock`](super::clock::Clock) at evaluation time, not on event `ts`, so
-//! a backlog read after a restart cannot fire with stale time and tests can
-//! drive time by hand.
+//! [`Clock`](super::clock::Clock) at evaluation time, not on event `ts`:
+//! a window means "events the agent saw in the last N", immune to skewed or
+//! missing application timestamps (a backlog read after a restart counts as
+//! arriving now), and tests drive time by hand.
 //!
 //! Memory per rule is bounded: a threshold keeps at most `count` timestamps;
-//! a ratio keeps per-second buckets over its window.
+//! a ratio keeps 60 buckets over its window.
 
 use std::collections::VecDeque;
 use std::time::Duration;
