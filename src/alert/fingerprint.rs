@@ -18,20 +18,27 @@ use sha1::{Digest, Sha1};
 use crate::event::Event;
 
 /// One alternation, tried left to right at each position: earlier
-/// alternatives win, so a URL's digits are not also a `<num>`.
+/// alternatives win, so a URL's digits are not also a `<num>`. ASCII classes
+/// and word boundaries (`(?-u:\b)`) throughout: ids are ASCII, and Unicode
+/// tables would make the automaton many times larger and slower.
 static VARYING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]+)",
-        r"|(?P<email>\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+)",
-        r"|(?P<ts>\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
-        r"|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b)",
-        r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)",
-        r"|(?P<ulid>\b[0-7][0-9A-HJKMNP-TV-Z]{25}\b)",
-        r"|(?P<hex>\b(?:0x)?[0-9a-fA-F]{6,}\b)",
-        r"|(?P<num>\d{4,})",
+        r"(?-u:\b)(?P<url>[a-zA-Z][a-zA-Z0-9+.-]*://\S+)",
+        r"|(?-u:\b)(?P<email>[A-Za-z0-9_.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)",
+        r"|(?-u:\b)(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?(?-u:\b)",
+        r"|(?-u:\b)[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?-u:\b))",
+        r"|(?-u:\b)(?P<uuid>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})(?-u:\b)",
+        r"|(?-u:\b)(?P<ulid>[0-7][0-9A-HJKMNP-TV-Z]{25})(?-u:\b)",
+        r"|(?-u:\b)(?P<hex>(?:0x)?[0-9a-fA-F]{6,})(?-u:\b)",
+        r"|(?P<num>[0-9]{4,})",
     ))
     .unwrap_or_else(|e| panic!("fingerprint regex is a constant and compiles: {e}"))
 });
+
+/// Compile the normalization regex now rather than on the first alert.
+pub fn warm_up() {
+    LazyLock::force(&VARYING);
+}
 
 /// `msg` with its varying parts replaced by `<url>`, `<email>`, `<ts>`,
 /// `<uuid>`, `<ulid>`, `<hex>`, `<num>`.
@@ -125,7 +132,13 @@ pub fn fingerprint_parts(
         h.update(part.as_bytes());
         h.update([0x1f]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(40);
+    for b in h.finalize() {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0xf) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]

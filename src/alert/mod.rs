@@ -131,6 +131,8 @@ pub fn start_with(
         .build()
         .context("alerts: cannot build the HTTP client")?;
     let compiled = compile(cfg, &http)?;
+    // Off the runtime threads and before the first alert needs it.
+    runtime.spawn_blocking(fingerprint::warm_up);
     let stats = Arc::new(Stats::default());
     let (events_tx, events_rx) = mpsc::channel(cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
