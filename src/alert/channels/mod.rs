@@ -424,6 +424,18 @@ mod tests {
         assert_eq!(clip("ééééé", 6), "é…");
     }
 
+    /// Virtual time: the bucket's waits are exact, not measured.
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit_paces_after_the_burst() {
+        let mut b = TokenBucket::new(2.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..6 {
+            b.take().await;
+        }
+        // A burst of 2, then one every 500ms.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
     #[test]
     fn jitter_stays_in_range() {
         for _ in 0..100 {
