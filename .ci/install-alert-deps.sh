@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Test dependencies of the alert engine (tests/alert_*.rs): a real
-# redis-server and Python aiosmtpd for the SMTP sink. Idempotent: checks
-# first, installs only what is missing, so it is quick when all is present.
+# redis-server, Python aiosmtpd for the SMTP sink, openssl for its test CA.
+# Idempotent: checks first, installs only what is missing, so it is quick
+# when all is present.
 set -euo pipefail
 
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+missing=""
 if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
-    echo "install-alert-deps: installing redis-server (apt-get)"
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    missing="redis-server"
+fi
+# openssl makes the throwaway CA for the STARTTLS test.
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+if [ -n "$missing" ]; then
+    echo "install-alert-deps: installing$missing (apt-get)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
     # The tests start their own servers; a system service is not needed.
     if command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true

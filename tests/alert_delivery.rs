@@ -314,6 +314,38 @@ tier = "build"
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_required_starttls_with_private_ca() {
+    let (smtp, ca) = SmtpSink::start_tls();
+    let cfg = config(&format!(
+        r#"[alerts.channels.email]
+host = "localhost"
+port = {}
+tls = "starttls"
+ca_file = "{}"
+from = "alerts@example.com"
+to = ["oncall@example.com"]
+max_attempts = 1
+[[alerts.rules]]
+name = "deploy_failed"
+channels = ["email"]
+"#,
+        smtp.port,
+        ca.display()
+    ));
+    let (_t, sd) = shutdown::channel();
+    let h = alert::start(&cfg, "host-1", sd).expect("start");
+    h.offer(&event(Tier::Deploy, Level::Error, "line", "deploy failed"));
+    h.sync().await;
+    let s = h.stats().expect("stats");
+    assert_eq!(
+        s.delivery_failures.load(Ordering::SeqCst),
+        0,
+        "TLS handshake or send failed"
+    );
+    assert_eq!(smtp.messages().len(), 1);
+}
+
 #[test]
 fn full_queue_skips_and_counts_without_blocking() {
     // A current-thread runtime: the engine cannot run while this test holds

@@ -244,6 +244,9 @@ pub struct ChannelConfig {
     /// email: `starttls` (default), `tls` or `none`.
     #[serde(default)]
     pub tls: Option<Spanned<SmtpTls>>,
+    /// email: PEM file of an extra CA to trust (a private relay's CA).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
     /// email: SMTP AUTH user and password (both or neither).
     #[serde(default)]
     pub username: Option<Spanned<String>>,
@@ -323,6 +326,7 @@ impl ChannelConfig {
             ("host", sp(&self.host)),
             ("port", sp(&self.port)),
             ("tls", sp(&self.tls)),
+            ("ca_file", sp(&self.ca_file)),
             ("username", sp(&self.username)),
             ("password", sp(&self.password)),
             ("from", sp(&self.from)),
@@ -340,7 +344,9 @@ fn keys_of(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
         "slack" | "discord" => (&["url"], &["url"]),
         "pagerduty" => (&["routing_key", "api_url"], &["routing_key"]),
         "email" => (
-            &["host", "port", "tls", "username", "password", "from", "to"],
+            &[
+                "host", "port", "tls", "ca_file", "username", "password", "from", "to",
+            ],
             &["host", "from", "to"],
         ),
         "sms" => (
@@ -471,6 +477,14 @@ fn validate_channel(
                     format!("{n:?} is not a phone number in E.164 form, e.g. \"+15551234567\""),
                 ));
             }
+        }
+    }
+    if let Some(ca) = &ch.ca_file {
+        if let Err(e) = std::fs::read(ca.get_ref()) {
+            errors.push(at(
+                ca.span(),
+                format!("cannot read ca_file {:?}: {e}", ca.get_ref()),
+            ));
         }
     }
     if let (Some(from), "email") = (&ch.from, kind) {

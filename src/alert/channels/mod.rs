@@ -150,6 +150,7 @@ impl Channel {
                 &need(&c.host, "host")?,
                 c.port.as_ref().map(|p| *p.get_ref()),
                 c.tls.as_ref().map(|t| *t.get_ref()).unwrap_or_default(),
+                c.ca_file.as_ref().map(|f| f.get_ref().as_str()),
                 s(&c.username).zip(s(&c.password)),
                 &need(&c.from, "from")?,
                 &to,
