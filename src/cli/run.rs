@@ -77,19 +77,28 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
     let uploader = Uploader::spawn(bucket, UploaderConfig::default(), done_tx);
 
-    // Reloads: validated configs only, bridged to the pipeline thread.
+    let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
+
+    // Reloads: validated configs only. Alert rules and channels change in
+    // place here; the rest is applied by the pipeline thread.
     let (reload_tx, reload_rx) = std::sync::mpsc::channel();
     let mut reloads = Reloader::new(&path)
         .notifier(notifier.clone())
         .current(&loaded)
         .spawn(stop.clone())?;
-    tokio::spawn(async move {
-        while let Some(new) = reloads.recv().await {
-            if reload_tx.send(new.config).is_err() {
-                break;
+    {
+        let alerts = alerts.clone();
+        tokio::spawn(async move {
+            while let Some(new) = reloads.recv().await {
+                if let Err(e) = alerts.reconfigure(&new.config.alerts) {
+                    tracing::error!(error = %e, "new alert rules could not be applied; keeping the running ones");
+                }
+                if reload_tx.send(new.config).is_err() {
+                    break;
+                }
             }
-        }
-    });
+        });
+    }
 
     let heartbeat = Arc::new(AtomicI64::new(now_ms()));
     let on_ready = {
@@ -109,7 +118,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     let parts = Parts {
         config: cfg,
         redactor,
-        alerts: crate::alert::AlertHandle::disabled(),
+        alerts,
         uploader,
         upload_done: done_rx,
         shutdown: stop.clone(),
