@@ -89,9 +89,9 @@ impl Metrics {
             segment_rotations: Family::default(),
             uploads: Counter::default(),
             upload_failures: Counter::default(),
-            upload_duration: Histogram::new(
-                [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0],
-            ),
+            upload_duration: Histogram::new([
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
             upload_backlog_segments: Gauge::default(),
             upload_backlog_bytes: Gauge::default(),
             alerts_triggered: Family::default(),
