@@ -296,3 +296,49 @@ async fn measure_16mib_upload() {
     }
     assert_eq!(g.list().len(), 3);
 }
+
+/// `[bucket]` as a user writes it, through `ship::from_config`.
+#[tokio::test]
+async fn from_config_builds_an_s3_bucket_and_applies_lifecycle() {
+    let Some(g) = Garage::start_or_skip() else {
+        return;
+    };
+    let text = format!(
+        "[bucket]\nkind = \"s3\"\nendpoint = \"{}\"\nregion = \"auto\"\nbucket = \"{}\"\n\
+         access_key_id = \"${{KEY}}\"\nsecret_access_key = \"${{SECRET}}\"\nprefix = \"fleet/\"\n\
+         lifecycle = true\n[bucket.retention_days]\nsystem = 3\n",
+        g.endpoint, g.bucket
+    );
+    let (key, secret) = (g.access_key.clone(), g.secret_key.clone());
+    let loaded =
+        logship::config::load_str(
+            std::path::Path::new("agent.toml"),
+            text,
+            &move |k| match k {
+                "KEY" => Some(key.clone()),
+                "SECRET" => Some(secret.clone()),
+                _ => None,
+            },
+        )
+        .unwrap();
+    let cfg = loaded.config;
+    assert!(cfg.bucket.validate(&loaded.source).is_empty());
+    let b = logship::ship::from_config(&cfg).await.unwrap();
+    let k = format!("{}/system/2026/01/02/h.ndjson.gz", cfg.bucket.key_prefix());
+    b.put(&k, b"{}\n".to_vec(), &meta()).await.unwrap();
+    assert_eq!(b.head(&k).await.unwrap().unwrap().size, 3);
+    let s3 = S3Bucket::new(&g.settings());
+    let rules = s3
+        .client()
+        .get_bucket_lifecycle_configuration()
+        .bucket(&g.bucket)
+        .send()
+        .await
+        .unwrap();
+    let system = rules
+        .rules()
+        .iter()
+        .find(|r| r.id() == Some("logship:fleet/system/"))
+        .expect("system rule");
+    assert_eq!(system.expiration().and_then(|e| e.days()), Some(3));
+}

@@ -209,7 +209,12 @@ async fn serve(client: TcpStream, upstream: SocketAddr, st: Arc<State>) -> std::
         rec.body_md5 = Some(md5_b64(&body));
         st.recorded.lock().unwrap().push(rec);
         if let Action::Fail = action {
-            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected by the test proxy</Message></Error>";
+            // A HEAD response has no body, whatever its headers say.
+            let xml = if method == "HEAD" {
+                ""
+            } else {
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected by the test proxy</Message></Error>"
+            };
             let resp = format!(
                 "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\r\n{xml}",
                 xml.len()
