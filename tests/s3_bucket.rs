@@ -226,7 +226,7 @@ async fn wrong_credentials_are_rejected_as_slowly() {
 }
 
 #[tokio::test]
-async fn server_errors_and_resets_are_retry_soon() {
+async fn server_errors_resets_and_timeouts_are_retry_soon() {
     let Some(g) = Garage::start_or_skip() else {
         return;
     };
@@ -253,6 +253,19 @@ async fn server_errors_and_resets_are_retry_soon() {
         .await
         .unwrap_err();
     assert_eq!(e.retry, Retry::Soon, "{e}");
+    // A server that never answers in time: the operation timeout fires.
+    proxy.set_faults(Faults {
+        delay: std::time::Duration::from_secs(30),
+        ..Default::default()
+    });
+    let mut s = g.settings_via(&proxy.endpoint);
+    s.operation_timeout = std::time::Duration::from_millis(500);
+    let e = S3Bucket::new(&s)
+        .put("system/x.ndjson.gz", noise(1000), &meta())
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry, Retry::Soon, "{e}");
+    assert!(e.message.contains("timed out"), "{e}");
     assert!(g.list().is_empty());
 }
 
@@ -287,6 +300,9 @@ async fn measure_16mib_upload() {
     };
     let b = S3Bucket::new(&g.settings());
     let body = noise(16 * 1024 * 1024);
+    let started = std::time::Instant::now();
+    let _ = content_md5(&body);
+    eprintln!("of which Content-MD5 of 16 MiB: {:?}", started.elapsed());
     for i in 0..3 {
         let started = std::time::Instant::now();
         b.put(&format!("system/big-{i}.ndjson.gz"), body.clone(), &meta())
