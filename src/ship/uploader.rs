@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,9 @@ struct Health {
     failing: Mutex<BTreeMap<u64, Instant>>,
     /// Jobs submitted and not done.
     pending: AtomicU64,
+    /// Set when the bucket refused a HEAD (a PUT-only token): from then on
+    /// jobs go straight to the PUT, which is idempotent, just costlier.
+    head_refused: AtomicBool,
 }
 
 impl Uploader {
@@ -218,15 +221,26 @@ impl JobCtx {
         // The HEAD costs one small request; it saves a full PUT when a crash
         // re-submits an uploaded segment, or when a PUT that "timed out" had
         // in fact landed. A failed HEAD just means we PUT anyway.
-        if let Ok(Some(info)) = self.bucket.head(&job.key).await {
-            if info.size == body.len() as u64 && info.meta == job.meta.to_map() {
-                tracing::info!(key = %job.key, "already in the bucket with the same size and metadata; not uploading again");
-                metrics().uploads.inc();
-                return Ok(());
+        let mut head_refused = false;
+        if !self.health.head_refused.load(Ordering::Relaxed) {
+            match self.bucket.head(&job.key).await {
+                Ok(Some(info))
+                    if info.size == body.len() as u64 && info.meta == job.meta.to_map() =>
+                {
+                    tracing::info!(key = %job.key, "already in the bucket with the same size and metadata; not uploading again");
+                    metrics().uploads.inc();
+                    return Ok(());
+                }
+                Err(e) => head_refused = e.retry == Retry::Slowly,
+                Ok(_) => {}
             }
         }
         let len = body.len();
         self.bucket.put(&job.key, body, &job.meta).await?;
+        // HEAD refused but PUT accepted: a PUT-only token, not bad credentials.
+        if head_refused && !self.health.head_refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(key = %job.key, "the bucket refuses HEAD but accepts PUT; segments re-submitted after a restart will be uploaded again (same key, same bytes)");
+        }
         let took = started.elapsed();
         metrics().uploads.inc();
         metrics().upload_duration.observe(took.as_secs_f64());
@@ -262,6 +276,52 @@ fn jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ship::dir::DirBucket;
+    use crate::ship::ObjectInfo;
+
+    /// A directory bucket behind a token that may PUT but not HEAD.
+    struct PutOnly {
+        inner: DirBucket,
+        heads: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl Bucket for PutOnly {
+        async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError> {
+            self.inner.put(key, body, meta).await
+        }
+        async fn head(&self, _key: &str) -> Result<Option<ObjectInfo>, ShipError> {
+            self.heads.fetch_add(1, Ordering::SeqCst);
+            Err(ShipError::slowly("HTTP 403 AccessDenied"))
+        }
+        fn describe(&self) -> String {
+            "put-only".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_head_is_not_retried_once_put_works() {
+        let d = tempfile::tempdir().unwrap();
+        let bucket = Arc::new(PutOnly {
+            inner: DirBucket::new(d.path().join("bucket")),
+            heads: AtomicU64::new(0),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let up = Uploader::spawn(bucket.clone(), UploaderConfig::default(), tx);
+        for i in 0..3 {
+            let gz_path = d.path().join(format!("{i}.gz"));
+            std::fs::write(&gz_path, b"x").unwrap();
+            up.submit(UploadJob {
+                segment: i,
+                key: format!("system/{i}.ndjson.gz"),
+                gz_path,
+                meta: ObjectMeta::default(),
+            });
+            assert_eq!(rx.recv().await, Some(i));
+        }
+        assert_eq!(bucket.heads.load(Ordering::SeqCst), 1);
+        assert!(d.path().join("bucket/system/2.ndjson.gz").exists());
+    }
 
     #[test]
     fn jitter_stays_between_half_and_all() {
