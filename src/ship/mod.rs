@@ -3,6 +3,10 @@
 //! A bucket stores whole objects under deterministic keys (SPEC §3). Puts are
 //! idempotent: the same key always receives the same bytes, so a retry or a
 //! re-upload after a crash is harmless.
+//!
+//! Implementations: [`dir`] (a local directory, the default) and [`s3`] (R2
+//! and other S3-compatible stores); [`from_config`] picks one. [`uploader`]
+//! is the queue in front of either, and the one place that retries.
 
 pub mod dir;
 pub mod s3;
