@@ -21,7 +21,6 @@ use crate::ops::systemd::Notifier;
 use crate::ops::{http, shutdown, Readiness};
 use crate::pipeline::{self, now_ms, Parts};
 use crate::redact::Redactor;
-use crate::ship::dir::DirBucket;
 use crate::ship::uploader::{Uploader, UploaderConfig};
 use crate::ship::Bucket;
 
@@ -72,10 +71,24 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     }
 
     let redactor = Arc::new(Redactor::new(&cfg.redaction).map_err(anyhow::Error::msg)?);
-    let bucket: Arc<dyn Bucket> = Arc::new(DirBucket::new(cfg.dir_bucket_path()));
+    let bucket: Arc<dyn Bucket> = crate::ship::from_config(&cfg).await?;
     tracing::info!(bucket = %bucket.describe(), instance_id = %cfg.agent.instance_id(), sources = cfg.sources.len(), "logship starting");
     let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
-    let uploader = Uploader::spawn(bucket, UploaderConfig::default(), done_tx);
+    let uploader = Uploader::spawn(bucket, UploaderConfig::from_bucket(&cfg.bucket), done_tx);
+    // /readyz turns not-ready while uploads have failed for too long.
+    ready.set_max_upload_failing(cfg.bucket.not_ready_after.get());
+    {
+        let (uploader, ready, mut stop) = (uploader.clone(), ready.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => ready.set_upload_failing_since(uploader.failing_since()),
+                    _ = stop.wait() => break,
+                }
+            }
+        });
+    }
 
     let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
 

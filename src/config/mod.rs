@@ -262,6 +262,7 @@ impl Config {
                 ),
             ));
         }
+        errors.extend(self.bucket.validate(src));
         errors.extend(self.redaction.validate(src));
         errors.extend(self.alerts.validate(src));
         errors.sort_by_key(|e| (e.line, e.col));
