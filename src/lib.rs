@@ -15,6 +15,7 @@ pub mod config;
 pub mod event;
 pub mod normalize;
 pub mod ops;
+pub mod pipeline;
 pub mod redact;
 pub mod segment;
 pub mod ship;

@@ -1,39 +1,377 @@
 //! Alert rules evaluated beside the pipeline (SPEC §8).
 //!
-//! INTERFACE ONLY — the engine is being written (issue 5). The pipeline calls
-//! [`AlertHandle::offer`] for every written event; it must never block.
+//! ```text
+//! pipeline thread ──offer()──> bounded queue ──> engine task ──> suppressor (Redis | in-process)
+//!   (cheap pre-filter,          (full: skip,      (rules.rs,          │
+//!    never blocks)               count dropped)    windows)           └─> channel workers ─> HTTP / SMTP
+//! ```
+//!
+//! The write path only pays for a pre-filter on the cheap fields (tier, lvl,
+//! kind, src) and, when some rule could care, a clone and a `try_send`. All
+//! regex matching, window bookkeeping, Redis round trips and deliveries
+//! happen on tokio tasks. A full queue drops the event for alerting only
+//! (it is still written) and counts `events_dropped_total{reason="alert_queue_full"}`.
+//!
+//! **Reload**: [`AlertHandle::reconfigure`] swaps rules and channels in the
+//! running engine (window state starts over; suppression memory is kept; a
+//! changed `redis_url` reconnects). The handle the pipeline holds stays valid.
+//!
+//! Modules: [`config`] (TOML types, validation with positions), [`rules`]
+//! (matching, windows), [`fingerprint`], [`suppress`], [`engine`],
+//! [`channels`], [`clock`].
 
-use std::collections::BTreeMap;
+pub mod channels;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod fingerprint;
+pub mod rules;
+pub mod suppress;
 
-use serde::Deserialize;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use crate::config::{ConfigError, SourceText};
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{AlertsConfig, Severity};
+
 use crate::event::Event;
+use crate::ops::metrics::metrics;
+use crate::ops::shutdown::Shutdown;
+use channels::{Channel, Inflight};
+use engine::{Compiled, Control, Engine};
+use rules::Rule;
 
-/// `[alerts]`
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
-    pub redis_url: Option<String>,
-    pub channels: BTreeMap<String, toml::Table>,
-    pub rules: Vec<toml::Table>,
+/// Default `alerts.queue_capacity`.
+pub const DEFAULT_QUEUE: usize = 10_000;
+
+/// Counters of one engine, for tests and diagnostics (the process-wide
+/// Prometheus metrics aggregate every engine in the process).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Notifications decided (one per fingerprint per window, plus escalations).
+    pub notified: AtomicU64,
+    pub suppressed: AtomicU64,
+    /// Channel deliveries that succeeded / finally failed.
+    pub delivered: AtomicU64,
+    pub delivery_failures: AtomicU64,
+    pub queue_full: AtomicU64,
+    /// Times suppression fell back to in-process (one warning each).
+    pub redis_fallbacks: AtomicU64,
+    pub redis_up: AtomicBool,
 }
 
-impl AlertsConfig {
-    pub fn validate(&self, _src: &SourceText) -> Vec<ConfigError> {
-        Vec::new()
+/// Knobs for embedding and tests; `Default` is what the agent uses.
+#[derive(Clone)]
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    /// How often absence and escalation are evaluated.
+    pub tick: Duration,
+    /// How often a down Redis is re-tried.
+    pub redis_probe: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            tick: Duration::from_secs(1),
+            redis_probe: Duration::from_secs(1),
+        }
     }
 }
 
 /// The write path's side of the alert engine: cheap to clone, never blocks.
-#[derive(Clone, Debug, Default)]
-pub struct AlertHandle {}
+#[derive(Clone, Default)]
+pub struct AlertHandle {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    /// The rules, for the write-path pre-filter; swapped on reconfigure.
+    rules: RwLock<Arc<Vec<Rule>>>,
+    events: mpsc::Sender<Box<Event>>,
+    control: mpsc::UnboundedSender<Control>,
+    stats: Arc<Stats>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for AlertHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlertHandle")
+            .field("enabled", &self.inner.is_some())
+            .finish()
+    }
+}
+
+/// Start the engine on the current tokio runtime.
+pub fn start(
+    cfg: &AlertsConfig,
+    instance_id: &str,
+    shutdown: Shutdown,
+) -> anyhow::Result<AlertHandle> {
+    start_with(cfg, instance_id, shutdown, Options::default())
+}
+
+/// [`start`] with a chosen clock and intervals.
+pub fn start_with(
+    cfg: &AlertsConfig,
+    instance_id: &str,
+    shutdown: Shutdown,
+    opts: Options,
+) -> anyhow::Result<AlertHandle> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .context("alerts: start() must be called inside a tokio runtime")?;
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("logship/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("alerts: cannot build the HTTP client")?;
+    let compiled = compile(cfg, &http)?;
+    // Off the runtime threads and before the first alert needs it.
+    runtime.spawn_blocking(fingerprint::warm_up);
+    let stats = Arc::new(Stats::default());
+    let (events_tx, events_rx) = mpsc::channel(cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1));
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let inner = Arc::new(Inner {
+        rules: RwLock::new(Arc::new(compiled.rules.clone())),
+        events: events_tx,
+        control: control_tx,
+        stats: stats.clone(),
+        http,
+    });
+    let id = instance_id.to_string();
+    runtime.spawn(async move {
+        let suppress = match &compiled.redis_url {
+            None => suppress::Suppressor::local(stats.clone()),
+            Some(url) => match suppress::Suppressor::with_redis(
+                url,
+                compiled.redis_prefix.as_deref(),
+                &id,
+                opts.redis_probe,
+                stats.clone(),
+                shutdown.clone(),
+            )
+            .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "alerts: suppression is per process");
+                    suppress::Suppressor::local(stats.clone())
+                }
+            },
+        };
+        let engine = Engine::new(
+            opts.clock,
+            id,
+            compiled,
+            suppress,
+            stats,
+            Arc::new(Inflight::default()),
+            opts.redis_probe,
+            shutdown,
+        );
+        engine.run(events_rx, control_rx, opts.tick).await;
+    });
+    Ok(AlertHandle { inner: Some(inner) })
+}
+
+/// Rules and channels from a validated config.
+fn compile(cfg: &AlertsConfig, http: &reqwest::Client) -> anyhow::Result<Compiled> {
+    let mut rules = Vec::new();
+    for r in cfg.rules.iter().filter(|r| r.enabled) {
+        rules.push(Rule::compile(r).with_context(|| format!("alert rule {:?}", r.name.get_ref()))?);
+    }
+    let mut channels = std::collections::BTreeMap::new();
+    for (name, c) in &cfg.channels {
+        let ch = Channel::compile(name.get_ref(), c, http)?;
+        channels.insert(name.get_ref().clone(), Arc::new(ch));
+    }
+    Ok(Compiled {
+        rules,
+        channels,
+        redis_url: cfg.redis_url.clone(),
+        redis_prefix: cfg.redis_prefix.clone(),
+    })
+}
 
 impl AlertHandle {
     pub fn disabled() -> AlertHandle {
-        AlertHandle {}
+        AlertHandle { inner: None }
     }
 
-    /// Hand an event to the engine; drops (and counts) when the queue is full.
-    pub fn offer(&self, _event: &Event) {}
+    /// Hand an event to the engine; never blocks. Events no rule could match
+    /// (by tier, lvl, kind, src) cost one read lock and a few compares; when
+    /// the queue is full the event is skipped and counted.
+    pub fn offer(&self, event: &Event) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let wanted = {
+            // A poisoned lock only means a writer panicked mid-swap of an Arc:
+            // the value is still a whole Arc, so reading it is fine.
+            let rules = inner.rules.read().unwrap_or_else(|p| p.into_inner());
+            rules.iter().any(|r| r.could_match(event))
+        };
+        if !wanted {
+            return;
+        }
+        match inner.events.try_send(Box::new(event.clone())) {
+            Ok(()) => {
+                metrics().alert_queue_depth.inc();
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics().dropped("alert_queue_full").inc();
+                inner.stats.queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            // The engine stopped (shutdown): nothing to alert on any more.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Apply a new (validated) config to the running engine: rules, channels
+    /// and `redis_url`. `queue_capacity` only takes effect on restart.
+    pub fn reconfigure(&self, cfg: &AlertsConfig) -> anyhow::Result<()> {
+        let Some(inner) = &self.inner else {
+            anyhow::bail!("alerts are disabled in this process; restart to enable them");
+        };
+        let compiled = compile(cfg, &inner.http)?;
+        *inner.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(compiled.rules.clone());
+        inner
+            .control
+            .send(Control::Reconfigure(Box::new(compiled)))
+            .map_err(|_| anyhow::anyhow!("alert engine is not running"))
+    }
+
+    /// Wait until every event offered before this call is evaluated,
+    /// time-based rules are evaluated at the clock's current time, and every
+    /// resulting delivery has finished (delivered or finally failed).
+    pub async fn sync(&self) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let (tx, rx) = oneshot::channel();
+        if inner.control.send(Control::Sync(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// This engine's counters.
+    pub fn stats(&self) -> Option<Arc<Stats>> {
+        self.inner.as_ref().map(|i| i.stats.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load_str;
+
+    fn errors(text: &str) -> Vec<(usize, usize, String)> {
+        match load_str(Path::new("agent.toml"), text.to_string(), &|_| None) {
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                e.0.into_iter()
+                    .map(|e| (e.line, e.col, e.message))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn example_rules_are_valid() {
+        let text = include_str!("example.toml");
+        let loaded = load_str(Path::new("example.toml"), text.to_string(), &|_| None)
+            .unwrap_or_else(|e| panic!("example.toml does not load:\n{e}"));
+        assert!(loaded.config.alerts.rules.len() >= 6);
+        let http = reqwest::Client::new();
+        super::compile(&loaded.config.alerts, &http).unwrap();
+    }
+
+    #[test]
+    fn mistakes_have_positions() {
+        let text = r#"[alerts.channels.webhook]
+url = "http://127.0.0.1:9/hook"
+
+[alerts.channels.pager]
+type = "pagerduty"
+
+[[alerts.rules]]
+name = "a"
+channels = ["webhok"]
+[alerts.rules.match]
+msg = "(unclosed"
+
+[[alerts.rules]]
+name = "b"
+type = "threshold"
+count = 3
+window = "0s"
+channels = ["webhook"]
+
+[[alerts.rules]]
+name = "c"
+type = "ratio"
+ratio = 1.5
+window = "1m"
+channels = ["webhook"]
+[alerts.rules.base]
+tier = "build"
+"#;
+        let e = errors(text);
+        let find = |needle: &str| {
+            e.iter()
+                .find(|(_, _, m)| m.contains(needle))
+                .unwrap_or_else(|| panic!("no error containing {needle:?} in {e:#?}"))
+                .clone()
+        };
+        assert_eq!(find("needs `routing_key`").0, 4);
+        let (l, c, m) = find("unknown channel");
+        assert_eq!((l, c), (9, 13));
+        assert!(m.contains("did you mean \"webhook\""), "{m}");
+        assert_eq!(find("invalid regex").0, 11);
+        assert_eq!(find("window must be > 0").0, 17);
+        assert_eq!(find("outside (0, 1]").0, 23);
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let text =
+            "[alerts.channels.slack]\nurl = \"https://hooks.slack.com/services/T/B/SECRETPATH\"\n\
+                    [alerts.channels.oncall]\ntype = \"pagerduty\"\nrouting_key = \"RKSECRET\"\n";
+        let l = load_str(Path::new("a.toml"), text.to_string(), &|_| None).unwrap();
+        let dbg = format!("{:?}", l.config.alerts);
+        assert!(
+            !dbg.contains("SECRETPATH") && !dbg.contains("RKSECRET"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_rejected_with_suggestion() {
+        let e = errors("[alerts.channels.webhook]\nurl = \"http://x/\"\nsecrett = \"s\"\n");
+        assert_eq!((e[0].0, e[0].1), (3, 1), "{e:?}");
+        assert!(e[0].2.contains("did you mean \"secret\""), "{e:?}");
+        let e = errors(
+            "[alerts.channels.webhook]\nurl = \"http://x/\"\n[[alerts.rules]]\nname=\"r\"\nchannels=[\"webhook\"]\n[alerts.rules.match]\nlevel = \"error\"\n",
+        );
+        assert_eq!(e[0].0, 7, "{e:?}");
+        let e = errors(
+            "[alerts.channels.webhook]\nurl = \"http://x/\"\n[[alerts.rules]]\nname=\"r\"\nchannels=[\"webhook\"]\n[alerts.rules.match]\ntier = [\"build\", \"deplyo\"]\n",
+        );
+        assert_eq!(e[0].0, 7, "{e:?}");
+        assert!(e[0].2.contains("did you mean \"deploy\""), "{e:?}");
+        let e = errors("[alerts.channels.ops]\nurl = \"http://x/\"\n");
+        assert!(e[0].2.contains("has no type"), "{e:?}");
+        let e = errors(
+            "[alerts.channels.sms]\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+1555\"\nto = [\"555-1234\"]\n",
+        );
+        assert_eq!((e[0].0, e[0].2.contains("E.164")), (5, true), "{e:?}");
+        let e = errors("[alerts.channels.webhook]\nurl = \"http://x/\"\nrouting_key = \"k\"\n");
+        assert!(e[0].2.contains("does not apply"), "{e:?}");
+    }
 }

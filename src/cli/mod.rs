@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod normalize;
+pub mod query;
 pub mod redact;
 pub mod run;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Redact(ConfigArg),
     /// Turn raw lines on stdin into unified events on stdout.
     Normalize(normalize::Args),
+    /// Events from local segments and the bucket, merged and ordered.
+    Query(Box<query::Args>),
     /// Print version and build information.
     Version,
 }
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(&a),
         Command::Redact(a) => redact::run(&a),
         Command::Normalize(a) => normalize::run(&a),
+        Command::Query(a) => query::run(*a),
         Command::Version => {
             println!(
                 "logship {} ({} {})",

@@ -1,9 +1,173 @@
 //! `logship run`: the agent.
+//!
+//! Wiring only: the async runtime hosts signals, the endpoint, reloads,
+//! uploads and alerts; the pipeline runs on its own thread; a stop signal
+//! travels through [`crate::ops::shutdown`] and the pipeline's graceful
+//! drain decides when the process exits. The endpoint has its own stop
+//! trigger, fired after the drain, so `/metrics` stays up while it runs.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use super::ConfigArg;
+use crate::config;
+use crate::ops::reload::Reloader;
+use crate::ops::systemd::Notifier;
+use crate::ops::{http, shutdown, Readiness};
+use crate::pipeline::{self, now_ms, Parts};
+use crate::redact::Redactor;
+use crate::ship::uploader::{Uploader, UploaderConfig};
+use crate::ship::Bucket;
 
-pub fn run(_args: &ConfigArg) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("run: not built yet")
+/// The watchdog is fed only while the pipeline loop made progress this
+/// recently.
+const PIPELINE_STALL: Duration = Duration::from_secs(20);
+
+pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
+    let path = args.path();
+    let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    init_logging(&loaded.config.agent.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("logship-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(agent(path, loaded))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {
+    let cfg = loaded.config.clone();
+    let notifier = Notifier::from_env();
+    let ready = Readiness::default();
+    ready.set_config_loaded();
+    let (stop_trigger, stop) = shutdown::channel();
+    let (http_trigger, http_stop) = shutdown::channel();
+    if cfg.metrics.enabled {
+        let addr: SocketAddr = cfg.metrics.listen.parse().context("metrics.listen")?;
+        let endpoint = http::bind(addr).await?;
+        tracing::info!(listen = %endpoint.local_addr(), "metrics endpoint up");
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            if let Err(e) = endpoint.serve(ready, http_stop).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        });
+    }
+
+    let redactor = Arc::new(Redactor::new(&cfg.redaction).map_err(anyhow::Error::msg)?);
+    let bucket: Arc<dyn Bucket> = crate::ship::from_config(&cfg).await?;
+    tracing::info!(bucket = %bucket.describe(), instance_id = %cfg.agent.instance_id(), sources = cfg.sources.len(), "logship starting");
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let uploader = Uploader::spawn(bucket, UploaderConfig::from_bucket(&cfg.bucket), done_tx);
+    // /readyz turns not-ready while uploads have failed for too long.
+    ready.set_max_upload_failing(cfg.bucket.not_ready_after.get());
+    {
+        let (uploader, ready, mut stop) = (uploader.clone(), ready.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => ready.set_upload_failing_since(uploader.failing_since()),
+                    _ = stop.wait() => break,
+                }
+            }
+        });
+    }
+
+    let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
+
+    // Reloads: validated configs only. Alert rules and channels change in
+    // place here; the rest is applied by the pipeline thread.
+    let (reload_tx, reload_rx) = std::sync::mpsc::channel();
+    let mut reloads = Reloader::new(&path)
+        .notifier(notifier.clone())
+        .current(&loaded)
+        .spawn(stop.clone())?;
+    {
+        let alerts = alerts.clone();
+        tokio::spawn(async move {
+            while let Some(new) = reloads.recv().await {
+                if let Err(e) = alerts.reconfigure(&new.config.alerts) {
+                    tracing::error!(error = %e, "new alert rules could not be applied; keeping the running ones");
+                }
+                if reload_tx.send(new.config).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let heartbeat = Arc::new(AtomicI64::new(now_ms()));
+    let on_ready = {
+        let (ready, notifier) = (ready.clone(), notifier.clone());
+        Box::new(move || {
+            ready.set_sources_watched(true);
+            notifier.ready();
+            tracing::info!("sources watched; agent ready");
+        })
+    };
+    {
+        let hb = heartbeat.clone();
+        notifier.spawn_watchdog_checked(stop.clone(), move || {
+            now_ms() - hb.load(Ordering::Relaxed) < PIPELINE_STALL.as_millis() as i64
+        });
+    }
+    let parts = Parts {
+        config: cfg,
+        redactor,
+        alerts,
+        uploader,
+        upload_done: done_rx,
+        shutdown: stop.clone(),
+        reload: Some(reload_rx),
+        on_ready: Some(on_ready),
+        heartbeat: Some(heartbeat),
+    };
+    let worker = std::thread::Builder::new()
+        .name("logship-pipeline".into())
+        .spawn(move || pipeline::run(parts))
+        .context("cannot start the pipeline thread")?;
+    let (done_tx, mut pipeline_done) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(worker.join());
+    });
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let stopping = || {
+        ready.set_stopping();
+        notifier.stopping();
+        stop_trigger.fire();
+    };
+    let result = tokio::select! {
+        r = &mut pipeline_done => r,
+        _ = sigterm.recv() => { tracing::info!("SIGTERM: sealing, uploading and stopping"); stopping(); pipeline_done.await }
+        _ = sigint.recv() => { tracing::info!("SIGINT: sealing, uploading and stopping"); stopping(); pipeline_done.await }
+    };
+    stop_trigger.fire();
+    http_trigger.fire();
+    match result {
+        Ok(Ok(Ok(()))) => {
+            tracing::info!("stopped cleanly");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(_)) => anyhow::bail!("the pipeline thread panicked"),
+        Err(_) => anyhow::bail!("lost track of the pipeline thread"),
+    }
 }

@@ -181,6 +181,13 @@ pub fn load_str(
             source.error_at_parsed(e.span(), error::with_suggestion(e.message()))
         ])
     })?;
+    let mut config = config;
+    let base = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => std::env::current_dir().unwrap_or_default().join(p),
+        None => std::env::current_dir().unwrap_or_default(),
+    };
+    config.resolve_relative(&base);
     let errors = config.validate(&source);
     if errors.is_empty() {
         Ok(Loaded { config, source })
@@ -255,10 +262,44 @@ impl Config {
                 ),
             ));
         }
+        errors.extend(self.bucket.validate(src));
         errors.extend(self.redaction.validate(src));
         errors.extend(self.alerts.validate(src));
         errors.sort_by_key(|e| (e.line, e.col));
         errors
+    }
+
+    /// Relative paths in the config (data_dir, include globs, path
+    /// templates, a dir bucket's path) are relative to the config file's
+    /// directory, so a config works the same from any working directory.
+    fn resolve_relative(&mut self, base: &Path) {
+        let abs = |p: &Path| {
+            if p.is_relative() {
+                base.join(p)
+            } else {
+                p.to_path_buf()
+            }
+        };
+        let abs_str = |p: &str| {
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                base.join(p).to_string_lossy().into_owned()
+            }
+        };
+        self.agent.data_dir = abs(&self.agent.data_dir);
+        if let Some(p) = &self.bucket.path {
+            self.bucket.path = Some(abs(p));
+        }
+        for s in &mut self.sources {
+            for pattern in s.include.get_mut() {
+                *pattern = abs_str(pattern);
+            }
+            if let Some(t) = &mut s.path_template {
+                let resolved = abs_str(t.get_ref());
+                *t.get_mut() = resolved;
+            }
+        }
     }
 
     /// `{data_dir}/bucket` unless `bucket.path` says otherwise.
@@ -320,6 +361,21 @@ mod tests {
         assert!(e.0[0].message.contains("NOPE"));
         let ok = load_text("[agent]\ninstance_id = \"${HOST}\"\n").unwrap();
         assert_eq!(ok.config.agent.instance_id(), "h1");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_file() {
+        let l = load_str(
+            Path::new("/etc/logship/agent.toml"),
+            "[agent]\ndata_dir = \"data\"\n[[sources]]\nname = \"a\"\ninclude = [\"logs/*.log\", \"/abs/*.log\"]\n".into(),
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(l.config.agent.data_dir, Path::new("/etc/logship/data"));
+        assert_eq!(
+            l.config.sources[0].include.get_ref(),
+            &["/etc/logship/logs/*.log", "/abs/*.log"]
+        );
     }
 
     #[test]

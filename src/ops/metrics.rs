@@ -89,9 +89,9 @@ impl Metrics {
             segment_rotations: Family::default(),
             uploads: Counter::default(),
             upload_failures: Counter::default(),
-            upload_duration: Histogram::new(
-                [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0].into_iter(),
-            ),
+            upload_duration: Histogram::new([
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
             upload_backlog_segments: Gauge::default(),
             upload_backlog_bytes: Gauge::default(),
             alerts_triggered: Family::default(),
@@ -205,6 +205,21 @@ impl Metrics {
             "1 while reading is paused at segments.max_disk",
             m.backpressure.clone(),
         );
+        // Known label sets exist from the start, so a scrape (and an alert
+        // on rate()) sees zeros rather than missing series.
+        for tier in ["system", "build", "deploy", "action", "lifecycle"] {
+            let t = TierLabel {
+                tier: tier.to_string(),
+            };
+            let _ = m.events_written.get_or_create(&t);
+            let _ = m.segment_rotations.get_or_create(&t);
+        }
+        for result in ["ok", "error"] {
+            let _ = m.config_reloads.get_or_create(&ResultLabel {
+                result: result.to_string(),
+            });
+        }
+        m.dropped("alert_queue_full");
         m.build_info
             .get_or_create(&VersionLabel {
                 version: env!("CARGO_PKG_VERSION").to_string(),

@@ -1,4 +1,10 @@
 //! Running the agent as a service: metrics, endpoints, signals, reload.
 
+pub mod http;
 pub mod metrics;
+pub mod readiness;
+pub mod reload;
 pub mod shutdown;
+pub mod systemd;
+
+pub use readiness::Readiness;

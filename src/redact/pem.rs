@@ -36,8 +36,10 @@ const DASHES: &str = "-----";
 /// punctuation).
 const LONG_RUN: usize = 16;
 
-/// Per-stream redaction state (one per tailed file); never shared.
-#[derive(Debug, Default, Clone)]
+/// Per-stream redaction state (one per tailed file); never shared. It is
+/// part of the file's checkpoint: after a crash in the middle of a key block
+/// the agent resumes inside the block, so the rest of the key stays hidden.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StreamState {
     block: Option<Open>,
 }
@@ -50,7 +52,7 @@ impl StreamState {
 }
 
 /// An open block: how much has been redacted since its BEGIN.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Open {
     lines: u32,
     bytes: usize,

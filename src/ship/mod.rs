@@ -3,14 +3,23 @@
 //! A bucket stores whole objects under deterministic keys (SPEC §3). Puts are
 //! idempotent: the same key always receives the same bytes, so a retry or a
 //! re-upload after a crash is harmless.
+//!
+//! Implementations: [`dir`] (a local directory, the default) and [`s3`] (R2
+//! and other S3-compatible stores); [`from_config`] picks one. [`uploader`]
+//! is the queue in front of either, and the one place that retries.
 
 pub mod dir;
+pub mod s3;
 pub mod uploader;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
+use anyhow::Context;
 use async_trait::async_trait;
+
+use crate::config::{BucketKind, Config};
 
 /// Metadata stored with each object (`x-amz-meta-*` on S3).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,4 +99,27 @@ pub trait Bucket: Send + Sync + 'static {
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ShipError>;
     /// Human-readable description for logs and `check` (no secrets).
     fn describe(&self) -> String;
+}
+
+/// The bucket `[bucket]` describes. For `r2`/`s3` with `lifecycle = true`,
+/// also installs the retention rules; a failure there is logged, not fatal,
+/// so a token without admin rights still ships.
+pub async fn from_config(cfg: &Config) -> anyhow::Result<Arc<dyn Bucket>> {
+    let b = &cfg.bucket;
+    if b.kind == BucketKind::Dir {
+        return Ok(Arc::new(dir::DirBucket::new(cfg.dir_bucket_path())));
+    }
+    let settings = s3::S3Settings::from_config(b).context("[bucket] is incomplete")?;
+    let bucket = s3::S3Bucket::new(&settings);
+    if b.lifecycle {
+        let rules = s3::LifecycleRule::for_tiers(b.key_prefix(), &b.retention_days);
+        match bucket.apply_lifecycle(&rules).await {
+            Ok(()) => tracing::info!(bucket = %bucket.describe(), "bucket lifecycle rules applied"),
+            Err(e) => tracing::error!(
+                bucket = %bucket.describe(), error = %e,
+                "could not apply bucket lifecycle rules (bucket.lifecycle = true needs a bucket-admin token); objects will not expire"
+            ),
+        }
+    }
+    Ok(Arc::new(bucket))
 }

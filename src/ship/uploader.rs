@@ -1,17 +1,31 @@
 //! The upload queue: sealed, compressed segments go to the bucket, and their
 //! completion is reported back so the segment can be marked uploaded.
 //!
-//! A job is never dropped: failures are retried with exponential backoff and
-//! jitter while the file waits on disk (fast for [`Retry::Soon`], on a slow
-//! schedule for [`Retry::Slowly`]). Concurrency is bounded by a semaphore.
+//! Invariants:
+//! - A job is never dropped. Failures are retried with exponential backoff
+//!   and jitter while the file waits on disk: without limit and quickly for
+//!   [`Retry::Soon`], on a slow schedule (and logged as an error naming the
+//!   reason) for [`Retry::Slowly`].
+//! - At most `concurrency` requests are in flight. A job holds its permit
+//!   only while it talks to the bucket, not while it waits to retry, so a
+//!   few rejected objects cannot stall everything behind them.
+//! - Idempotent and cheap after a crash: before a PUT, a HEAD checks whether
+//!   the object is already there with the same size and metadata (the core
+//!   re-submits segments whose completion it had not recorded); keys and
+//!   bytes are deterministic, so otherwise the PUT is an identical overwrite
+//!   and the bucket never holds two copies of an event.
+//! - The backlog gauges count jobs submitted and not yet done.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 
-use super::{Bucket, ObjectMeta, Retry};
+use super::{Bucket, ObjectMeta, Retry, ShipError};
+use crate::config::BucketConfig;
 use crate::ops::metrics::metrics;
 
 /// One compressed segment to upload.
@@ -35,11 +49,17 @@ pub struct UploaderConfig {
 
 impl Default for UploaderConfig {
     fn default() -> Self {
+        UploaderConfig::from_bucket(&BucketConfig::default())
+    }
+}
+
+impl UploaderConfig {
+    pub fn from_bucket(b: &BucketConfig) -> UploaderConfig {
         UploaderConfig {
-            concurrency: 4,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(30),
-            slow_retry: Duration::from_secs(300),
+            concurrency: b.concurrency,
+            initial_backoff: b.retry_initial.get(),
+            max_backoff: b.retry_max.get(),
+            slow_retry: b.retry_rejected.get(),
         }
     }
 }
@@ -48,7 +68,29 @@ impl Default for UploaderConfig {
 /// [`Uploader::spawn`].
 #[derive(Clone)]
 pub struct Uploader {
-    tx: mpsc::UnboundedSender<UploadJob>,
+    tx: mpsc::UnboundedSender<Queued>,
+    health: Arc<Health>,
+}
+
+/// A job with what the queue needs to account for it.
+struct Queued {
+    job: UploadJob,
+    /// Size counted into the backlog gauge at submit, taken out when done.
+    bytes: u64,
+}
+
+/// Shared between the handle and the job tasks.
+#[derive(Default)]
+struct Health {
+    /// Distinguishes jobs in `failing` (segment ids could repeat).
+    next_ticket: AtomicU64,
+    /// First failure of each job that has failed and not yet succeeded.
+    failing: Mutex<BTreeMap<u64, Instant>>,
+    /// Jobs submitted and not done.
+    pending: AtomicU64,
+    /// Set when the bucket refused a HEAD (a PUT-only token): from then on
+    /// jobs go straight to the PUT, which is idempotent, just costlier.
+    head_refused: AtomicBool,
 }
 
 impl Uploader {
@@ -58,79 +100,237 @@ impl Uploader {
         cfg: UploaderConfig,
         done: mpsc::UnboundedSender<u64>,
     ) -> Uploader {
-        let (tx, mut rx) = mpsc::unbounded_channel::<UploadJob>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        let health = Arc::new(Health::default());
+        let h = health.clone();
         tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
+            while let Some(q) = rx.recv().await {
+                let ctx = JobCtx {
+                    bucket: bucket.clone(),
+                    permits: permits.clone(),
+                    health: h.clone(),
+                    cfg: cfg.clone(),
+                    ticket: h.next_ticket.fetch_add(1, Ordering::Relaxed),
                 };
-                let bucket = bucket.clone();
                 let done = done.clone();
-                let cfg = cfg.clone();
                 tokio::spawn(async move {
-                    upload_until_done(&*bucket, &job, &cfg).await;
-                    drop(permit);
+                    ctx.upload_until_done(&q.job).await;
+                    ctx.health.pending.fetch_sub(1, Ordering::Relaxed);
+                    metrics().upload_backlog_segments.dec();
+                    metrics().upload_backlog_bytes.dec_by(q.bytes as i64);
                     // The receiver is gone only when the agent is exiting.
-                    let _ = done.send(job.segment);
+                    let _ = done.send(q.job.segment);
                 });
             }
         });
-        Uploader { tx }
+        Uploader { tx, health }
     }
 
     /// Queue a job (never blocks; the queue is bounded by segments on disk).
     pub fn submit(&self, job: UploadJob) {
-        // Fails only once the queue task has stopped (shutdown).
-        let _ = self.tx.send(job);
+        let bytes = std::fs::metadata(&job.gz_path).map_or(0, |m| m.len());
+        metrics().upload_backlog_segments.inc();
+        metrics().upload_backlog_bytes.inc_by(bytes as i64);
+        self.health.pending.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(Queued { job, bytes }).is_err() {
+            // Only after the queue task stopped (runtime shutdown): the job
+            // stays on disk and is re-submitted at the next start.
+            self.health.pending.fetch_sub(1, Ordering::Relaxed);
+            metrics().upload_backlog_segments.dec();
+            metrics().upload_backlog_bytes.dec_by(bytes as i64);
+        }
+    }
+
+    /// Since when the oldest still-failing job has been failing; `None` when
+    /// no job is currently failing. `/readyz` compares this with
+    /// `bucket.not_ready_after`.
+    pub fn failing_since(&self) -> Option<Instant> {
+        let failing = self
+            .health
+            .failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failing.values().min().copied()
+    }
+
+    /// Jobs submitted and not yet done.
+    pub fn pending(&self) -> u64 {
+        self.health.pending.load(Ordering::Relaxed)
     }
 }
 
-async fn upload_until_done(bucket: &dyn Bucket, job: &UploadJob, cfg: &UploaderConfig) {
-    let mut backoff = cfg.initial_backoff;
-    loop {
+/// What one job's task needs.
+struct JobCtx {
+    bucket: Arc<dyn Bucket>,
+    permits: Arc<Semaphore>,
+    health: Arc<Health>,
+    cfg: UploaderConfig,
+    ticket: u64,
+}
+
+impl JobCtx {
+    async fn upload_until_done(&self, job: &UploadJob) {
+        let mut backoff = self.cfg.initial_backoff;
+        loop {
+            let result = {
+                // Closed only if the semaphore is dropped, which it is not
+                // while this task holds an Arc to it.
+                let _permit = self.permits.acquire().await;
+                self.attempt(job).await
+            };
+            let e = match result {
+                Ok(()) => {
+                    self.set_failing(false);
+                    return;
+                }
+                Err(e) => e,
+            };
+            metrics().upload_failures.inc();
+            self.set_failing(true);
+            let wait = match e.retry {
+                Retry::Soon => {
+                    let w = jitter(backoff);
+                    tracing::warn!(key = %job.key, error = %e, "upload failed; retrying in {w:?}");
+                    backoff = (backoff * 2).min(self.cfg.max_backoff);
+                    w
+                }
+                Retry::Slowly => {
+                    let w = jitter(self.cfg.slow_retry);
+                    tracing::error!(key = %job.key, error = %e, "upload REJECTED by the bucket; the segment stays on disk and is retried in {w:?}");
+                    w
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Read the file, skip if already stored, else PUT.
+    async fn attempt(&self, job: &UploadJob) -> Result<(), ShipError> {
         let started = Instant::now();
-        let result = match tokio::fs::read(&job.gz_path).await {
-            Ok(body) => bucket.put(&job.key, body, &job.meta).await,
-            Err(e) => Err(super::ShipError::soon(format!(
-                "reading {}: {e}",
-                job.gz_path.display()
-            ))),
-        };
-        match result {
-            Ok(()) => {
-                metrics().uploads.inc();
-                metrics()
-                    .upload_duration
-                    .observe(started.elapsed().as_secs_f64());
-                return;
+        // Re-read every attempt: after a BadDigest the bytes are sent afresh.
+        let body = tokio::fs::read(&job.gz_path).await.map_err(|e| {
+            let msg = format!("reading {}: {e}", job.gz_path.display());
+            match e.kind() {
+                std::io::ErrorKind::NotFound => ShipError::slowly(
+                    msg + " (the sealed segment is gone; was the data dir cleaned by hand?)",
+                ),
+                _ => ShipError::soon(msg),
             }
-            Err(e) => {
-                metrics().upload_failures.inc();
-                let wait = match e.retry {
-                    Retry::Soon => {
-                        tracing::warn!(key = %job.key, error = %e, "upload failed; retrying in {backoff:?}");
-                        let w = jitter(backoff);
-                        backoff = (backoff * 2).min(cfg.max_backoff);
-                        w
-                    }
-                    Retry::Slowly => {
-                        tracing::error!(key = %job.key, error = %e, "upload rejected; retrying in {:?} — check bucket credentials and permissions", cfg.slow_retry);
-                        cfg.slow_retry
-                    }
-                };
-                tokio::time::sleep(wait).await;
+        })?;
+        // The HEAD costs one small request; it saves a full PUT when a crash
+        // re-submits an uploaded segment, or when a PUT that "timed out" had
+        // in fact landed. A failed HEAD just means we PUT anyway.
+        let mut head_refused = false;
+        if !self.health.head_refused.load(Ordering::Relaxed) {
+            match self.bucket.head(&job.key).await {
+                Ok(Some(info))
+                    if info.size == body.len() as u64 && info.meta == job.meta.to_map() =>
+                {
+                    tracing::info!(key = %job.key, "already in the bucket with the same size and metadata; not uploading again");
+                    metrics().uploads.inc();
+                    return Ok(());
+                }
+                Err(e) => head_refused = e.retry == Retry::Slowly,
+                Ok(_) => {}
             }
+        }
+        let len = body.len();
+        self.bucket.put(&job.key, body, &job.meta).await?;
+        // HEAD refused but PUT accepted: a PUT-only token, not bad credentials.
+        if head_refused && !self.health.head_refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(key = %job.key, "the bucket refuses HEAD but accepts PUT; segments re-submitted after a restart will be uploaded again (same key, same bytes)");
+        }
+        let took = started.elapsed();
+        metrics().uploads.inc();
+        metrics().upload_duration.observe(took.as_secs_f64());
+        tracing::debug!(key = %job.key, bytes = len, "uploaded in {took:?}");
+        Ok(())
+    }
+
+    fn set_failing(&self, failing: bool) {
+        let mut map = self
+            .health
+            .failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if failing {
+            map.entry(self.ticket).or_insert_with(Instant::now);
+        } else {
+            map.remove(&self.ticket);
         }
     }
 }
 
-/// Full jitter between half and all of `d`, so many agents do not retry in step.
+/// Jitter between half and all of `d`, so many agents do not retry in step.
 fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    let frac = 0.5 + (nanos % 1000) as f64 / 2000.0;
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded per process and per instance: good enough to
+    // spread retries, without a dependency on a random number crate.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(d.as_nanos() as u64);
+    let frac = 0.5 + (h.finish() % 1000) as f64 / 2000.0;
     d.mul_f64(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ship::dir::DirBucket;
+    use crate::ship::ObjectInfo;
+
+    /// A directory bucket behind a token that may PUT but not HEAD.
+    struct PutOnly {
+        inner: DirBucket,
+        heads: AtomicU64,
+    }
+
+    #[async_trait::async_trait]
+    impl Bucket for PutOnly {
+        async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError> {
+            self.inner.put(key, body, meta).await
+        }
+        async fn head(&self, _key: &str) -> Result<Option<ObjectInfo>, ShipError> {
+            self.heads.fetch_add(1, Ordering::SeqCst);
+            Err(ShipError::slowly("HTTP 403 AccessDenied"))
+        }
+        fn describe(&self) -> String {
+            "put-only".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_head_is_not_retried_once_put_works() {
+        let d = tempfile::tempdir().unwrap();
+        let bucket = Arc::new(PutOnly {
+            inner: DirBucket::new(d.path().join("bucket")),
+            heads: AtomicU64::new(0),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let up = Uploader::spawn(bucket.clone(), UploaderConfig::default(), tx);
+        for i in 0..3 {
+            let gz_path = d.path().join(format!("{i}.gz"));
+            std::fs::write(&gz_path, b"x").unwrap();
+            up.submit(UploadJob {
+                segment: i,
+                key: format!("system/{i}.ndjson.gz"),
+                gz_path,
+                meta: ObjectMeta::default(),
+            });
+            assert_eq!(rx.recv().await, Some(i));
+        }
+        assert_eq!(bucket.heads.load(Ordering::SeqCst), 1);
+        assert!(d.path().join("bucket/system/2.ndjson.gz").exists());
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(10));
+            assert!(
+                j >= Duration::from_secs(5) && j <= Duration::from_secs(10),
+                "{j:?}"
+            );
+        }
+    }
 }

@@ -36,7 +36,7 @@ impl SourceMatcher {
         for p in cfg.include.get_ref() {
             if !p.starts_with('/') {
                 return Err(format!(
-                    "include pattern {p:?} must be an absolute path (start with '/')"
+                    "include pattern {p:?} must be an absolute path (relative ones are resolved against the config file's directory)"
                 ));
             }
             include.add(glob(p)?);

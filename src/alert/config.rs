@@ -1,0 +1,683 @@
+//! `[alerts]` as written in `agent.toml`: serde types and semantic checks.
+//!
+//! Parsing rejects unknown keys (with a suggestion) and bad enum values at
+//! their position. Everything that needs more than a type to check — a rule
+//! naming a channel that does not exist, a regex that does not compile, a
+//! window of zero, a ratio outside (0, 1] — is checked by
+//! [`AlertsConfig::validate`], which points at the offending value because
+//! those fields are `toml::Spanned`. Compilation into the engine's types
+//! (`rules::Rule`, `channels::Channel`) happens only after validation, so it
+//! never has to report positions itself.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, value::SeqAccessDeserializer, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::{ConfigError, HumanDuration, SourceText};
+use crate::event::{Level, Tier};
+
+/// `[alerts]`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Shared suppression state for the fleet; without it, per process.
+    pub redis_url: Option<String>,
+    /// Prefix of the suppression keys in Redis.
+    pub redis_prefix: Option<String>,
+    /// Events waiting for evaluation; when full, events are skipped (counted
+    /// as `events_dropped_total{reason="alert_queue_full"}`). Default 10000.
+    pub queue_capacity: Option<usize>,
+    /// Named channels (`[alerts.channels.NAME]`).
+    pub channels: BTreeMap<Spanned<String>, ChannelConfig>,
+    /// `[[alerts.rules]]`
+    pub rules: Vec<RuleConfig>,
+}
+
+/// How bad a rule's notification is; `escalate_after` moves one step up.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// One step higher; `critical` stays `critical`.
+    pub fn escalated(self) -> Severity {
+        match self {
+            Severity::Low => Severity::Medium,
+            Severity::Medium => Severity::High,
+            Severity::High | Severity::Critical => Severity::Critical,
+        }
+    }
+}
+
+/// `type` of a rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleType {
+    /// Every match notifies (subject to suppression).
+    #[default]
+    Any,
+    /// `count` matches within `window`.
+    Threshold,
+    /// matches / base matches within `window` reaches `ratio`.
+    Ratio,
+    /// No match for `window`.
+    Absence,
+}
+
+/// One `[[alerts.rules]]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: Spanned<String>,
+    #[serde(default, rename = "type")]
+    pub rule_type: RuleType,
+    #[serde(default)]
+    pub severity: Severity,
+    pub channels: Spanned<Vec<Spanned<String>>>,
+    /// One fingerprint notifies at most once per this long (fleet-wide).
+    /// Default 10m.
+    #[serde(default)]
+    pub suppress_for: Option<Spanned<HumanDuration>>,
+    #[serde(default, rename = "match")]
+    pub matches: MatchConfig,
+    /// `ratio`: the denominator's match.
+    #[serde(default)]
+    pub base: Option<Spanned<MatchConfig>>,
+    /// `threshold`: matches needed within `window`.
+    #[serde(default)]
+    pub count: Option<Spanned<u64>>,
+    /// `threshold`, `ratio`, `absence`: the sliding window.
+    #[serde(default)]
+    pub window: Option<Spanned<HumanDuration>>,
+    /// `ratio`: fire when matches / base >= this, in (0, 1].
+    #[serde(default)]
+    pub ratio: Option<Spanned<f64>>,
+    /// `ratio`: base matches needed in the window before the ratio counts.
+    /// Default 1.
+    #[serde(default)]
+    pub min_base: Option<u64>,
+    /// Still firing this long after the first notification: notify again,
+    /// one severity higher.
+    #[serde(default)]
+    pub escalate_after: Option<Spanned<HumanDuration>>,
+    /// Kill switch for one rule.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[alerts.rules.match]` / `[alerts.rules.base]`: all given conditions must hold.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchConfig {
+    pub tier: Option<OneOrMany<Tier>>,
+    pub kind: Option<OneOrMany<String>>,
+    pub lvl: Option<OneOrMany<Level>>,
+    pub src: Option<OneOrMany<String>>,
+    #[serde(alias = "projectId")]
+    pub project_id: Option<FieldCond>,
+    #[serde(alias = "buildId")]
+    pub build_id: Option<FieldCond>,
+    #[serde(alias = "userId")]
+    pub user_id: Option<FieldCond>,
+    #[serde(alias = "reqId")]
+    pub req_id: Option<FieldCond>,
+    /// Regex searched in `msg`.
+    pub msg: Option<Spanned<String>>,
+    /// Conditions on `data` fields; a dotted name walks nested objects.
+    pub data: BTreeMap<String, FieldCond>,
+}
+
+/// A condition on one field: any combination of `equals`, `regex`, `exists`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldCond {
+    /// Equal to this value (strings compare to strings, numbers to numbers).
+    pub equals: Option<toml::Value>,
+    /// The field, as a string (numbers and booleans formatted), matches.
+    pub regex: Option<Spanned<String>>,
+    /// `true`: the field is present and not null; `false`: absent or null.
+    pub exists: Option<bool>,
+}
+
+/// A value or a list of values (`tier = "build"` or `tier = ["build", "deploy"]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                let one = T::deserialize(de::value::StrDeserializer::<E>::new(s))?;
+                Ok(OneOrMany(vec![one]))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany)
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// The channel types (SPEC §8).
+pub const CHANNEL_TYPES: [&str; 6] = ["webhook", "slack", "discord", "pagerduty", "email", "sms"];
+
+/// SMTP transport security.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required). Default port 587.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS). Default port 465.
+    Tls,
+    /// No encryption — for a local relay only. Default port 25.
+    None,
+}
+
+/// One `[alerts.channels.NAME]` table. The union of every type's keys, so
+/// unknown keys are rejected while parsing; which keys a type accepts and
+/// requires is checked in [`AlertsConfig::validate`]. `Debug` masks every
+/// credential (URLs of chat webhooks included).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// `webhook`, `slack`, `discord`, `pagerduty`, `email` or `sms`;
+    /// default: the table name when it is one of those.
+    #[serde(default, rename = "type")]
+    pub channel_type: Option<Spanned<String>>,
+    /// Kill switch: a disabled channel is accepted and skipped.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// webhook / slack / discord: where to POST (for Slack and Discord the
+    /// URL is the secret).
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// webhook: HMAC-SHA256 key; the signature goes in `signature_header`.
+    #[serde(default)]
+    pub secret: Option<Spanned<String>>,
+    /// webhook: default `X-Logship-Signature` (value `sha256=<hex>`).
+    #[serde(default)]
+    pub signature_header: Option<Spanned<String>>,
+    /// pagerduty: the integration's routing key.
+    #[serde(default)]
+    pub routing_key: Option<Spanned<String>>,
+    /// pagerduty (default `https://events.pagerduty.com`) and sms (default
+    /// `https://api.twilio.com`): base URL, for tests and proxies.
+    #[serde(default)]
+    pub api_url: Option<Spanned<String>>,
+    /// email: SMTP server.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
+    /// email: default from `tls` (587 / 465 / 25).
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
+    /// email: `starttls` (default), `tls` or `none`.
+    #[serde(default)]
+    pub tls: Option<Spanned<SmtpTls>>,
+    /// email: PEM file of an extra CA to trust (a private relay's CA).
+    #[serde(default)]
+    pub ca_file: Option<Spanned<String>>,
+    /// email: SMTP AUTH user and password (both or neither).
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    #[serde(default)]
+    pub password: Option<Spanned<String>>,
+    /// email: sender address; sms: sending phone number.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+    /// email: recipient addresses; sms: recipient phone numbers.
+    #[serde(default)]
+    pub to: Option<Spanned<Vec<String>>>,
+    /// sms: Twilio account SID and auth token.
+    #[serde(default)]
+    pub account_sid: Option<Spanned<String>>,
+    #[serde(default)]
+    pub auth_token: Option<Spanned<String>>,
+    /// Deliveries per second at most (default 50); excess waits in line.
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<f64>>,
+    /// Attempts per notification before it counts as failed (default 5).
+    #[serde(default)]
+    pub max_attempts: Option<Spanned<u32>>,
+    /// First retry delay, doubled per attempt with jitter (default 500ms).
+    #[serde(default)]
+    pub retry_initial: Option<Spanned<HumanDuration>>,
+    /// Longest retry delay (default 30s).
+    #[serde(default)]
+    pub retry_max: Option<Spanned<HumanDuration>>,
+    /// One attempt's time limit (default 10s).
+    #[serde(default)]
+    pub timeout: Option<Spanned<HumanDuration>>,
+}
+
+impl fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked = |v: &Option<Spanned<String>>| v.as_ref().map(|_| "***");
+        let plain = |v: &Option<Spanned<String>>| v.as_ref().map(|s| s.get_ref().clone());
+        f.debug_struct("ChannelConfig")
+            .field("type", &plain(&self.channel_type))
+            .field("enabled", &self.enabled)
+            .field("url", &masked(&self.url))
+            .field("secret", &masked(&self.secret))
+            .field("routing_key", &masked(&self.routing_key))
+            .field("api_url", &plain(&self.api_url))
+            .field("host", &plain(&self.host))
+            .field("username", &plain(&self.username))
+            .field("password", &masked(&self.password))
+            .field("from", &plain(&self.from))
+            .field("to", &self.to.as_ref().map(|t| t.get_ref().clone()))
+            .field("account_sid", &plain(&self.account_sid))
+            .field("auth_token", &masked(&self.auth_token))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelConfig {
+    /// The effective type: `type`, else the table name if it is a type.
+    pub fn kind<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        match &self.channel_type {
+            Some(t) => Some(t.get_ref().as_str()),
+            None => CHANNEL_TYPES.contains(&name).then_some(name),
+        }
+    }
+
+    /// `(key, present, span)` for every type-specific key, to check which
+    /// are allowed for the effective type.
+    fn specific_keys(&self) -> Vec<(&'static str, Option<std::ops::Range<usize>>)> {
+        fn sp<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+            v.as_ref().map(|s| s.span())
+        }
+        vec![
+            ("url", sp(&self.url)),
+            ("secret", sp(&self.secret)),
+            ("signature_header", sp(&self.signature_header)),
+            ("routing_key", sp(&self.routing_key)),
+            ("api_url", sp(&self.api_url)),
+            ("host", sp(&self.host)),
+            ("port", sp(&self.port)),
+            ("tls", sp(&self.tls)),
+            ("ca_file", sp(&self.ca_file)),
+            ("username", sp(&self.username)),
+            ("password", sp(&self.password)),
+            ("from", sp(&self.from)),
+            ("to", sp(&self.to)),
+            ("account_sid", sp(&self.account_sid)),
+            ("auth_token", sp(&self.auth_token)),
+        ]
+    }
+}
+
+/// Keys each channel type accepts and requires (beyond the common ones).
+fn keys_of(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match kind {
+        "webhook" => (&["url", "secret", "signature_header"], &["url"]),
+        "slack" | "discord" => (&["url"], &["url"]),
+        "pagerduty" => (&["routing_key", "api_url"], &["routing_key"]),
+        "email" => (
+            &[
+                "host", "port", "tls", "ca_file", "username", "password", "from", "to",
+            ],
+            &["host", "from", "to"],
+        ),
+        "sms" => (
+            &["api_url", "account_sid", "auth_token", "from", "to"],
+            &["account_sid", "auth_token", "from", "to"],
+        ),
+        _ => (&[], &[]),
+    }
+}
+
+impl AlertsConfig {
+    /// Semantic checks, each error at the value it is about.
+    pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (name, ch) in &self.channels {
+            validate_channel(src, name, ch, &mut errors);
+        }
+        let channel_names: Vec<&str> = self.channels.keys().map(|k| k.get_ref().as_str()).collect();
+        let mut rule_names = HashSet::new();
+        for r in &self.rules {
+            validate_rule(src, r, &channel_names, &mut rule_names, &mut errors);
+        }
+        if let Some(url) = &self.redis_url {
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                errors.push(src.error_at(
+                    None,
+                    format!(
+                        "alerts.redis_url is not usable ({e}); write e.g. \"redis://127.0.0.1:6379\" (TLS `rediss://` is not supported)"
+                    ),
+                ));
+            }
+        }
+        if self.queue_capacity == Some(0) {
+            errors.push(src.error_at(None, "alerts.queue_capacity must be at least 1"));
+        }
+        errors
+    }
+}
+
+fn validate_channel(
+    src: &SourceText,
+    name: &Spanned<String>,
+    ch: &ChannelConfig,
+    errors: &mut Vec<ConfigError>,
+) {
+    let at = |span, msg: String| src.error_at_parsed(Some(span), msg);
+    let n = name.get_ref();
+    let Some(kind) = ch.kind(n) else {
+        errors.push(at(
+            name.span(),
+            format!(
+                "channel \"{n}\" has no type; add `type = ` one of {}",
+                CHANNEL_TYPES.join(", ")
+            ),
+        ));
+        return;
+    };
+    if !CHANNEL_TYPES.contains(&kind) {
+        let span = ch.channel_type.as_ref().map_or(name.span(), |t| t.span());
+        errors.push(at(
+            span,
+            crate::config::error::with_suggestion(&format!(
+                "unknown variant `{kind}`, expected one of {}",
+                CHANNEL_TYPES.map(|t| format!("`{t}`")).join(", ")
+            )),
+        ));
+        return;
+    }
+    let (allowed, required) = keys_of(kind);
+    for (key, span) in ch.specific_keys() {
+        if let Some(span) = span {
+            if !allowed.contains(&key) {
+                errors.push(at(
+                    span,
+                    format!(
+                        "key \"{key}\" does not apply to a {kind} channel (valid: {})",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        } else if required.contains(&key) {
+            errors.push(at(
+                name.span(),
+                format!("{kind} channel \"{n}\" needs `{key}`"),
+            ));
+        }
+    }
+    for (key, url) in [("url", &ch.url), ("api_url", &ch.api_url)] {
+        if let Some(u) = url {
+            let ok = reqwest::Url::parse(u.get_ref())
+                .map(|p| matches!(p.scheme(), "http" | "https"))
+                .unwrap_or(false);
+            if !ok {
+                errors.push(at(
+                    u.span(),
+                    format!(
+                        "{key} is not an http(s) URL; write e.g. \"https://hooks.example.com/x\""
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(to) = &ch.to {
+        if to.get_ref().is_empty() {
+            errors.push(at(
+                to.span(),
+                "to is empty; give at least one recipient".into(),
+            ));
+        }
+        if kind == "email" {
+            for addr in to.get_ref() {
+                if addr.parse::<lettre::message::Mailbox>().is_err() {
+                    errors.push(at(to.span(), format!("{addr:?} is not an email address")));
+                }
+            }
+        }
+    }
+    if kind == "sms" {
+        let e164 = |n: &str| {
+            n.strip_prefix('+').is_some_and(|d| {
+                (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+            })
+        };
+        for n in ch.to.iter().flat_map(|t| t.get_ref()) {
+            if !e164(n) {
+                errors.push(at(
+                    ch.to.as_ref().map_or(name.span(), |t| t.span()),
+                    format!("{n:?} is not a phone number in E.164 form, e.g. \"+15551234567\""),
+                ));
+            }
+        }
+    }
+    if let Some(ca) = &ch.ca_file {
+        if let Err(e) = std::fs::read(ca.get_ref()) {
+            errors.push(at(
+                ca.span(),
+                format!("cannot read ca_file {:?}: {e}", ca.get_ref()),
+            ));
+        }
+    }
+    if let (Some(from), "email") = (&ch.from, kind) {
+        if from.get_ref().parse::<lettre::message::Mailbox>().is_err() {
+            errors.push(at(
+                from.span(),
+                format!("{:?} is not an email address", from.get_ref()),
+            ));
+        }
+    }
+    if kind == "email" && ch.username.is_some() != ch.password.is_some() {
+        errors.push(at(
+            name.span(),
+            format!("email channel \"{n}\": give both username and password, or neither"),
+        ));
+    }
+    if let Some(r) = &ch.rate_limit {
+        if !(r.get_ref().is_finite() && *r.get_ref() > 0.0) {
+            errors.push(at(
+                r.span(),
+                "rate_limit must be > 0 (deliveries per second)".into(),
+            ));
+        }
+    }
+    if let Some(a) = &ch.max_attempts {
+        if *a.get_ref() == 0 {
+            errors.push(at(a.span(), "max_attempts must be at least 1".into()));
+        }
+    }
+    for (key, d) in [
+        ("retry_initial", &ch.retry_initial),
+        ("retry_max", &ch.retry_max),
+        ("timeout", &ch.timeout),
+    ] {
+        if let Some(d) = d {
+            if d.get_ref().get().is_zero() {
+                errors.push(at(d.span(), format!("{key} must be > 0")));
+            }
+        }
+    }
+}
+
+fn validate_rule(
+    src: &SourceText,
+    r: &RuleConfig,
+    channel_names: &[&str],
+    rule_names: &mut HashSet<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let at = |span, msg: String| src.error_at_parsed(Some(span), msg);
+    let name = r.name.get_ref();
+    if name.is_empty() {
+        errors.push(at(r.name.span(), "rule name is empty".into()));
+    }
+    if !rule_names.insert(name.clone()) {
+        errors.push(at(
+            r.name.span(),
+            format!("duplicate rule name {name:?}; names must be unique"),
+        ));
+    }
+    if r.channels.get_ref().is_empty() {
+        errors.push(at(
+            r.channels.span(),
+            "channels is empty; name at least one [alerts.channels.*] table".into(),
+        ));
+    }
+    for c in r.channels.get_ref() {
+        if !channel_names.contains(&c.get_ref().as_str()) {
+            let hint = channel_names
+                .iter()
+                .map(|n| (strsim::jaro_winkler(c.get_ref(), n), *n))
+                .filter(|(s, _)| *s > 0.75)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, n)| format!("; did you mean \"{n}\"?"))
+                .unwrap_or_default();
+            errors.push(at(
+                c.span(),
+                format!(
+                    "unknown channel \"{}\"{hint} (defined: {})",
+                    c.get_ref(),
+                    if channel_names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        channel_names.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    validate_match(src, &r.matches, errors);
+    if let Some(b) = &r.base {
+        validate_match(src, b.get_ref(), errors);
+    }
+    for (key, d) in [
+        ("suppress_for", &r.suppress_for),
+        ("window", &r.window),
+        ("escalate_after", &r.escalate_after),
+    ] {
+        if let Some(d) = d {
+            if d.get_ref().get().is_zero() {
+                errors.push(at(d.span(), format!("{key} must be > 0")));
+            }
+        }
+    }
+    let needs = |key: &str, present: bool, errors: &mut Vec<ConfigError>| {
+        if !present {
+            errors.push(at(
+                r.name.span(),
+                format!(
+                    "rule \"{name}\" of type {:?} needs `{key}`",
+                    format!("{:?}", r.rule_type).to_lowercase()
+                ),
+            ));
+        }
+    };
+    let unused =
+        |key: &str, span: Option<std::ops::Range<usize>>, errors: &mut Vec<ConfigError>| {
+            if let Some(span) = span {
+                errors.push(at(
+                    span,
+                    format!(
+                        "`{key}` does not apply to a rule of type {:?}",
+                        format!("{:?}", r.rule_type).to_lowercase()
+                    ),
+                ));
+            }
+        };
+    let (w, c, ra, b) = (
+        r.window.as_ref().map(|s| s.span()),
+        r.count.as_ref().map(|s| s.span()),
+        r.ratio.as_ref().map(|s| s.span()),
+        r.base.as_ref().map(|s| s.span()),
+    );
+    match r.rule_type {
+        RuleType::Any => {
+            unused("window", w, errors);
+            unused("count", c, errors);
+            unused("ratio", ra, errors);
+            unused("base", b, errors);
+        }
+        RuleType::Threshold => {
+            needs("count", c.is_some(), errors);
+            needs("window", w.is_some(), errors);
+            unused("ratio", ra, errors);
+            unused("base", b, errors);
+            if let Some(c) = &r.count {
+                if *c.get_ref() == 0 {
+                    errors.push(at(c.span(), "count must be at least 1".into()));
+                }
+            }
+        }
+        RuleType::Ratio => {
+            needs("window", w.is_some(), errors);
+            needs("ratio", ra.is_some(), errors);
+            needs("base", b.is_some(), errors);
+            unused("count", c, errors);
+            if let Some(x) = &r.ratio {
+                let v = *x.get_ref();
+                if !(v > 0.0 && v <= 1.0) {
+                    errors.push(at(
+                        x.span(),
+                        format!("ratio {v} is outside (0, 1]; write e.g. 0.5 for half"),
+                    ));
+                }
+            }
+        }
+        RuleType::Absence => {
+            needs("window", w.is_some(), errors);
+            unused("count", c, errors);
+            unused("ratio", ra, errors);
+            unused("base", b, errors);
+        }
+    }
+}
+
+fn validate_match(src: &SourceText, m: &MatchConfig, errors: &mut Vec<ConfigError>) {
+    let regex_err = |r: &Spanned<String>, errors: &mut Vec<ConfigError>| {
+        if let Err(e) = regex::Regex::new(r.get_ref()) {
+            let detail = e.to_string();
+            let last = detail.lines().last().unwrap_or("invalid regex").trim();
+            errors.push(src.error_at_parsed(
+                Some(r.span()),
+                format!("invalid regex {:?}: {last}", r.get_ref()),
+            ));
+        }
+    };
+    if let Some(r) = &m.msg {
+        regex_err(r, errors);
+    }
+    let ids = [&m.project_id, &m.build_id, &m.user_id, &m.req_id];
+    for cond in ids.into_iter().flatten().chain(m.data.values()) {
+        if let Some(r) = &cond.regex {
+            regex_err(r, errors);
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The engine task: takes events off the queue, evaluates rules, decides
+//! (with the suppressor) whether to notify, and hands notifications to the
+//! channel workers.
+//!
+//! One task owns all mutable state (windows, per-fingerprint counts,
+//! suppression memory), so nothing here locks. It wakes for an event, a
+//! control message (`sync`, `reconfigure`) or a tick (absence and
+//! escalation are about time passing, not events). All time comes from the
+//! [`Clock`].
+//!
+//! Fingerprints: an `any` rule's notification is identified per event
+//! (SPEC §8: rule, tier, kind, `data.deploymentId`, normalized message).
+//! Threshold, ratio and absence rules describe an aggregate, so their
+//! fingerprint is the rule's (its name, the match's tier and kind, no
+//! message) — otherwise every distinct error in a burst would notify apart.
+//!
+//! Per fingerprint the engine keeps an [`Episode`]: matches since the last
+//! notification (suppressed ones included — that is the `count` of the next
+//! notification), when the condition first and last held, and whether it has
+//! been escalated. An episode ends when the condition has not held for the
+//! rule's grace period (its window, or `suppress_for` for `any` rules).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::channels::{Channel, ChannelSender, Inflight, Notification};
+use super::clock::Clock;
+use super::config::Severity;
+use super::fingerprint::{fingerprint, fingerprint_parts};
+use super::rules::{Kind, Outcome, Rule, Window};
+use super::suppress::{Decision, Suppressor};
+use super::Stats;
+use crate::event::Event;
+use crate::ops::metrics::{metrics, RuleLabel};
+use crate::ops::shutdown::Shutdown;
+
+/// Fingerprints tracked at most before old episodes are dropped early.
+const MAX_EPISODES: usize = 100_000;
+
+/// Rules and channels ready to run; built from a validated config.
+pub struct Compiled {
+    pub rules: Vec<Rule>,
+    pub channels: BTreeMap<String, Arc<Channel>>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
+}
+
+/// Messages besides events.
+pub enum Control {
+    /// Finish queued events, evaluate time-based rules at the clock's now,
+    /// wait for deliveries in flight, then answer.
+    Sync(oneshot::Sender<()>),
+    Reconfigure(Box<Compiled>),
+}
+
+/// One fingerprint's story since its last notification.
+#[derive(Debug, Default)]
+struct Episode {
+    rule: usize,
+    /// Matches not yet reported.
+    count: u64,
+    first_ts: Option<i64>,
+    last_ts: i64,
+    /// Engine time the condition first / last held in this episode.
+    started: Option<i64>,
+    last_fire: i64,
+    /// Engine time of the last notify-or-suppress decision.
+    last_attempt: i64,
+    escalated: bool,
+    event: Option<Event>,
+}
+
+pub struct Engine {
+    pub clock: Arc<dyn Clock>,
+    pub instance_id: String,
+    pub rules: Vec<(Rule, Window)>,
+    pub senders: HashMap<String, ChannelSender>,
+    pub suppress: Suppressor,
+    pub stats: Arc<Stats>,
+    pub inflight: Arc<Inflight>,
+    pub redis_url: Option<String>,
+    pub probe_interval: Duration,
+    pub shutdown: Shutdown,
+    episodes: HashMap<String, Episode>,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        instance_id: String,
+        compiled: Compiled,
+        suppress: Suppressor,
+        stats: Arc<Stats>,
+        inflight: Arc<Inflight>,
+        probe_interval: Duration,
+        shutdown: Shutdown,
+    ) -> Engine {
+        let mut e = Engine {
+            clock,
+            instance_id,
+            rules: Vec::new(),
+            senders: HashMap::new(),
+            suppress,
+            stats,
+            inflight,
+            redis_url: compiled.redis_url.clone(),
+            probe_interval,
+            shutdown,
+            episodes: HashMap::new(),
+        };
+        e.install(compiled);
+        e
+    }
+
+    /// Replace rules and channels. Windows and episodes start over (a rule
+    /// may have changed meaning); suppression memory is kept, so a reload
+    /// does not re-notify what was just notified.
+    fn install(&mut self, c: Compiled) {
+        let now = self.clock.now_ms();
+        self.rules = c
+            .rules
+            .into_iter()
+            .map(|r| {
+                let w = Window::new(&r, now);
+                (r, w)
+            })
+            .collect();
+        self.episodes.clear();
+        self.senders = c
+            .channels
+            .into_values()
+            .filter(|ch| ch.enabled)
+            .map(|ch| {
+                let name = ch.name.clone();
+                let s = ChannelSender::spawn(ch, self.inflight.clone(), self.stats.clone());
+                (name, s)
+            })
+            .collect();
+    }
+
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Box<Event>>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        tick: Duration,
+    ) {
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stop = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.wait() => break,
+                Some(c) = control.recv() => match c {
+                    Control::Sync(ack) => {
+                        while let Ok(e) = events.try_recv() {
+                            metrics().alert_queue_depth.dec();
+                            self.on_event(&e).await;
+                        }
+                        self.on_tick().await;
+                        let inflight = self.inflight.clone();
+                        // Answer from a task so the engine keeps running
+                        // while deliveries finish.
+                        tokio::spawn(async move {
+                            inflight.idle().await;
+                            let _ = ack.send(());
+                        });
+                    }
+                    Control::Reconfigure(c) => self.reconfigure(*c).await,
+                },
+                e = events.recv() => {
+                    // Closed: every handle is gone, nobody offers any more.
+                    let Some(e) = e else { break };
+                    metrics().alert_queue_depth.dec();
+                    self.on_event(&e).await;
+                    // Tasks this one woke (channel workers) sit in this
+                    // worker's LIFO slot, which other workers cannot steal:
+                    // yield so a storm does not hold every delivery back
+                    // until the queue is empty.
+                    tokio::task::yield_now().await;
+                }
+                _ = ticker.tick() => self.on_tick().await,
+                else => break,
+            }
+        }
+    }
+
+    async fn reconfigure(&mut self, c: Compiled) {
+        if c.redis_url != self.redis_url {
+            self.suppress = match &c.redis_url {
+                None => Suppressor::local(self.stats.clone()),
+                Some(url) => match Suppressor::with_redis(
+                    url,
+                    c.redis_prefix.as_deref(),
+                    &self.instance_id,
+                    self.probe_interval,
+                    self.stats.clone(),
+                    self.shutdown.clone(),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "alerts: keeping in-process suppression");
+                        Suppressor::local(self.stats.clone())
+                    }
+                },
+            };
+            self.redis_url = c.redis_url.clone();
+        }
+        self.install(c);
+        tracing::info!(rules = self.rules.len(), "alert rules reloaded");
+    }
+
+    async fn on_event(&mut self, e: &Event) {
+        let now = self.clock.now_ms();
+        for i in 0..self.rules.len() {
+            let (rule, window) = &mut self.rules[i];
+            if window.observe(rule, e, now) == Outcome::Fires {
+                let fp = match rule.kind {
+                    Kind::Any => fingerprint(&rule.name, e),
+                    // An aggregate condition is one problem whatever the
+                    // message of the event that tipped it: identify it by
+                    // the rule (else every distinct error in a burst would
+                    // notify on its own).
+                    _ => aggregate_fingerprint(rule),
+                };
+                let weight = self.rules[i].1.weight(now);
+                self.fire(i, fp, Some(e), weight, now).await;
+            }
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        let now = self.clock.now_ms();
+        for i in 0..self.rules.len() {
+            let (rule, window) = &self.rules[i];
+            if !matches!(rule.kind, Kind::Absence { .. }) || !window.absent(rule, now) {
+                continue;
+            }
+            let fp = aggregate_fingerprint(rule);
+            // Re-try an ongoing absence once per suppress_for, not per tick.
+            let due = self
+                .episodes
+                .get(&fp)
+                .is_none_or(|ep| ep.started.is_none() || now - ep.last_attempt >= rule.suppress_ms);
+            if due {
+                self.fire(i, fp, None, 1, now).await;
+            } else if let Some(ep) = self.episodes.get_mut(&fp) {
+                // Still absent: keeps the episode alive for escalation.
+                ep.last_fire = now;
+            }
+        }
+        self.escalate_and_expire(now).await;
+    }
+
+    /// The condition of rule `i` holds for fingerprint `fp`.
+    /// `weight`: matches this firing stands for when it opens an episode
+    /// (a threshold crossing is `count` matches, not one).
+    async fn fire(&mut self, i: usize, fp: String, e: Option<&Event>, weight: u64, now: i64) {
+        let rule = &self.rules[i].0;
+        let grace = grace_ms(rule);
+        let ep = self.episodes.entry(fp.clone()).or_default();
+        ep.rule = i;
+        if ep.started.is_some_and(|_| now - ep.last_fire > grace) {
+            ep.started = None;
+            ep.escalated = false;
+        }
+        ep.count += if ep.started.is_none() { weight } else { 1 };
+        ep.started.get_or_insert(now);
+        ep.last_fire = now;
+        ep.last_attempt = now;
+        let ts = e.map_or(now, |e| e.ts);
+        ep.first_ts.get_or_insert(ts);
+        ep.last_ts = ts;
+        ep.event = e.cloned();
+        let suppress_ms = rule.suppress_ms;
+        if self.suppress.acquire(&fp, suppress_ms, now).await == Decision::Suppressed {
+            self.suppressed(i);
+            return;
+        }
+        let summary = summary(rule, e);
+        self.notify(i, &fp, rule.severity, summary);
+    }
+
+    fn suppressed(&self, i: usize) {
+        metrics()
+            .alerts_suppressed
+            .get_or_create(&RuleLabel {
+                rule: self.rules[i].0.name.clone(),
+            })
+            .inc();
+        self.stats.suppressed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Build the notification from the episode and queue it on the rule's
+    /// channels; the episode's count starts over.
+    fn notify(&mut self, i: usize, fp: &str, severity: Severity, summary: String) {
+        let Some(ep) = self.episodes.get_mut(fp) else {
+            return;
+        };
+        let rule = &self.rules[i].0;
+        let n = Arc::new(Notification {
+            rule: rule.name.clone(),
+            severity,
+            fingerprint: fp.to_string(),
+            count: ep.count.max(1),
+            first_ts: ep.first_ts.unwrap_or(ep.last_ts),
+            last_ts: ep.last_ts,
+            instance_id: self.instance_id.clone(),
+            summary,
+            event: ep.event.clone(),
+        });
+        ep.count = 0;
+        ep.first_ts = None;
+        self.stats.notified.fetch_add(1, Ordering::Relaxed);
+        for ch in &rule.channels {
+            if let Some(s) = self.senders.get(ch) {
+                s.send(n.clone());
+            }
+        }
+    }
+
+    /// Escalate episodes still firing after `escalate_after`; forget ones
+    /// that ended long ago.
+    async fn escalate_and_expire(&mut self, now: i64) {
+        let mut due = Vec::new();
+        self.episodes.retain(|fp, ep| {
+            let Some((rule, _)) = self.rules.get(ep.rule) else {
+                return false;
+            };
+            let grace = grace_ms(rule);
+            let firing = ep.started.is_some() && now - ep.last_fire <= grace;
+            if let (true, Some(after), Some(start)) = (firing, rule.escalate_ms, ep.started) {
+                if !ep.escalated && now - start >= after {
+                    ep.escalated = true;
+                    due.push((ep.rule, fp.clone()));
+                }
+            }
+            // Keep unreported counts and suppression-relevant history a while.
+            now - ep.last_fire <= 2 * grace.max(rule.suppress_ms)
+        });
+        if self.episodes.len() > MAX_EPISODES {
+            // A flood of distinct fingerprints: keep only the recent ones
+            // (older unreported counts are lost, suppression is not).
+            self.episodes.retain(|_, ep| now - ep.last_fire <= 60_000);
+        }
+        for (i, fp) in due {
+            let rule = &self.rules[i].0;
+            let key = format!("{fp}:escalated");
+            if self.suppress.acquire(&key, rule.suppress_ms, now).await == Decision::Suppressed {
+                self.suppressed(i);
+                continue;
+            }
+            let after = rule.escalate_ms.unwrap_or(0);
+            let base = match self.episodes.get(&fp) {
+                Some(ep) => summary(rule, ep.event.as_ref()),
+                None => continue,
+            };
+            let text = format!(
+                "still firing after {}: {base}",
+                humantime::format_duration(Duration::from_millis(after as u64))
+            );
+            let sev = rule.severity.escalated();
+            self.notify(i, &fp, sev, text);
+        }
+    }
+}
+
+/// The fingerprint of a threshold, ratio or absence rule: the SPEC §8 parts
+/// with the match's tier and kind and an empty message.
+fn aggregate_fingerprint(rule: &Rule) -> String {
+    let (tier, kind) = rule.matcher.describe();
+    fingerprint_parts(&rule.name, &tier, &kind, None, "")
+}
+
+/// How long after the condition last held an episode counts as ongoing.
+fn grace_ms(rule: &Rule) -> i64 {
+    match rule.kind {
+        Kind::Any => rule.suppress_ms,
+        Kind::Absence { window_ms } => window_ms.max(rule.suppress_ms),
+        Kind::Threshold { window_ms, .. } | Kind::Ratio { window_ms, .. } => window_ms,
+    }
+}
+
+/// One line saying what happened.
+fn summary(rule: &Rule, e: Option<&Event>) -> String {
+    let msg = e.map_or(String::new(), |e| super::channels::clip(&e.msg, 300));
+    let window = rule
+        .window_ms()
+        .map(|w| humantime::format_duration(Duration::from_millis(w as u64)).to_string())
+        .unwrap_or_default();
+    match &rule.kind {
+        Kind::Any => msg,
+        Kind::Threshold { count, .. } => format!("{count}+ matches within {window}: {msg}"),
+        Kind::Ratio { ratio, .. } => {
+            format!(
+                "{:.0}%+ of base events matched within {window}: {msg}",
+                ratio * 100.0
+            )
+        }
+        Kind::Absence { .. } => format!("no matching event for {window}"),
+    }
+}

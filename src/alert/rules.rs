@@ -1,0 +1,542 @@
+//! Compiled rules: matching an event, and the window state that decides when
+//! a rule fires.
+//!
+//! A rule is evaluated on the engine task only, so window state needs no
+//! locks. Every rule type is a *condition* re-evaluated at each relevant event
+//! (or tick, for absence): while it holds, each evaluation is a "firing" that
+//! either notifies or is suppressed — which is what makes suppressed matches
+//! count toward the next notification. Windows are measured on the engine's
+//! [`Clock`](super::clock::Clock) at evaluation time, not on event `ts`:
+//! a window means "events the agent saw in the last N", immune to skewed or
+//! missing application timestamps (a backlog read after a restart counts as
+//! arriving now), and tests drive time by hand.
+//!
+//! Memory per rule is bounded: a threshold keeps at most `count` timestamps;
+//! a ratio keeps 60 buckets over its window.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::config::{FieldCond, MatchConfig, RuleConfig, RuleType, Severity};
+use crate::event::{Event, Level, Tier};
+
+/// Default `suppress_for`.
+pub const DEFAULT_SUPPRESS: Duration = Duration::from_secs(600);
+
+/// A compiled `[alerts.rules.match]`.
+#[derive(Debug, Clone, Default)]
+pub struct Matcher {
+    tiers: Vec<Tier>,
+    kinds: Vec<String>,
+    lvls: Vec<Level>,
+    srcs: Vec<String>,
+    /// (`projectId` | `buildId` | `userId` | `reqId`, condition)
+    ids: Vec<(&'static str, Cond)>,
+    msg: Option<Regex>,
+    /// (dotted path split, condition)
+    data: Vec<(Vec<String>, Cond)>,
+}
+
+#[derive(Debug, Clone)]
+struct Cond {
+    equals: Option<Value>,
+    regex: Option<Regex>,
+    exists: Option<bool>,
+}
+
+impl Cond {
+    fn compile(c: &FieldCond) -> Result<Cond, regex::Error> {
+        Ok(Cond {
+            equals: c.equals.as_ref().map(toml_to_json),
+            regex: c
+                .regex
+                .as_ref()
+                .map(|r| Regex::new(r.get_ref()))
+                .transpose()?,
+            exists: c.exists,
+        })
+    }
+
+    fn holds(&self, v: Option<&Value>) -> bool {
+        let v = v.filter(|v| !v.is_null());
+        if let Some(want) = self.exists {
+            if want != v.is_some() {
+                return false;
+            }
+        }
+        if let Some(eq) = &self.equals {
+            match v {
+                Some(Value::Number(a)) if eq.is_number() => {
+                    if a.as_f64() != eq.as_f64() {
+                        return false;
+                    }
+                }
+                Some(v) if v == eq => {}
+                _ => return false,
+            }
+        }
+        if let Some(re) = &self.regex {
+            let hit = match v {
+                Some(Value::String(s)) => re.is_match(s),
+                Some(Value::Number(n)) => re.is_match(&n.to_string()),
+                Some(Value::Bool(b)) => re.is_match(if *b { "true" } else { "false" }),
+                _ => false,
+            };
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn toml_to_json(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => Value::from(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl Matcher {
+    pub fn compile(m: &MatchConfig) -> Result<Matcher, regex::Error> {
+        let mut ids = Vec::new();
+        for (name, c) in [
+            ("projectId", &m.project_id),
+            ("buildId", &m.build_id),
+            ("userId", &m.user_id),
+            ("reqId", &m.req_id),
+        ] {
+            if let Some(c) = c {
+                ids.push((name, Cond::compile(c)?));
+            }
+        }
+        let mut data = Vec::new();
+        for (path, c) in &m.data {
+            data.push((
+                path.split('.').map(String::from).collect(),
+                Cond::compile(c)?,
+            ));
+        }
+        Ok(Matcher {
+            tiers: m.tier.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            kinds: m.kind.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            lvls: m.lvl.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            srcs: m.src.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            ids,
+            msg: m
+                .msg
+                .as_ref()
+                .map(|r| Regex::new(r.get_ref()))
+                .transpose()?,
+            data,
+        })
+    }
+
+    /// The conditions that cost nothing to check (no regex, no JSON walk);
+    /// used on the write path to skip events no rule could match.
+    pub fn cheap_match(&self, e: &Event) -> bool {
+        (self.tiers.is_empty() || self.tiers.contains(&e.tier))
+            && (self.lvls.is_empty() || self.lvls.contains(&e.lvl))
+            && (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && (self.srcs.is_empty() || self.srcs.contains(&e.src))
+    }
+
+    pub fn matches(&self, e: &Event) -> bool {
+        if !self.cheap_match(e) {
+            return false;
+        }
+        for (name, c) in &self.ids {
+            let v = e.id(name).map(|s| Value::String(s.to_string()));
+            if !c.holds(v.as_ref()) {
+                return false;
+            }
+        }
+        if let Some(re) = &self.msg {
+            if !re.is_match(&e.msg) {
+                return false;
+            }
+        }
+        for (path, c) in &self.data {
+            if !c.holds(lookup(e.data.as_ref(), path)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A tier/kind to fingerprint absence notifications with (no event).
+    pub fn describe(&self) -> (String, String) {
+        let tier = self.tiers.first().map_or("any", |t| t.as_str()).to_string();
+        let kind = self.kinds.first().cloned().unwrap_or_else(|| "any".into());
+        (tier, kind)
+    }
+}
+
+fn lookup<'a>(
+    data: Option<&'a serde_json::Map<String, Value>>,
+    path: &[String],
+) -> Option<&'a Value> {
+    // A key containing dots as written wins over walking.
+    let data = data?;
+    if let Some(v) = data.get(&path.join(".")) {
+        return Some(v);
+    }
+    let (first, rest) = path.split_first()?;
+    let mut v = data.get(first)?;
+    for k in rest {
+        v = v.as_object()?.get(k)?;
+    }
+    Some(v)
+}
+
+/// What a rule needs to decide, beyond its matcher.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Any,
+    Threshold {
+        count: usize,
+        window_ms: i64,
+    },
+    Ratio {
+        base: Matcher,
+        ratio: f64,
+        min_base: u64,
+        window_ms: i64,
+    },
+    Absence {
+        window_ms: i64,
+    },
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub severity: Severity,
+    pub channels: Vec<String>,
+    pub suppress_ms: i64,
+    pub escalate_ms: Option<i64>,
+    pub matcher: Matcher,
+    pub kind: Kind,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+impl Rule {
+    /// Compile a validated rule config.
+    pub fn compile(c: &RuleConfig) -> anyhow::Result<Rule> {
+        let name = c.name.get_ref().clone();
+        let window_ms = c.window.as_ref().map_or(60_000, |w| ms(w.get_ref().get()));
+        let kind = match c.rule_type {
+            RuleType::Any => Kind::Any,
+            RuleType::Threshold => Kind::Threshold {
+                count: c.count.as_ref().map_or(1, |n| *n.get_ref()).max(1) as usize,
+                window_ms,
+            },
+            RuleType::Ratio => Kind::Ratio {
+                base: Matcher::compile(
+                    c.base
+                        .as_ref()
+                        .map(|b| b.get_ref())
+                        .unwrap_or(&MatchConfig::default()),
+                )?,
+                ratio: c.ratio.as_ref().map_or(1.0, |r| *r.get_ref()),
+                min_base: c.min_base.unwrap_or(1).max(1),
+                window_ms,
+            },
+            RuleType::Absence => Kind::Absence { window_ms },
+        };
+        Ok(Rule {
+            severity: c.severity,
+            channels: {
+                // Listing a channel twice must not notify it twice.
+                let mut seen: Vec<String> = Vec::new();
+                for ch in c.channels.get_ref() {
+                    if !seen.contains(ch.get_ref()) {
+                        seen.push(ch.get_ref().clone());
+                    }
+                }
+                seen
+            },
+            suppress_ms: ms(c
+                .suppress_for
+                .as_ref()
+                .map_or(DEFAULT_SUPPRESS, |d| d.get_ref().get())),
+            escalate_ms: c.escalate_after.as_ref().map(|d| ms(d.get_ref().get())),
+            matcher: Matcher::compile(&c.matches)?,
+            kind,
+            name,
+        })
+    }
+
+    /// Could this event matter to the rule? (Write-path pre-filter.)
+    pub fn could_match(&self, e: &Event) -> bool {
+        self.matcher.cheap_match(e)
+            || matches!(&self.kind, Kind::Ratio { base, .. } if base.cheap_match(e))
+    }
+
+    pub fn window_ms(&self) -> Option<i64> {
+        match self.kind {
+            Kind::Any => None,
+            Kind::Threshold { window_ms, .. }
+            | Kind::Ratio { window_ms, .. }
+            | Kind::Absence { window_ms } => Some(window_ms),
+        }
+    }
+}
+
+/// Per-rule window state, owned by the engine task.
+#[derive(Debug)]
+pub enum Window {
+    Stateless,
+    /// The last `count` match times (oldest first).
+    Threshold(VecDeque<i64>),
+    Ratio {
+        hits: Buckets,
+        base: Buckets,
+    },
+    /// When the rule last saw a match (or started).
+    Absence {
+        last_seen: i64,
+    },
+}
+
+/// What one event did to a rule.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not relevant to the rule.
+    Ignored,
+    /// Counted, but the condition does not hold.
+    Counted,
+    /// The condition holds: notify (or suppress) with this event.
+    Fires,
+}
+
+impl Window {
+    pub fn new(rule: &Rule, now: i64) -> Window {
+        match &rule.kind {
+            Kind::Any => Window::Stateless,
+            Kind::Threshold { count, .. } => Window::Threshold(VecDeque::with_capacity(*count)),
+            Kind::Ratio { window_ms, .. } => Window::Ratio {
+                hits: Buckets::new(*window_ms),
+                base: Buckets::new(*window_ms),
+            },
+            Kind::Absence { .. } => Window::Absence { last_seen: now },
+        }
+    }
+
+    /// Account for one event at `now`.
+    pub fn observe(&mut self, rule: &Rule, e: &Event, now: i64) -> Outcome {
+        match (&rule.kind, self) {
+            (Kind::Any, _) => {
+                if rule.matcher.matches(e) {
+                    Outcome::Fires
+                } else {
+                    Outcome::Ignored
+                }
+            }
+            (Kind::Threshold { count, window_ms }, Window::Threshold(times)) => {
+                if !rule.matcher.matches(e) {
+                    return Outcome::Ignored;
+                }
+                if times.len() == *count {
+                    times.pop_front();
+                }
+                times.push_back(now);
+                match times.front() {
+                    Some(&oldest) if times.len() == *count && now - oldest < *window_ms => {
+                        Outcome::Fires
+                    }
+                    _ => Outcome::Counted,
+                }
+            }
+            (
+                Kind::Ratio {
+                    base: bm,
+                    ratio,
+                    min_base,
+                    ..
+                },
+                Window::Ratio { hits, base },
+            ) => {
+                let is_hit = rule.matcher.matches(e);
+                let is_base = bm.matches(e);
+                if !is_hit && !is_base {
+                    return Outcome::Ignored;
+                }
+                if is_hit {
+                    hits.add(now);
+                }
+                if is_base {
+                    base.add(now);
+                }
+                let (h, b) = (hits.total(now), base.total(now));
+                if b >= *min_base && (h as f64) >= ratio * (b as f64) {
+                    Outcome::Fires
+                } else {
+                    Outcome::Counted
+                }
+            }
+            (Kind::Absence { .. }, Window::Absence { last_seen }) => {
+                if rule.matcher.matches(e) {
+                    *last_seen = now;
+                    Outcome::Counted
+                } else {
+                    Outcome::Ignored
+                }
+            }
+            _ => Outcome::Ignored,
+        }
+    }
+
+    /// Matches the condition currently rests on: the threshold's `count`,
+    /// the ratio's matches in the window, else 1. A new episode's first
+    /// notification reports this many.
+    pub fn weight(&mut self, now: i64) -> u64 {
+        match self {
+            Window::Threshold(times) => times.len() as u64,
+            Window::Ratio { hits, .. } => hits.total(now).max(1),
+            Window::Stateless | Window::Absence { .. } => 1,
+        }
+    }
+
+    /// For absence rules: has the match been missing for the window at `now`?
+    pub fn absent(&self, rule: &Rule, now: i64) -> bool {
+        match (&rule.kind, self) {
+            (Kind::Absence { window_ms }, Window::Absence { last_seen }) => {
+                now - *last_seen >= *window_ms
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Counts over a sliding window in 1/60-window buckets: bounded memory at
+/// any event rate, at the price of the window's edge being that coarse.
+#[derive(Debug)]
+pub struct Buckets {
+    width: i64,
+    /// (bucket start, count), oldest first.
+    slots: VecDeque<(i64, u64)>,
+    window_ms: i64,
+}
+
+impl Buckets {
+    fn new(window_ms: i64) -> Buckets {
+        Buckets {
+            width: (window_ms / 60).max(1),
+            slots: VecDeque::new(),
+            window_ms,
+        }
+    }
+
+    fn add(&mut self, now: i64) {
+        let start = now - now.rem_euclid(self.width);
+        match self.slots.back_mut() {
+            Some((s, n)) if *s == start => *n += 1,
+            _ => self.slots.push_back((start, 1)),
+        }
+    }
+
+    fn total(&mut self, now: i64) -> u64 {
+        // A bucket counts while any of it is inside (now - window, now].
+        while let Some(&(s, _)) = self.slots.front() {
+            if s + self.width <= now - self.window_ms {
+                self.slots.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.slots.iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(toml_text: &str) -> Rule {
+        let c: RuleConfig = toml::from_str(toml_text).unwrap();
+        Rule::compile(&c).unwrap()
+    }
+
+    fn ev(tier: Tier, lvl: Level, msg: &str) -> Event {
+        let mut e = Event::empty(tier);
+        e.lvl = lvl;
+        e.kind = "line".into();
+        e.msg = msg.into();
+        e
+    }
+
+    #[test]
+    fn match_conditions() {
+        let r = rule(
+            r#"name = "x"
+channels = ["w"]
+[match]
+tier = ["build", "deploy"]
+lvl = "error"
+msg = "(?i)failed"
+build_id = { exists = true }
+data.status = { equals = "failed" }
+data."exit.code" = { regex = "^[1-9]" }
+"#,
+        );
+        let mut e = ev(Tier::Build, Level::Error, "Build FAILED");
+        e.build_id = Some("b1".into());
+        let mut d = serde_json::Map::new();
+        d.insert("status".into(), "failed".into());
+        d.insert("exit".into(), serde_json::json!({"code": 2}));
+        e.data = Some(d);
+        assert!(r.matcher.matches(&e));
+        let mut no_id = e.clone();
+        no_id.build_id = None;
+        assert!(!r.matcher.matches(&no_id));
+        let mut sys = e.clone();
+        sys.tier = Tier::System;
+        assert!(!r.matcher.matches(&sys));
+        let mut ok = e.clone();
+        ok.msg = "build ok".into();
+        assert!(!r.matcher.matches(&ok));
+    }
+
+    #[test]
+    fn threshold_fires_at_nth_within_window() {
+        let r = rule("name=\"t\"\ntype=\"threshold\"\ncount=3\nwindow=\"10s\"\nchannels=[\"w\"]\n");
+        let mut w = Window::new(&r, 0);
+        let e = ev(Tier::System, Level::Error, "x");
+        assert_eq!(w.observe(&r, &e, 0), Outcome::Counted);
+        assert_eq!(w.observe(&r, &e, 5_000), Outcome::Counted);
+        assert_eq!(w.observe(&r, &e, 10_000), Outcome::Counted); // first fell out
+        assert_eq!(w.observe(&r, &e, 11_000), Outcome::Fires);
+    }
+
+    #[test]
+    fn ratio_needs_min_base() {
+        let r = rule(
+            "name=\"r\"\ntype=\"ratio\"\nratio=0.5\nmin_base=4\nwindow=\"1m\"\nchannels=[\"w\"]\n[match]\nmsg=\"failed\"\n[base]\nmsg=\"build (ok|failed)\"\n",
+        );
+        let mut w = Window::new(&r, 0);
+        let fail = ev(Tier::Build, Level::Error, "build failed");
+        let ok = ev(Tier::Build, Level::Info, "build ok");
+        assert_eq!(w.observe(&r, &fail, 0), Outcome::Counted);
+        assert_eq!(w.observe(&r, &ok, 1), Outcome::Counted);
+        assert_eq!(w.observe(&r, &ok, 2), Outcome::Counted);
+        assert_eq!(w.observe(&r, &fail, 3), Outcome::Fires); // 2 of 4
+        assert_eq!(w.observe(&r, &ok, 120_000), Outcome::Counted); // old ones gone
+    }
+}

@@ -1,0 +1,531 @@
+//! The write path: one thread that reads sources, normalizes, redacts,
+//! appends to segments and commits checkpoints.
+//!
+//! One thread owns all of it, so the checkpoint is trivially consistent:
+//! between two chunks nothing is in flight, and a commit there records
+//! source offsets and segment lengths that describe exactly the same lines.
+//! Everything slow happens elsewhere: compression on the seal thread,
+//! uploads and alert delivery on the async runtime. File I/O here is
+//! blocking on purpose — this is not an async thread.
+//!
+//! Failure policy is crash-only: if a segment write fails (disk full,
+//! I/O error) the pipeline stops *without* committing, and the next start
+//! resumes from the last checkpoint. Nothing is skipped to keep going.
+
+pub mod checkpoint;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use prometheus_client::metrics::counter::Counter;
+
+use crate::alert::AlertHandle;
+use crate::config::Config;
+use crate::event::{truncate_msg, Event, Tier, TRUNCATED_SUFFIX};
+use crate::normalize::Normalizer;
+use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
+use crate::ops::shutdown::Shutdown;
+use crate::redact::Redactor;
+use crate::segment::{self, seal::SealJob, SegmentSet};
+use crate::ship::uploader::Uploader;
+use crate::source::file::FileKey;
+use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
+use crate::source::watch::{Change, Watcher};
+use checkpoint::Checkpoint;
+
+/// `seq` values leased per checkpoint (a restart skips the unused rest).
+const SEQ_LEASE: u64 = 1 << 26;
+/// Most lines one `read_file` call can emit (its byte budget, plus one).
+const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1;
+/// How often the globs are re-evaluated even without events.
+const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+const EXPIRE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Everything the pipeline needs from the outside.
+pub struct Parts {
+    pub config: Config,
+    pub redactor: Arc<Redactor>,
+    pub alerts: AlertHandle,
+    pub uploader: Uploader,
+    /// Upload tickets completed by the uploader.
+    pub upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    pub shutdown: Shutdown,
+    /// Valid new configs to apply (hot reload).
+    pub reload: Option<mpsc::Receiver<Config>>,
+    /// Called once sources are watched and the first scan is done.
+    pub on_ready: Option<Box<dyn FnOnce() + Send>>,
+    /// Set to the wall clock (ms) at every loop turn: the watchdog's proof
+    /// of progress.
+    pub heartbeat: Option<Arc<AtomicI64>>,
+}
+
+/// Wall clock in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct Pipeline {
+    cfg: Config,
+    data_dir: PathBuf,
+    spool: PathBuf,
+    instance_id: String,
+    tailer: Tailer,
+    normalizers: Vec<Normalizer>,
+    source_bytes: Vec<Counter>,
+    redactor: Arc<Redactor>,
+    alerts: AlertHandle,
+    segments: SegmentSet,
+    sealer: mpsc::Sender<SealJob>,
+    upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    watcher: Watcher,
+    changes: mpsc::Receiver<Change>,
+    seq_next: u64,
+    seq_lease_end: u64,
+    /// Something changed since the last checkpoint.
+    changed: bool,
+    written: [u64; 5],
+    backpressure: bool,
+    scratch: Vec<u8>,
+    heartbeat: Option<Arc<AtomicI64>>,
+    _lock: File,
+}
+
+/// Run the pipeline until shutdown. Blocking: call on a dedicated thread.
+pub fn run(parts: Parts) -> anyhow::Result<()> {
+    let Parts {
+        config,
+        redactor,
+        alerts,
+        uploader,
+        upload_done,
+        shutdown,
+        reload,
+        on_ready,
+        heartbeat,
+    } = parts;
+    let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
+    p.heartbeat = heartbeat;
+    if let Some(ready) = on_ready {
+        ready();
+    }
+    p.main_loop(&shutdown, reload.as_ref())?;
+    p.drain_for_shutdown()
+}
+
+impl Pipeline {
+    fn start(
+        cfg: Config,
+        redactor: Arc<Redactor>,
+        alerts: AlertHandle,
+        uploader: Uploader,
+        upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    ) -> anyhow::Result<Pipeline> {
+        let data_dir = cfg.agent.data_dir.clone();
+        fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
+        let lock = lock_data_dir(&data_dir)?;
+        let instance_id = cfg.agent.instance_id();
+        let cp = checkpoint::load(&data_dir)?;
+        let first_start = cp.is_none();
+        let cp = cp.unwrap_or_else(|| Checkpoint::new(&instance_id));
+        if !first_start && cp.instance_id != instance_id {
+            tracing::warn!(old = %cp.instance_id, new = %instance_id, "instance_id changed since the last run; new events use the new id");
+        }
+        let tailer = Tailer::new(
+            &cfg.sources,
+            cp.files,
+            cp.retired,
+            first_start,
+            TailPolicy::default(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let mut segments = SegmentSet::new(
+            &data_dir,
+            &instance_id,
+            cfg.bucket.key_prefix(),
+            cfg.segments.clone(),
+        );
+        segments
+            .restore(cp.segments)
+            .context("restoring segments")?;
+        // Compressed files from before a restart are made again: stale ones go.
+        let spool = data_dir.join("spool");
+        let _ = fs::remove_dir_all(&spool);
+        fs::create_dir_all(&spool)?;
+        let sealer = segment::seal::spawn_sealer(cfg.segments.compression_level, uploader)?;
+        let (tx, changes) = mpsc::channel();
+        let watcher = Watcher::new(tx);
+        let mut p = Pipeline {
+            normalizers: normalizers(&cfg, &instance_id),
+            source_bytes: source_counters(&cfg),
+            cfg,
+            data_dir,
+            spool,
+            instance_id,
+            tailer,
+            redactor,
+            alerts,
+            segments,
+            sealer,
+            upload_done,
+            watcher,
+            changes,
+            seq_next: cp.seq_lease_end,
+            seq_lease_end: cp.seq_lease_end,
+            changed: true,
+            written: [0; 5],
+            backpressure: false,
+            scratch: Vec::new(),
+            heartbeat: None,
+            _lock: lock,
+        };
+        p.watcher.ensure(&p.tailer.watch_roots());
+        p.tailer.scan();
+        p.lease_seq()?;
+        Ok(p)
+    }
+
+    fn main_loop(
+        &mut self,
+        shutdown: &Shutdown,
+        reload: Option<&mpsc::Receiver<Config>>,
+    ) -> anyhow::Result<()> {
+        let mut buf = Vec::with_capacity(CHUNK);
+        let mut dirty: HashSet<FileKey> = self.tailer.keys().into_iter().collect();
+        let mut last_scan = Instant::now();
+        let mut last_poll = Instant::now();
+        let mut last_commit = Instant::now();
+        let mut last_expire = Instant::now() - EXPIRE_INTERVAL;
+        while !shutdown.is_set() {
+            if let Some(hb) = &self.heartbeat {
+                hb.store(now_ms(), Ordering::Relaxed);
+            }
+            if let Some(new_cfg) = reload.and_then(|r| r.try_recv().ok()) {
+                self.apply(new_cfg)?;
+                dirty.extend(self.tailer.keys());
+            }
+            // Wait for a change, at most until something periodic is due.
+            let commit_every = self.cfg.segments.commit_interval.get();
+            let wait = Duration::from_millis(100).min(
+                self.watcher
+                    .poll_interval
+                    .saturating_sub(last_poll.elapsed()),
+            );
+            let mut rescan = false;
+            let first = self.changes.recv_timeout(wait).ok();
+            for change in first.into_iter().chain(self.changes.try_iter()) {
+                match change {
+                    Change::Path(path, structural) => match self.tailer.key_of(&path) {
+                        Some(key) if !structural => {
+                            dirty.insert(key);
+                        }
+                        _ => rescan = true,
+                    },
+                    Change::Rescan => rescan = true,
+                }
+            }
+            let now = Instant::now();
+            rescan |= self.tailer.take_rescan();
+            if rescan || now.duration_since(last_scan) >= SCAN_INTERVAL {
+                self.watcher.ensure(&self.tailer.watch_roots());
+                self.tailer.scan();
+                last_scan = now;
+                dirty.extend(self.tailer.keys());
+            }
+            if now.duration_since(last_poll) >= self.watcher.poll_interval {
+                last_poll = now;
+                dirty.extend(self.tailer.keys());
+                self.tailer.reap(now);
+            }
+            self.check_backpressure();
+            if !self.backpressure {
+                for key in dirty.drain() {
+                    self.lease_seq()?;
+                    self.read(key, &mut buf)?;
+                    if self.check_backpressure() {
+                        break; // the rest stays dirty via the next poll
+                    }
+                }
+            }
+            self.collect_uploads();
+            self.segments.rotate_due(now_ms());
+            if self.changed && last_commit.elapsed() >= commit_every {
+                self.commit()?;
+                last_commit = Instant::now();
+            }
+            if last_expire.elapsed() >= EXPIRE_INTERVAL {
+                last_expire = Instant::now();
+                if self.segments.expire(now_ms()) > 0 {
+                    self.changed = true;
+                }
+            }
+            self.flush_counters();
+        }
+        Ok(())
+    }
+
+    /// Read new lines of one file through the whole write path.
+    fn read(&mut self, key: FileKey, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+        let now = Instant::now();
+        let wall = now_ms();
+        let mut failed: Option<std::io::Error> = None;
+        // Stay within the disk budget: an event takes about twice its raw
+        // line in NDJSON, so read at most half of what is left.
+        let room = self
+            .cfg
+            .segments
+            .max_disk
+            .0
+            .saturating_sub(self.segments.pending_bytes());
+        let budget = usize::try_from(room / 2).unwrap_or(usize::MAX);
+        let Pipeline {
+            tailer,
+            normalizers,
+            redactor,
+            alerts,
+            segments,
+            seq_next,
+            scratch,
+            written,
+            ..
+        } = self;
+        let mut ev = Event::empty(Tier::System);
+        let mut source_idx = None;
+        let consumed = tailer.read_file(key, buf, now, budget, &mut |f, line| {
+            if failed.is_some() {
+                return;
+            }
+            source_idx = Some(f.source_idx);
+            let text = match std::str::from_utf8(line.bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => {
+                    metrics().invalid_utf8_lines.inc();
+                    String::from_utf8_lossy(line.bytes)
+                }
+            };
+            let supplied = normalizers[f.source_idx].normalize(&text, wall, &f.path_ids, &mut ev);
+            if line.truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
+                ev.msg.push_str(TRUNCATED_SUFFIX);
+            }
+            redactor.redact_msg(&mut f.st.redact, &mut ev.msg);
+            if let Some(data) = ev.data.as_mut() {
+                redactor.redact_data(data);
+            }
+            truncate_msg(&mut ev.msg);
+            if !supplied.seq {
+                ev.seq = *seq_next;
+                *seq_next += 1;
+            }
+            scratch.clear();
+            ev.write_json(scratch);
+            if let Err(e) = segments.append(&ev, scratch, wall) {
+                failed = Some(e);
+                return;
+            }
+            written[ev.tier as usize] += 1;
+            alerts.offer(&ev);
+            if let Some((build, tiers)) = segment::build_end(&ev) {
+                segments.seal_build(build, &tiers);
+            }
+        });
+        if let Some(e) = failed {
+            // Crash-only: stop without committing; the next start resumes
+            // from the last checkpoint and loses nothing.
+            return Err(anyhow::Error::new(e)
+                .context("writing a segment failed; stopping without committing"));
+        }
+        match consumed {
+            Ok(0) => {}
+            Ok(n) => {
+                self.changed = true;
+                if let Some(c) = source_idx.and_then(|i| self.source_bytes.get(i)) {
+                    c.inc_by(n as u64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "read failed; will retry"),
+        }
+        Ok(())
+    }
+
+    /// Make sure the next read cannot run past the leased `seq` range.
+    fn lease_seq(&mut self) -> anyhow::Result<()> {
+        if self.seq_lease_end - self.seq_next < MAX_LINES_PER_READ {
+            self.seq_lease_end = self.seq_next + SEQ_LEASE;
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Make appended events durable, record where everything stands, and
+    /// only then hand newly sealed segments to compression and upload.
+    fn commit(&mut self) -> anyhow::Result<()> {
+        self.segments.sync().context("fsync of segments failed")?;
+        let (files, retired) = self.tailer.states();
+        let cp = Checkpoint {
+            version: Checkpoint::new("").version,
+            instance_id: self.instance_id.clone(),
+            seq_lease_end: self.seq_lease_end,
+            files,
+            retired,
+            segments: self.segments.states(),
+        };
+        checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
+            .context("writing the checkpoint failed")?;
+        self.changed = false;
+        for job in self.segments.take_dispatch(&self.spool) {
+            // The seal thread lives as long as the pipeline.
+            let _ = self.sealer.send(job);
+        }
+        Ok(())
+    }
+
+    fn collect_uploads(&mut self) {
+        let now = now_ms();
+        while let Ok(ticket) = self.upload_done.try_recv() {
+            let _ = fs::remove_file(self.spool.join(format!("{ticket}.ndjson.gz")));
+            if self.segments.uploaded(ticket, now) {
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Whether reading must pause for the disk budget (and say so once).
+    fn check_backpressure(&mut self) -> bool {
+        let full = self.segments.pending_bytes() >= self.cfg.segments.max_disk.0;
+        if full != self.backpressure {
+            self.backpressure = full;
+            metrics().backpressure.set(i64::from(full));
+            if full {
+                tracing::warn!(max_disk = %self.cfg.segments.max_disk, "segments waiting for upload reached segments.max_disk; reading paused (the source files are the buffer)");
+            } else {
+                tracing::info!("upload backlog below segments.max_disk; reading resumed");
+            }
+        }
+        full
+    }
+
+    fn flush_counters(&mut self) {
+        for (i, n) in self.written.iter_mut().enumerate() {
+            if *n > 0 {
+                metrics()
+                    .events_written
+                    .get_or_create(&TierLabel {
+                        tier: Tier::ALL[i].as_str().to_string(),
+                    })
+                    .inc_by(*n);
+                *n = 0;
+            }
+        }
+    }
+
+    /// Apply a validated new config without losing or repeating a line:
+    /// followed files keep their offsets (sources are matched by name). If
+    /// the new pieces cannot be built, the running config stays.
+    fn apply(&mut self, cfg: Config) -> anyhow::Result<()> {
+        if cfg.agent.data_dir != self.cfg.agent.data_dir
+            || cfg.agent.instance_id() != self.instance_id
+        {
+            tracing::warn!(
+                "agent.data_dir and agent.instance_id changes take effect at the next restart"
+            );
+        }
+        let redactor = match Redactor::new(&cfg.redaction) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                tracing::error!(error = %e, "reloaded redaction config rejected; keeping the running config");
+                return Ok(());
+            }
+        };
+        // Commit first, so the new tailer starts from exactly these states.
+        self.commit()?;
+        let (files, retired) = self.tailer.states();
+        let tailer = match Tailer::new(&cfg.sources, files, retired, false, TailPolicy::default()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "reloaded sources rejected; keeping the running config");
+                return Ok(());
+            }
+        };
+        self.tailer = tailer;
+        self.redactor = redactor;
+        self.normalizers = normalizers(&cfg, &self.instance_id);
+        self.source_bytes = source_counters(&cfg);
+        self.segments.set_config(cfg.segments.clone());
+        self.watcher.ensure(&self.tailer.watch_roots());
+        self.tailer.scan();
+        self.cfg = Config {
+            agent: self.cfg.agent.clone(),
+            ..cfg
+        };
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    /// Graceful stop: seal everything, upload within the timeout, persist.
+    fn drain_for_shutdown(mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.cfg.agent.shutdown_timeout.get();
+        self.segments.seal_all();
+        self.commit()?;
+        while self.segments.awaiting_upload() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.collect_uploads();
+        }
+        self.flush_counters();
+        self.commit()?;
+        let left = self.segments.awaiting_upload();
+        if left > 0 {
+            tracing::warn!("{left} sealed segments not uploaded within agent.shutdown_timeout; they are uploaded at the next start");
+        }
+        Ok(())
+    }
+}
+
+fn normalizers(cfg: &Config, instance_id: &str) -> Vec<Normalizer> {
+    cfg.sources
+        .iter()
+        .map(|s| Normalizer::new(s, instance_id))
+        .collect()
+}
+
+fn source_counters(cfg: &Config) -> Vec<Counter> {
+    cfg.sources
+        .iter()
+        .map(|s| {
+            metrics()
+                .bytes_read
+                .get_or_create(&SourceLabel {
+                    source: s.name.get_ref().clone(),
+                })
+                .clone()
+        })
+        .collect()
+}
+
+/// One agent per data_dir: two would both append to the same segments.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+    let dir = data_dir.join("state");
+    fs::create_dir_all(&dir)?;
+    let path = dir.join("lock");
+    let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        anyhow::bail!(
+            "another logship is already running with data_dir {} (lock {} is held)",
+            data_dir.display(),
+            path.display()
+        );
+    }
+    Ok(f)
+}

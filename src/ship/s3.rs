@@ -1,0 +1,217 @@
+//! Cloudflare R2 and other S3-compatible stores, through `aws-sdk-s3`.
+//!
+//! R2 implements a subset of S3, so every request is kept to headers it
+//! understands (SPEC §3):
+//! - request checksums are computed only when an operation requires one and
+//!   response checksums validated only when required; a PUT carries the
+//!   `Content-MD5` we compute ourselves, never `x-amz-checksum-*` or an
+//!   aws-chunked body with trailers;
+//! - addressing is path-style (`{endpoint}/{bucket}/{key}`), which R2, MinIO
+//!   and Garage all accept without wildcard DNS.
+//!
+//! The SDK's own retries are off: [`super::uploader`] is the one place that
+//! retries, so backoff, metrics and "never drop" live together. The SDK has
+//! no timeouts by default; connect and per-request limits come from config.
+//!
+//! Objects are stored with `Content-Type: application/x-ndjson` and *no*
+//! `Content-Encoding`: the object is a `.ndjson.gz` file, and clients that
+//! see `Content-Encoding: gzip` (browsers, `curl --compressed`, some SDKs
+//! and proxies) decompress transparently on GET, so the bytes downloaded
+//! would no longer match the stored size, ETag or Content-MD5, and tools
+//! that gunzip `.gz` files would fail on already-plain text.
+
+mod classify;
+mod lifecycle;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use md5::{Digest, Md5};
+
+use super::{Bucket, ObjectInfo, ObjectMeta, ShipError};
+
+pub use lifecycle::LifecycleRule;
+
+/// Content-Type of every object: one unified event per line.
+pub const CONTENT_TYPE: &str = "application/x-ndjson";
+
+/// Everything needed to talk to one bucket; built from `[bucket]` by
+/// [`super::from_config`], or directly by tests.
+#[derive(Clone)]
+pub struct S3Settings {
+    /// `https://{account}.r2.cloudflarestorage.com`, or any S3 endpoint.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub connect_timeout: Duration,
+    /// Limit on one request, body upload included.
+    pub operation_timeout: Duration,
+}
+
+impl std::fmt::Debug for S3Settings {
+    // Hand-written so the secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Settings {
+    /// From `[bucket]` (already validated; re-checked here so a caller that
+    /// skipped validation gets a clear error rather than a confusing request).
+    pub fn from_config(b: &crate::config::BucketConfig) -> anyhow::Result<S3Settings> {
+        use crate::config::BucketKind;
+        let need = |v: &Option<String>, key: &str| {
+            v.as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("bucket.{key} is not set"))
+        };
+        let endpoint = b.endpoint_url().ok_or_else(|| match b.kind {
+            BucketKind::R2 => anyhow::anyhow!("bucket.account_id (or bucket.endpoint) is not set"),
+            _ => anyhow::anyhow!("bucket.endpoint is not set"),
+        })?;
+        let default_region = if b.kind == BucketKind::R2 {
+            "auto"
+        } else {
+            "us-east-1"
+        };
+        Ok(S3Settings {
+            endpoint,
+            region: b
+                .region
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| default_region.into()),
+            bucket: need(&b.bucket, "bucket")?,
+            access_key_id: need(&b.access_key_id, "access_key_id")?,
+            secret_access_key: need(&b.secret_access_key, "secret_access_key")?,
+            connect_timeout: b.connect_timeout.get(),
+            operation_timeout: b.operation_timeout.get(),
+        })
+    }
+}
+
+/// An S3-compatible bucket.
+pub struct S3Bucket {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    endpoint: String,
+}
+
+impl S3Bucket {
+    pub fn new(s: &S3Settings) -> S3Bucket {
+        S3Bucket::with_config(s, aws_sdk_s3::Config::builder())
+    }
+
+    /// As [`S3Bucket::new`], starting from a caller's builder (tests add
+    /// interceptors this way).
+    pub fn with_config(s: &S3Settings, builder: aws_sdk_s3::config::Builder) -> S3Bucket {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(s.connect_timeout)
+            .operation_attempt_timeout(s.operation_timeout)
+            .operation_timeout(s.operation_timeout)
+            .build();
+        let config = builder
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&s.endpoint)
+            .region(Region::new(s.region.clone()))
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(
+                &s.access_key_id,
+                &s.secret_access_key,
+                None,
+                None,
+                "logship-config",
+            ))
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        S3Bucket {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: s.bucket.clone(),
+            endpoint: s.endpoint.clone(),
+        }
+    }
+
+    /// The underlying client, for operations the [`Bucket`] trait lacks.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub fn bucket_name(&self) -> &str {
+        &self.bucket
+    }
+}
+
+/// base64 of the MD5 of `bytes`: the `Content-MD5` header value.
+pub fn content_md5(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+}
+
+#[async_trait]
+impl Bucket for S3Bucket {
+    async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError> {
+        let md5 = content_md5(&body);
+        let len = body.len() as i64;
+        let metadata: HashMap<String, String> = meta.to_map().into_iter().collect();
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(CONTENT_TYPE)
+            .content_md5(md5)
+            .content_length(len)
+            .set_metadata(Some(metadata))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify::ship_error("PUT", key, e))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ShipError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(ObjectInfo {
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                meta: o
+                    .metadata()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })),
+            Err(e) if classify::is_not_found(&e) => Ok(None),
+            Err(e) => Err(classify::ship_error("HEAD", key, e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("s3:{}/{}", self.endpoint, self.bucket)
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared test harness: real processes and servers (the agent, Garage,
+//! Redis, SMTP, HTTP receivers, a fault-injecting S3 proxy), started per test
+//! on temporary directories and ephemeral loopback ports, stopped and cleaned
+//! up when dropped. Each test binary uses what it needs.
+#![allow(dead_code)]
+
+pub mod agent;
+pub mod alert_util;
+pub mod garage;
+pub mod http_receiver;
+pub mod redis_server;
+pub mod s3_proxy;
+pub mod smtp_sink;
