@@ -204,13 +204,27 @@ fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// Write `s` as a JSON string literal.
+///
+/// Most bytes of a log line need no escaping, so the scan looks at eight
+/// bytes at a time and only inspects single bytes in a word that holds a
+/// `"`, a `\` or a control byte. This made `Event::write_json` about
+/// twice as fast on corpus lines (`cargo bench --bench normalize -- event`).
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if !word_needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -218,7 +232,10 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0x00..=0x1f => b"",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         if esc.is_empty() {
@@ -233,10 +250,27 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
         } else {
             out.extend_from_slice(esc);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes in `w` is `"`, `\` or below 0x20.
+///
+/// Classic SWAR tests: `(v - 0x01..) & !v & 0x80..` is non-zero exactly when
+/// some byte of `v` is zero, and with `0x20..` in place of `0x01..` when some
+/// byte is below 0x20. Exact for "any byte", which is all the caller needs.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(w ^ (ONES * u64::from(b'\\')));
+    control | quote | backslash != 0
 }
 
 /// Cut `msg` to at most [`MAX_MSG_BYTES`] (on a char boundary) and append the
@@ -334,6 +368,52 @@ mod tests {
         m.insert("n".into(), Value::from(3));
         e.data = Some(m);
         assert_eq!(Event::from_json(&e.to_json()).unwrap(), e);
+    }
+
+    /// The byte-at-a-time escaper the word-at-a-time one replaced.
+    fn reference_json_str(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x00..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                _ => out.push(b),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn escaping_matches_the_byte_at_a_time_reference() {
+        // Every special byte at every offset of a word, next to multi-byte
+        // UTF-8 (high bytes must not trip the control-byte test).
+        let specials: Vec<char> = (0u8..0x20)
+            .map(char::from)
+            .chain(['"', '\\', ' ', '~', '\u{7f}', 'é', '€', '😀'])
+            .collect();
+        for len in 0..20 {
+            for pos in 0..=len {
+                for &c in &specials {
+                    let mut s: String = "aé€😀bcdefghijklmnop".chars().cycle().take(len).collect();
+                    let idx = s.char_indices().nth(pos).map_or(s.len(), |(i, _)| i);
+                    s.insert(idx, c);
+                    let mut out = Vec::new();
+                    write_json_str(&mut out, &s);
+                    assert_eq!(out, reference_json_str(&s), "{s:?}");
+                    let back: String = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, s);
+                }
+            }
+        }
+        let all: String = (0u8..0x80).map(char::from).cycle().take(1000).collect();
+        let mut out = Vec::new();
+        write_json_str(&mut out, &all);
+        assert_eq!(out, reference_json_str(&all));
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl Default for SegmentsConfig {
             max_disk: ByteSize::gib(2),
             build_idle_timeout: HumanDuration::secs(600),
             commit_interval: HumanDuration::millis(200),
-            compression_level: 6,
+            compression_level: 1,
         }
     }
 }

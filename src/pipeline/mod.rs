@@ -216,11 +216,17 @@ impl Pipeline {
             }
             // Wait for a change, at most until something periodic is due.
             let commit_every = self.cfg.segments.commit_interval.get();
-            let wait = Duration::from_millis(100).min(
-                self.watcher
-                    .poll_interval
-                    .saturating_sub(last_poll.elapsed()),
-            );
+            // Files left with unread bytes (their read budget ran out) are
+            // read again at once: no waiting while catching up.
+            let wait = if dirty.is_empty() || self.backpressure {
+                Duration::from_millis(100).min(
+                    self.watcher
+                        .poll_interval
+                        .saturating_sub(last_poll.elapsed()),
+                )
+            } else {
+                Duration::ZERO
+            };
             let mut rescan = false;
             let first = self.changes.recv_timeout(wait).ok();
             for change in first.into_iter().chain(self.changes.try_iter()) {
@@ -249,13 +255,18 @@ impl Pipeline {
             }
             self.check_backpressure();
             if !self.backpressure {
+                let mut again = Vec::new();
                 for key in dirty.drain() {
                     self.lease_seq()?;
                     self.read(key, &mut buf)?;
+                    if self.tailer.has_more(key) {
+                        again.push(key);
+                    }
                     if self.check_backpressure() {
-                        break; // the rest stays dirty via the next poll
+                        break; // the rest are read again at the next poll
                     }
                 }
+                dirty.extend(again);
             }
             self.collect_uploads();
             self.segments.rotate_due(now_ms());

@@ -482,6 +482,14 @@ impl Tailer {
         Ok(consumed_total)
     }
 
+    /// Whether `key` has bytes beyond its offset that the last read left
+    /// (its budget ran out): the caller should read it again without waiting.
+    pub fn has_more(&self, key: FileKey) -> bool {
+        self.files.get(&key).is_some_and(|f| {
+            f.st.shadow_of.is_none() && f.partial_since.is_none() && f.st.offset < f.last_size
+        })
+    }
+
     /// Whether `key` has an incomplete last line waiting for its timeout.
     pub fn has_partial(&self, key: FileKey) -> bool {
         self.files

@@ -41,6 +41,10 @@ impl Watcher {
         let handler = move |res: notify::Result<notify::Event>| {
             let msg = match res {
                 Ok(ev) if ev.need_rescan() => Change::Rescan,
+                // Opens and closes (our own scans and reads among them) say
+                // nothing about content; reacting to them would make every
+                // scan trigger the next one.
+                Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => return,
                 Ok(ev) => {
                     let structural = matches!(
                         ev.kind,

@@ -1,0 +1,308 @@
+//! Micro-benchmarks of the per-line hot path: normalize, serialize, split,
+//! and the sealing compression.
+//!
+//! Inputs are real lines from the shared corpus (`../shared/corpus`, or
+//! `$LOGSHIP_CORPUS`) when it is present, so the numbers reflect the line
+//! shapes the agent meets in production; without it the benches fall back
+//! to generated lines of the same shapes, so `cargo bench` always runs.
+//! Measurement times are short on purpose: the whole run takes a few
+//! minutes on a shared two-core machine. Throughput is reported in input
+//! bytes; each bench id carries its line count so ns/line is one division.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use logship::config::Format;
+use logship::event::{Event, Tier};
+use logship::normalize::Normalizer;
+use logship::segment::seal::compress;
+use logship::source::lines::{split, LineRef};
+
+/// A fixed "now", so syslog year inference does not depend on the clock.
+const NOW_MS: i64 = 1_763_780_000_000;
+/// Size of a full system segment (`segments.max_bytes` default).
+const SEGMENT_BYTES: usize = 16 << 20;
+/// The tailer's read size is 1 MiB; `split` sees chunks of that size.
+const CHUNK_BYTES: usize = 1 << 20;
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("LOGSHIP_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    dir.is_dir().then_some(dir)
+}
+
+/// Non-empty lines of the corpus files at `rel` (files that are missing are
+/// skipped), with CR stripped as the line splitter would.
+fn corpus_lines(rel: &[&str]) -> Vec<String> {
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in rel {
+        if let Ok(bytes) = std::fs::read(dir.join(r)) {
+            let text = String::from_utf8_lossy(&bytes);
+            out.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    out
+}
+
+/// Corpus lines if there are any, else `n` generated ones.
+fn lines_or(rel: &[&str], n: usize, gen: impl Fn(usize) -> String) -> (Vec<String>, &'static str) {
+    let real = corpus_lines(rel);
+    if real.is_empty() {
+        ((0..n).map(gen).collect(), "generated")
+    } else {
+        (real, "corpus")
+    }
+}
+
+fn syslog_lines() -> (Vec<String>, &'static str) {
+    lines_or(
+        &[
+            "loghub/Linux_2k.log",
+            "loghub/OpenSSH_2k.log",
+            "loghub/Mac_2k.log",
+        ],
+        2000,
+        |i| {
+            format!(
+                "Jun 14 15:{:02}:{:02} combo sshd(pam_unix)[{}]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=10.0.{}.{}",
+                i / 60 % 60,
+                i % 60,
+                19000 + i,
+                i / 256 % 256,
+                i % 256
+            )
+        },
+    )
+}
+
+fn iso_lines() -> (Vec<String>, &'static str) {
+    lines_or(
+        &[
+            "loghub/Hadoop_2k.log",
+            "loghub/Zookeeper_2k.log",
+            "loghub/Windows_2k.log",
+        ],
+        2000,
+        |i| {
+            format!(
+                "2015-10-18 18:{:02}:{:02},{:03} {} [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: event {i} for application appattempt_1445144423722_0020_000001",
+                i / 60 % 60,
+                i % 60,
+                i % 1000,
+                ["INFO", "WARN", "ERROR", "DEBUG"][i % 4]
+            )
+        },
+    )
+}
+
+fn json_lines() -> (Vec<String>, &'static str) {
+    let (mut lines, origin) = lines_or(
+        &[
+            "formats/json/logfile_bunyan.0",
+            "formats/json/logfile_pino.0",
+            "formats/json/mongodb-debian-4.4.4-json.log",
+            "formats/docker-json/docker_logs-0_222233334444555566667777888899990000/logs/0.log",
+        ],
+        1000,
+        |i| {
+            format!(
+                r#"{{"level":"{}","time":"2023-03-24T14:26:{:02}.243Z","msg":"request {i} served","reqId":"r-{i}","buildId":"b-{}","status":200,"durationMs":{}}}"#,
+                ["info", "warn", "error", "debug"][i % 4],
+                i % 60,
+                i % 17,
+                i % 997
+            )
+        },
+    );
+    // Only lines the normalizer takes as JSON objects.
+    lines.retain(|l| l.trim_start().starts_with('{'));
+    (lines, origin)
+}
+
+fn logfmt_lines() -> (Vec<String>, &'static str) {
+    lines_or(&["formats/logfmt/logfile_logfmt.0"], 1000, |i| {
+        format!(
+            r#"time="2021-09-15T21:17:{:02}.220731Z" level={} msg="error retrieving pod status: pod {i} is not found" namespace=ns-{} pod=hello-{i} reqId=r-{i}"#,
+            i % 60,
+            ["info", "warn", "error", "debug"][i % 4],
+            i % 7
+        )
+    })
+}
+
+fn bytes_of(lines: &[String]) -> u64 {
+    lines.iter().map(|l| l.len() as u64 + 1).sum()
+}
+
+fn normalizer() -> Normalizer {
+    Normalizer::plain("app", Tier::System, Format::Auto, "bench-host")
+}
+
+fn bench_normalize(c: &mut Criterion) {
+    let mut g = c.benchmark_group("normalize");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let n = normalizer();
+    for (name, (lines, origin)) in [
+        ("text_syslog", syslog_lines()),
+        ("text_iso", iso_lines()),
+        ("json", json_lines()),
+        ("logfmt", logfmt_lines()),
+    ] {
+        g.throughput(Throughput::Bytes(bytes_of(&lines)));
+        let id = BenchmarkId::new(name, format!("{origin}/{}lines", lines.len()));
+        let mut ev = Event::empty(Tier::System);
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(n.normalize(black_box(l), NOW_MS, &[], &mut ev));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A mix of every line shape, normalized, as the pipeline would hold them.
+fn mixed_events() -> Vec<Event> {
+    let n = normalizer();
+    let mut events = Vec::new();
+    for (lines, _) in [syslog_lines(), iso_lines(), json_lines(), logfmt_lines()] {
+        for l in lines {
+            let mut ev = Event::empty(Tier::System);
+            n.normalize(&l, NOW_MS, &[], &mut ev);
+            ev.seq = events.len() as u64;
+            events.push(ev);
+        }
+    }
+    events
+}
+
+fn bench_write_json(c: &mut Criterion) {
+    let events = mixed_events();
+    let mut out = Vec::with_capacity(1 << 16);
+    let total: u64 = events
+        .iter()
+        .map(|e| {
+            out.clear();
+            e.write_json(&mut out);
+            out.len() as u64
+        })
+        .sum();
+    let mut g = c.benchmark_group("event");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Bytes(total));
+    g.bench_function(
+        BenchmarkId::new("write_json", format!("{}events", events.len())),
+        |b| {
+            b.iter(|| {
+                for e in &events {
+                    out.clear();
+                    e.write_json(&mut out);
+                    black_box(&out);
+                }
+            })
+        },
+    );
+    g.finish();
+}
+
+/// Whole corpus lines (CRLF kept, as on disk) repeated up to `size` bytes.
+fn raw_chunk(size: usize) -> Vec<u8> {
+    let (mut lines, _) = syslog_lines();
+    lines.extend(iso_lines().0);
+    let mut chunk = Vec::with_capacity(size + 1024);
+    'fill: loop {
+        for l in &lines {
+            if chunk.len() + l.len() + 2 > size {
+                break 'fill;
+            }
+            chunk.extend_from_slice(l.as_bytes());
+            chunk.extend_from_slice(b"\r\n");
+        }
+    }
+    // The tail is an incomplete line, as a chunk read mid-write would have.
+    chunk.resize(size, b'x');
+    chunk
+}
+
+fn bench_split(c: &mut Criterion) {
+    let chunk = raw_chunk(CHUNK_BYTES);
+    let mut out: Vec<LineRef> = Vec::new();
+    let lines = split(&chunk, false, &mut out);
+    let mut g = c.benchmark_group("lines");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Bytes(chunk.len() as u64));
+    g.bench_function(
+        BenchmarkId::new("split", format!("1MiB/{}lines", out.len())),
+        |b| b.iter(|| black_box(split(black_box(&chunk), false, &mut out))),
+    );
+    black_box(lines);
+    g.finish();
+}
+
+/// A full segment of real NDJSON: the mixed events, re-sequenced, repeated.
+fn segment_file(dir: &Path) -> (PathBuf, u64) {
+    let events = mixed_events();
+    let mut body = Vec::with_capacity(SEGMENT_BYTES + (1 << 16));
+    let mut seq = 0u64;
+    'fill: loop {
+        for e in &events {
+            let mut e = e.clone();
+            e.seq = seq;
+            seq += 1;
+            e.write_json(&mut body);
+            if body.len() >= SEGMENT_BYTES {
+                break 'fill;
+            }
+        }
+    }
+    let path = dir.join("segment.ndjson");
+    std::fs::write(&path, &body).expect("write bench segment");
+    (path, body.len() as u64)
+}
+
+fn bench_compress(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (src, len) = segment_file(dir.path());
+    let dst = dir.path().join("segment.ndjson.gz");
+    let mut g = c.benchmark_group("seal");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Bytes(len));
+    for level in [1u32, 3, 6] {
+        compress(&src, len, &dst, level).expect("compress");
+        let gz = std::fs::metadata(&dst).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "seal/compress level {level}: {len} -> {gz} bytes, ratio {:.2}x",
+            len as f64 / gz.max(1) as f64
+        );
+        g.bench_function(
+            BenchmarkId::new("compress", format!("level{level}/{}MiB", len >> 20)),
+            |b| b.iter(|| compress(&src, len, &dst, level).expect("compress")),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_normalize,
+    bench_write_json,
+    bench_split,
+    bench_compress
+);
+criterion_main!(benches);
