@@ -73,20 +73,9 @@ fn invalid_utf8_and_deep_json_are_kept_as_text() {
 
 #[test]
 fn path_traversal_build_id_never_reaches_a_path() {
-    let mut a = Agent::new(
-        r#"
-[agent]
-instance_id = "test-host"
-data_dir = "{data}"
-[segments]
-commit_interval = "50ms"
-[[sources]]
-name = "builds"
-include = ["{logs}/*.log"]
-tier = "build"
-[metrics]
-enabled = false
-"#,
+    let mut a = Agent::with(
+        "",
+        "[[sources]]\nname = \"builds\"\ninclude = [\"{logs}/*.log\"]\ntier = \"build\"",
     );
     a.enable_metrics();
     fs::write(
@@ -123,19 +112,9 @@ enabled = false
 
 #[test]
 fn symlink_loops_do_not_hang_the_agent() {
-    let mut a = Agent::new(
-        r#"
-[agent]
-instance_id = "test-host"
-data_dir = "{data}"
-[segments]
-commit_interval = "50ms"
-[[sources]]
-name = "app"
-include = ["{logs}/**/*.log"]
-[metrics]
-enabled = false
-"#,
+    let mut a = Agent::with(
+        "",
+        "[[sources]]\nname = \"app\"\ninclude = [\"{logs}/**/*.log\"]",
     );
     let logs = a.logs();
     std::os::unix::fs::symlink(&logs, logs.join("loop")).unwrap();

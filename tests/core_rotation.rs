@@ -133,22 +133,13 @@ fn delete_and_recreate_reads_the_new_file() {
 
 #[test]
 fn files_appearing_later_and_in_new_directories() {
-    let mut a = Agent::new(
-        r#"
-[agent]
-instance_id = "test-host"
-data_dir = "{data}"
-[segments]
-commit_interval = "50ms"
-build_idle_timeout = "1h"
-[[sources]]
+    let mut a = Agent::with(
+        "build_idle_timeout = \"1h\"",
+        r#"[[sources]]
 name = "builds"
 include = ["{logs}/builds/*/*.log"]
 path_template = "{logs}/builds/{date}/{buildId}.log"
-tier = "build"
-[metrics]
-enabled = false
-"#,
+tier = "build""#,
     );
     a.start();
     std::thread::sleep(Duration::from_millis(300));

@@ -41,6 +41,18 @@ impl Agent {
     /// The usual test config: one source over `logs/*.log`, small commit
     /// interval, metrics off (no fixed ports in parallel tests).
     pub fn simple(source_extra: &str) -> Agent {
+        Agent::with(
+            "",
+            &format!(
+                "[[sources]]\nname = \"app\"\ninclude = [\"{{logs}}/*.log\"]\n{source_extra}\n"
+            ),
+        )
+    }
+
+    /// The standard test header (`[agent]`, `[segments]` with a 50 ms
+    /// commit interval plus `segments_extra`), then `body` (sources and
+    /// anything else), then `[metrics]` off.
+    pub fn with(segments_extra: &str, body: &str) -> Agent {
         Agent::new(&format!(
             r#"
 [agent]
@@ -50,11 +62,9 @@ shutdown_timeout = "20s"
 
 [segments]
 commit_interval = "50ms"
+{segments_extra}
 
-[[sources]]
-name = "app"
-include = ["{{logs}}/*.log"]
-{source_extra}
+{body}
 
 [metrics]
 enabled = false
