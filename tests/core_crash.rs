@@ -37,7 +37,7 @@ fn kill_9_twenty_times_while_writing_and_rotating() {
                 append(&log, &batch);
                 written.extend(batch);
                 i += 50;
-                if i % 3000 == 0 {
+                if i.is_multiple_of(3000) {
                     // Like logrotate: shift the previous rotation away first.
                     let one = logs.join("app.log.1");
                     if one.exists() {

@@ -121,7 +121,7 @@ impl Drop for Proxy {
 fn decide(st: &State) -> (Action, Duration) {
     let n = st.counter.fetch_add(1, Ordering::SeqCst) + 1;
     let f = *st.faults.lock().unwrap();
-    let hits = |every: u64| every > 0 && (n - 1) % every == 0;
+    let hits = |every: u64| every > 0 && (n - 1).is_multiple_of(every);
     if hits(f.fail_every) {
         (Action::Fail, Duration::ZERO)
     } else if hits(f.reset_every) {
