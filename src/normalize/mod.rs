@@ -70,10 +70,6 @@ impl Normalizer {
         }
     }
 
-    pub fn tier(&self) -> Tier {
-        self.tier
-    }
-
     /// Fill `ev` from one line. `path_ids` are ids captured from the file's
     /// path template; the line's own ids win over them.
     pub fn normalize(

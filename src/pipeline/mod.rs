@@ -241,7 +241,6 @@ impl Pipeline {
                 }
             }
             let now = Instant::now();
-            rescan |= self.tailer.take_rescan();
             if rescan || now.duration_since(last_scan) >= SCAN_INTERVAL {
                 self.watcher.ensure(&self.tailer.watch_roots());
                 self.tailer.scan();

@@ -471,10 +471,6 @@ impl SegmentSet {
             .filter(|s| s.st.status == Status::Sealed)
             .count()
     }
-
-    pub fn next_id(&self) -> u64 {
-        self.next_id
-    }
 }
 
 fn route_of(st: &SegmentState) -> Route {

@@ -128,11 +128,6 @@ impl TailedFile {
         Ok(self.handle.metadata()?.len())
     }
 
-    /// Hard links left; 0 once the file was deleted.
-    pub fn nlink(&self) -> u64 {
-        self.handle.metadata().map(|m| m.nlink()).unwrap_or(0)
-    }
-
     /// Extend the fingerprint as the file grows, up to [`FP_LEN`].
     pub fn refresh_fingerprint(&mut self, size: u64) -> io::Result<()> {
         let want = size.min(FP_LEN);

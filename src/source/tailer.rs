@@ -107,9 +107,6 @@ pub struct Tailer {
     first_start: bool,
     policy: TailPolicy,
     refs: Vec<LineRef>,
-    /// A file changed identity (truncated, rewritten): scan again soon, so
-    /// it is adopted afresh (and recognised if it now holds a copy).
-    rescan: bool,
 }
 
 impl Tailer {
@@ -143,7 +140,6 @@ impl Tailer {
             first_start,
             policy,
             refs: Vec::new(),
-            rescan: false,
         })
     }
 
@@ -159,15 +155,6 @@ impl Tailer {
             }
         }
         roots
-    }
-
-    /// Whether a scan was requested since the last call.
-    pub fn take_rescan(&mut self) -> bool {
-        std::mem::take(&mut self.rescan)
-    }
-
-    pub fn file_count(&self) -> usize {
-        self.files.len()
     }
 
     /// Checkpoint view: every followed file's state, and retired heads.
@@ -488,13 +475,6 @@ impl Tailer {
         self.files.get(&key).is_some_and(|f| {
             f.st.shadow_of.is_none() && f.partial_since.is_none() && f.st.offset < f.last_size
         })
-    }
-
-    /// Whether `key` has an incomplete last line waiting for its timeout.
-    pub fn has_partial(&self, key: FileKey) -> bool {
-        self.files
-            .get(&key)
-            .is_some_and(|f| f.partial_since.is_some())
     }
 
     fn on_truncated(&mut self, key: FileKey) {
