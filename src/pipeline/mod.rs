@@ -229,15 +229,19 @@ impl Pipeline {
             };
             let mut rescan = false;
             let first = self.changes.recv_timeout(wait).ok();
-            for change in first.into_iter().chain(self.changes.try_iter()) {
-                match change {
-                    Change::Path(path, structural) => match self.tailer.key_of(&path) {
-                        Some(key) if !structural => {
-                            dirty.insert(key);
-                        }
-                        _ => rescan = true,
-                    },
-                    Change::Rescan => rescan = true,
+            let changes: Vec<Change> = first.into_iter().chain(self.changes.try_iter()).collect();
+            if !changes.is_empty() {
+                let index = self.tailer.path_index();
+                for change in changes {
+                    match change {
+                        Change::Path(path, structural) => match index.get(path.as_path()) {
+                            Some(&key) if !structural => {
+                                dirty.insert(key);
+                            }
+                            _ => rescan = true,
+                        },
+                        Change::Rescan => rescan = true,
+                    }
                 }
             }
             let now = Instant::now();

@@ -360,12 +360,13 @@ impl Tailer {
         self.files.keys().copied().collect()
     }
 
-    /// The key followed at `path`, if any.
-    pub fn key_of(&self, path: &Path) -> Option<FileKey> {
+    /// Path -> key of every followed file, built once per batch of change
+    /// events so each event is one lookup rather than a search of all files.
+    pub fn path_index(&self) -> HashMap<&Path, FileKey> {
         self.files
             .values()
-            .find(|f| f.st.path == path)
-            .map(|f| f.key())
+            .map(|f| (f.st.path.as_path(), f.key()))
+            .collect()
     }
 
     /// Read new lines from one file, calling `emit` for each. Returns bytes
