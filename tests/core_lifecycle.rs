@@ -4,11 +4,9 @@
 mod support;
 
 use std::fs;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::agent::{append, assert_exactly_once, numbered, Agent};
+use support::agent::{append, assert_exactly_once, numbered, Agent, Writer};
 
 #[test]
 fn sigterm_during_heavy_writing_exits_0_and_loses_nothing() {
@@ -18,23 +16,8 @@ fn sigterm_during_heavy_writing_exits_0_and_loses_nothing() {
         .replace("shutdown_timeout = \"20s\"", "shutdown_timeout = \"3s\"");
     fs::write(&a.config, cfg).unwrap();
     let log = a.logs().join("app.log");
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (stop, log) = (stop.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut i = 0;
-            // Heavy but bounded: ~40k lines/s.
-            while !stop.load(Ordering::Relaxed) {
-                let batch = numbered("heavy", i..i + 200);
-                append(&log, &batch);
-                all.extend(batch);
-                i += 200;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            all
-        })
-    };
+    // Heavy but bounded: ~40k lines/s.
+    let writer = Writer::spawn(log.clone(), "heavy", 200, Duration::from_millis(5));
     a.start();
     std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
@@ -51,8 +34,7 @@ fn sigterm_during_heavy_writing_exits_0_and_loses_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     a.start();
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    let all = writer.join().unwrap();
+    let all = writer.stop();
     a.wait_local(all.len());
     assert!(a.term().success());
     assert_exactly_once(&a.bucket_events(), &all);

@@ -6,12 +6,10 @@
 mod support;
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use logship::event::Event;
-use support::agent::{append, assert_exactly_once, parse_lines, Agent};
+use support::agent::{assert_exactly_once, parse_lines, Agent, Writer};
 use support::garage::Garage;
 
 fn bucket_events(g: &Garage) -> Vec<Event> {
@@ -64,22 +62,7 @@ enabled = false
         sk = g.secret_key,
     ));
     let log = a.logs().join("app.log");
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (stop, log) = (stop.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<String> = (i..i + 40).map(|n| format!("s3 line {n:07}")).collect();
-                append(&log, &batch);
-                all.extend(batch);
-                i += 40;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            all
-        })
-    };
+    let writer = Writer::spawn(log.clone(), "s3", 40, Duration::from_millis(10));
     a.start();
     for round in 0..6 {
         std::thread::sleep(Duration::from_millis(700));
@@ -94,8 +77,7 @@ enabled = false
         }
         a.start();
     }
-    stop.store(true, Ordering::Relaxed);
-    let all = writer.join().unwrap();
+    let all = writer.stop();
     a.wait_local(all.len());
     assert!(a.term().success(), "stderr:\n{}", a.stderr());
     // Keys follow SPEC §3 with the prefix's slashes normalized.

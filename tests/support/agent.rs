@@ -415,6 +415,38 @@ pub fn append(path: &Path, lines: &[String]) {
     f.write_all(buf.as_bytes()).unwrap();
 }
 
+/// A thread appending `batch` numbered lines to a file, pausing between
+/// batches, until stopped; `stop` returns every line it wrote, in order.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Writer {
+    pub fn spawn(path: PathBuf, prefix: &str, batch: usize, pause: Duration) -> Writer {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, prefix) = (stop.clone(), prefix.to_string());
+        let thread = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let mut i = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let lines = numbered(&prefix, i..i + batch);
+                append(&path, &lines);
+                all.extend(lines);
+                i += batch;
+                std::thread::sleep(pause);
+            }
+            all
+        });
+        Writer { stop, thread }
+    }
+
+    pub fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("writer thread")
+    }
+}
+
 pub fn numbered(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix} line {i:06}")).collect()
 }
