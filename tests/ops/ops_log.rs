@@ -3,15 +3,13 @@
 //! `NO_COLOR`, and one JSON object per line with `--log-format json` or
 //! `LOGSHIP_LOG_FORMAT=json`.
 
-mod support;
-
 use std::fs;
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::agent::{signal, Agent, BIN};
+use crate::support::agent::{signal, Agent, BIN};
 
 const READY: &str = "sources watched; agent ready";
 
