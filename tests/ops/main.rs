@@ -10,5 +10,6 @@ mod ops_http;
 mod ops_log;
 mod ops_packaging;
 mod ops_reload;
+mod ops_reload_restart;
 mod ops_reload_sighup;
 mod ops_systemd;
