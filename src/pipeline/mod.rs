@@ -13,8 +13,8 @@
 //! resumes from the last checkpoint. Nothing is skipped to keep going.
 
 pub mod checkpoint;
+pub mod line;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::alert::AlertHandle;
 use crate::config::Config;
-use crate::event::{truncate_msg, Event, Tier, TRUNCATED_SUFFIX};
+use crate::event::{Event, Tier};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
@@ -39,6 +39,7 @@ use crate::source::file::FileKey;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
+use line::{LinePath, Stream};
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
 const SEQ_LEASE: u64 = 1 << 26;
@@ -320,26 +321,15 @@ impl Pipeline {
                 return;
             }
             source_idx = Some(f.source_idx);
-            let text = match std::str::from_utf8(line.bytes) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => {
-                    metrics().invalid_utf8_lines.inc();
-                    String::from_utf8_lossy(line.bytes)
-                }
+            let path = LinePath {
+                normalizer: &normalizers[f.source_idx],
+                redactor,
             };
-            let supplied = normalizers[f.source_idx].normalize(&text, wall, &f.path_ids, &mut ev);
-            if line.truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
-                ev.msg.push_str(TRUNCATED_SUFFIX);
-            }
-            redactor.redact_msg(&mut f.st.redact, &mut ev.msg);
-            if let Some(data) = ev.data.as_mut() {
-                redactor.redact_data(data);
-            }
-            truncate_msg(&mut ev.msg);
-            if !supplied.seq {
-                ev.seq = *seq_next;
-                *seq_next += 1;
-            }
+            let stream = Stream {
+                path_ids: &f.path_ids,
+                redact: &mut f.st.redact,
+            };
+            path.event(line, stream, wall, seq_next, &mut ev);
             scratch.clear();
             ev.write_json(scratch);
             if let Err(e) = segments.append(&ev, scratch, wall) {

@@ -92,6 +92,7 @@ struct SourceSpec {
 }
 
 /// One line handed to the pipeline.
+#[derive(Clone, Copy, Debug)]
 pub struct Line<'a> {
     pub bytes: &'a [u8],
     pub truncated: bool,
