@@ -376,7 +376,6 @@ impl Pipeline {
         self.segments.sync().context("fsync of segments failed")?;
         let (files, retired) = self.tailer.states();
         let cp = Checkpoint {
-            version: Checkpoint::new("").version,
             instance_id: self.instance_id.clone(),
             seq_lease_end: self.seq_lease_end,
             files,

@@ -35,10 +35,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::discover::SourceMatcher;
-use super::file::{fingerprint, FileKey, FileState, TailedFile, FP_LEN};
+use super::file::{fingerprint, FileKey, FileState, Head, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
 use super::template::PathTemplate;
 use crate::config::source::ID_NAMES;
@@ -54,13 +52,13 @@ const MAX_DEPTH: usize = 16;
 /// Truncated files remembered so a copy made before truncation is recognised.
 const MAX_RETIRED: usize = 256;
 
-/// A file that was truncated or vanished, remembered for copy detection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A file that was truncated or vanished, remembered for copy detection
+/// (only files with a head are: without one, no copy can be recognised).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Retired {
     pub source: String,
     pub path: PathBuf,
-    pub fp_len: u64,
-    pub fp: u64,
+    pub head: Head,
     pub offset: u64,
     pub skipping: bool,
 }
@@ -244,13 +242,13 @@ impl Tailer {
     /// Re-attach restored state to a file found on disk. Returns false if
     /// the file is not the checkpointed one: the caller adopts it as new.
     fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
-        if st.fp_len == 0 {
+        let Some(head) = st.head else {
             // Nothing was read and no head recorded: the inode may have been
             // freed and reused while we were down, so nothing says this is
             // the same file. Adopting it reads it from the start all the
             // same, and checks whether it is a copy of a followed file.
             return false;
-        }
+        };
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
             return true;
@@ -260,7 +258,7 @@ impl Tailer {
             .metadata()
             .map(|m| m.len() >= st.offset)
             .unwrap_or(false)
-            && fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp);
+            && fingerprint(&f.handle, head.len).ok().flatten() == Some(head.hash);
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
@@ -277,14 +275,13 @@ impl Tailer {
     }
 
     fn retire(&mut self, st: &FileState) {
-        if st.fp_len == 0 {
+        let Some(head) = st.head else {
             return;
-        }
+        };
         self.retired.push_back(Retired {
             source: st.source.clone(),
             path: st.path.clone(),
-            fp_len: st.fp_len,
-            fp: st.fp,
+            head,
             offset: st.offset,
             skipping: st.skipping,
         });
@@ -328,7 +325,10 @@ impl Tailer {
                     || a.prev_path
                         .as_ref()
                         .is_some_and(|p| is_rotated_name(p, path)))
-                && ((a.st.fp_len > 0 && size >= a.st.fp_len && head(a.st.fp_len) == Some(a.st.fp))
+                && (a
+                    .st
+                    .head
+                    .is_some_and(|h| size >= h.len && head(h.len) == Some(h.hash))
                     || (head(n).is_some()
                         && head(n) == fingerprint(&a.handle, n).ok().flatten()
                         && a.head_unchanged().unwrap_or(false)))
@@ -339,9 +339,9 @@ impl Tailer {
             tracing::info!(path = %path.display(), original = %a.st.path.display(), "recognised a copy of a followed file; continuing from its offset");
         } else if let Some(i) = self.retired.iter().position(|r| {
             r.source == spec.name
-                && size >= r.fp_len
+                && size >= r.head.len
                 && is_rotated_name(&r.path, path)
-                && head(r.fp_len) == Some(r.fp)
+                && head(r.head.len) == Some(r.head.hash)
         }) {
             let r = self.retired.remove(i).unwrap_or_else(|| unreachable!());
             f.st.offset = r.offset.min(size);
