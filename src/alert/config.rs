@@ -5,9 +5,10 @@
 //! naming a channel that does not exist, a regex that does not compile, a
 //! window of zero, a ratio outside (0, 1] — is checked by
 //! [`AlertsConfig::validate`], which points at the offending value because
-//! those fields are `toml::Spanned`. Compilation into the engine's types
-//! (`rules::Rule`, `channels::Channel`) happens only after validation, so it
-//! never has to report positions itself.
+//! those fields are `toml::Spanned`. A rule is validated by compiling it
+//! ([`Rule::compile`](super::rules::Rule::compile) returns every problem with
+//! its span); only what needs the other tables (channel names, unique rule
+//! names) is checked here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -536,19 +537,10 @@ fn validate_rule(
 ) {
     let at = |span, msg: String| src.error_at_parsed(Some(span), msg);
     let name = r.name.get_ref();
-    if name.is_empty() {
-        errors.push(at(r.name.span(), "rule name is empty".into()));
-    }
     if !rule_names.insert(name.clone()) {
         errors.push(at(
             r.name.span(),
             format!("duplicate rule name {name:?}; names must be unique"),
-        ));
-    }
-    if r.channels.get_ref().is_empty() {
-        errors.push(at(
-            r.channels.span(),
-            "channels is empty; name at least one [alerts.channels.*] table".into(),
         ));
     }
     for c in r.channels.get_ref() {
@@ -574,110 +566,10 @@ fn validate_rule(
             ));
         }
     }
-    validate_match(src, &r.matches, errors);
-    if let Some(b) = &r.base {
-        validate_match(src, b.get_ref(), errors);
-    }
-    for (key, d) in [
-        ("suppress_for", &r.suppress_for),
-        ("window", &r.window),
-        ("escalate_after", &r.escalate_after),
-    ] {
-        if let Some(d) = d {
-            if d.get_ref().get().is_zero() {
-                errors.push(at(d.span(), format!("{key} must be > 0")));
-            }
-        }
-    }
-    let needs = |key: &str, present: bool, errors: &mut Vec<ConfigError>| {
-        if !present {
-            errors.push(at(
-                r.name.span(),
-                format!(
-                    "rule \"{name}\" of type {:?} needs `{key}`",
-                    format!("{:?}", r.rule_type).to_lowercase()
-                ),
-            ));
-        }
-    };
-    let unused =
-        |key: &str, span: Option<std::ops::Range<usize>>, errors: &mut Vec<ConfigError>| {
-            if let Some(span) = span {
-                errors.push(at(
-                    span,
-                    format!(
-                        "`{key}` does not apply to a rule of type {:?}",
-                        format!("{:?}", r.rule_type).to_lowercase()
-                    ),
-                ));
-            }
-        };
-    let (w, c, ra, b) = (
-        r.window.as_ref().map(|s| s.span()),
-        r.count.as_ref().map(|s| s.span()),
-        r.ratio.as_ref().map(|s| s.span()),
-        r.base.as_ref().map(|s| s.span()),
-    );
-    match r.rule_type {
-        RuleType::Any => {
-            unused("window", w, errors);
-            unused("count", c, errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-        }
-        RuleType::Threshold => {
-            needs("count", c.is_some(), errors);
-            needs("window", w.is_some(), errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-            if let Some(c) = &r.count {
-                if *c.get_ref() == 0 {
-                    errors.push(at(c.span(), "count must be at least 1".into()));
-                }
-            }
-        }
-        RuleType::Ratio => {
-            needs("window", w.is_some(), errors);
-            needs("ratio", ra.is_some(), errors);
-            needs("base", b.is_some(), errors);
-            unused("count", c, errors);
-            if let Some(x) = &r.ratio {
-                let v = *x.get_ref();
-                if !(v > 0.0 && v <= 1.0) {
-                    errors.push(at(
-                        x.span(),
-                        format!("ratio {v} is outside (0, 1]; write e.g. 0.5 for half"),
-                    ));
-                }
-            }
-        }
-        RuleType::Absence => {
-            needs("window", w.is_some(), errors);
-            unused("count", c, errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-        }
-    }
-}
-
-fn validate_match(src: &SourceText, m: &MatchConfig, errors: &mut Vec<ConfigError>) {
-    let regex_err = |r: &Spanned<String>, errors: &mut Vec<ConfigError>| {
-        if let Err(e) = regex::Regex::new(r.get_ref()) {
-            let detail = e.to_string();
-            let last = detail.lines().last().unwrap_or("invalid regex").trim();
-            errors.push(src.error_at_parsed(
-                Some(r.span()),
-                format!("invalid regex {:?}: {last}", r.get_ref()),
-            ));
-        }
-    };
-    if let Some(r) = &m.msg {
-        regex_err(r, errors);
-    }
-    let ids = [&m.project_id, &m.build_id, &m.user_id, &m.req_id];
-    for cond in ids.into_iter().flatten().chain(m.data.values()) {
-        if let Some(r) = &cond.regex {
-            regex_err(r, errors);
-        }
+    if let Err(e) = super::rules::Rule::compile(r) {
+        errors.extend(
+            e.0.into_iter()
+                .map(|e| src.error_at_parsed(Some(e.span.clone()), e.to_string())),
+        );
     }
 }

@@ -148,8 +148,7 @@ impl Pipeline {
             cp.retired,
             first_start,
             TailPolicy::default(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         let mut segments = SegmentSet::new(
             &data_dir,
             &instance_id,

@@ -35,10 +35,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::discover::SourceMatcher;
+use super::discover::{MatcherError, SourceMatcher};
 use super::file::{fingerprint, FileKey, FileState, Head, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
-use super::template::PathTemplate;
+use super::template::{PathTemplate, TemplateError};
 use crate::config::source::ID_NAMES;
 use crate::config::{ReadFrom, SourceConfig};
 use crate::ops::metrics::metrics;
@@ -61,6 +61,23 @@ pub struct Retired {
     pub head: Head,
     pub offset: u64,
     pub skipping: bool,
+}
+
+/// Why a tailer cannot be built from the sources' config.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TailerError {
+    #[error("source {source_name:?}: {error}")]
+    Matcher {
+        source_name: String,
+        #[source]
+        error: MatcherError,
+    },
+    #[error("source {source_name:?}: {error}")]
+    Template {
+        source_name: String,
+        #[source]
+        error: TemplateError,
+    },
 }
 
 /// Timing policy of the tailer.
@@ -115,22 +132,30 @@ impl Tailer {
         retired: Vec<Retired>,
         first_start: bool,
         policy: TailPolicy,
-    ) -> Result<Tailer, String> {
+    ) -> Result<Tailer, TailerError> {
         let specs = sources
             .iter()
             .map(|s| {
+                let source_name = s.name.get_ref().clone();
                 Ok(SourceSpec {
-                    name: s.name.get_ref().clone(),
-                    matcher: SourceMatcher::new(s)?,
+                    matcher: SourceMatcher::new(s).map_err(|error| TailerError::Matcher {
+                        source_name: source_name.clone(),
+                        error,
+                    })?,
                     template: s
                         .path_template
                         .as_ref()
                         .map(|t| PathTemplate::parse(t.get_ref()))
-                        .transpose()?,
+                        .transpose()
+                        .map_err(|error| TailerError::Template {
+                            source_name: source_name.clone(),
+                            error,
+                        })?,
+                    name: source_name,
                     read_from: s.read_from,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, TailerError>>()?;
         Ok(Tailer {
             sources: specs,
             files: HashMap::new(),
