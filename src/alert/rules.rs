@@ -24,7 +24,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use super::config::{FieldCond, MatchConfig, RuleConfig, RuleType, Severity};
-use crate::event::{Event, Level, Tier};
+use crate::event::{Event, IdField, Level, Tier};
 
 /// Default `suppress_for`.
 pub const DEFAULT_SUPPRESS: Duration = Duration::from_secs(600);
@@ -36,8 +36,7 @@ pub struct Matcher {
     kinds: Vec<String>,
     lvls: Vec<Level>,
     srcs: Vec<String>,
-    /// (`projectId` | `buildId` | `userId` | `reqId`, condition)
-    ids: Vec<(&'static str, Cond)>,
+    ids: Vec<(IdField, Cond)>,
     msg: Option<Regex>,
     /// (dotted path split, condition)
     data: Vec<(Vec<String>, Cond)>,
@@ -173,14 +172,14 @@ impl Matcher {
     /// Compile a match table; its regex errors go to `errors`.
     pub fn compile(m: &MatchConfig, errors: &mut Vec<RuleError>) -> Matcher {
         let mut ids = Vec::new();
-        for (name, c) in [
-            ("projectId", &m.project_id),
-            ("buildId", &m.build_id),
-            ("userId", &m.user_id),
-            ("reqId", &m.req_id),
+        for (id, c) in [
+            (IdField::ProjectId, &m.project_id),
+            (IdField::BuildId, &m.build_id),
+            (IdField::UserId, &m.user_id),
+            (IdField::ReqId, &m.req_id),
         ] {
             if let Some(c) = c {
-                ids.push((name, Cond::compile(c, errors)));
+                ids.push((id, Cond::compile(c, errors)));
             }
         }
         let mut data = Vec::new();
@@ -214,8 +213,8 @@ impl Matcher {
         if !self.cheap_match(e) {
             return false;
         }
-        for (name, c) in &self.ids {
-            let v = e.id(name).map(|s| Value::String(s.to_string()));
+        for (id, c) in &self.ids {
+            let v = e.id(*id).map(|s| Value::String(s.to_string()));
             if !c.holds(v.as_ref()) {
                 return false;
             }

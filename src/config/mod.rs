@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::event::IdField;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
 pub use source::{Format, ReadFrom, SourceConfig};
@@ -231,13 +232,13 @@ impl Config {
                 }
             }
             for key in s.id_fields.keys() {
-                if !source::ID_NAMES.contains(&key.get_ref().as_str()) {
+                if IdField::parse(key.get_ref()).is_none() {
                     errors.push(src.error_at_parsed(
                         Some(key.span()),
                         error::with_suggestion(&format!(
                             "unknown field `{}`, expected one of {}",
                             key.get_ref(),
-                            source::ID_NAMES.map(|n| format!("`{n}`")).join(", ")
+                            IdField::ALL.map(|n| format!("`{n}`")).join(", ")
                         )),
                     ));
                 }

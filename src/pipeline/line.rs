@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{truncate_msg, Event, TRUNCATED_SUFFIX};
+use crate::event::{truncate_msg, Event, IdField, TRUNCATED_SUFFIX};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::metrics;
 use crate::redact::{Redactor, StreamState};
@@ -30,7 +30,7 @@ use crate::source::tailer::Line;
 #[derive(Debug)]
 pub struct Stream<'a> {
     /// Ids captured from the file's path template.
-    pub path_ids: &'a [(usize, String)],
+    pub path_ids: &'a [(IdField, String)],
     /// The stream's redaction state (part of its checkpoint).
     pub redact: &'a mut StreamState,
 }

@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::alert::AlertHandle;
 use crate::config::Config;
-use crate::event::{Event, Tier};
+use crate::event::{Event, PerTier, Tier};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
@@ -94,7 +94,7 @@ struct Pipeline {
     seq_lease_end: u64,
     /// Something changed since the last checkpoint.
     changed: bool,
-    written: [u64; 5],
+    written: PerTier<u64>,
     backpressure: bool,
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
@@ -183,7 +183,7 @@ impl Pipeline {
             seq_next: cp.seq_lease_end,
             seq_lease_end: cp.seq_lease_end,
             changed: true,
-            written: [0; 5],
+            written: PerTier::default(),
             backpressure: false,
             scratch: Vec::new(),
             heartbeat: None,
@@ -335,7 +335,7 @@ impl Pipeline {
                 failed = Some(e);
                 return;
             }
-            written[ev.tier as usize] += 1;
+            written[ev.tier] += 1;
             alerts.offer(&ev);
             if let Some((build, tiers)) = segment::build_end(&ev) {
                 segments.seal_build(build, &tiers);
@@ -417,12 +417,12 @@ impl Pipeline {
     }
 
     fn flush_counters(&mut self) {
-        for (i, n) in self.written.iter_mut().enumerate() {
+        for (tier, n) in self.written.iter_mut() {
             if *n > 0 {
                 metrics()
                     .events_written
                     .get_or_create(&TierLabel {
-                        tier: Tier::ALL[i].as_str().to_string(),
+                        tier: tier.as_str().to_string(),
                     })
                     .inc_by(*n);
                 *n = 0;

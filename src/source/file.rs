@@ -12,6 +12,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::event::IdField;
 use crate::redact::StreamState;
 
 /// Bytes of a file's head that identify it.
@@ -62,7 +63,7 @@ pub struct TailedFile {
     /// Index of the source in the config.
     pub source_idx: usize,
     /// Ids captured from the path template.
-    pub path_ids: Vec<(usize, String)>,
+    pub path_ids: Vec<(IdField, String)>,
     /// The path before the last rename seen: a copy made before that
     /// rename is named after it.
     pub prev_path: Option<PathBuf>,

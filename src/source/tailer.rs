@@ -39,8 +39,8 @@ use super::discover::{MatcherError, SourceMatcher};
 use super::file::{fingerprint, FileKey, FileState, Head, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
 use super::template::{PathTemplate, TemplateError};
-use crate::config::source::ID_NAMES;
 use crate::config::{ReadFrom, SourceConfig};
+use crate::event::IdField;
 use crate::ops::metrics::metrics;
 
 /// Bytes read from a file per chunk (at least 4x the longest line).
@@ -588,20 +588,16 @@ impl Tailer {
     }
 }
 
-/// Ids captured by the template from `path`, as (id index, value).
-fn path_ids(template: Option<&PathTemplate>, path: &Path) -> Vec<(usize, String)> {
+/// Ids captured by the template from `path` (captures that are not ids,
+/// like `{date}`, only constrain the match).
+fn path_ids(template: Option<&PathTemplate>, path: &Path) -> Vec<(IdField, String)> {
     let (Some(t), Some(p)) = (template, path.to_str()) else {
         return Vec::new();
     };
     t.captures(p)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(name, v)| {
-            ID_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .map(|i| (i, v.to_string()))
-        })
+        .filter_map(|(name, v)| IdField::parse(name).map(|id| (id, v.to_string())))
         .collect()
 }
 
