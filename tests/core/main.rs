@@ -1,7 +1,17 @@
-//! Core integration tests: the agent's write path driven like a user would.
+//! The agent end to end: lifecycle, crash recovery, rotation, hostile input, redaction and the CLI.
+//!
+//! One test binary per seam (link time dominates CI on two cores); each file below was a binary of its own.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod checkpoint_compat;
+mod core_cli;
+mod core_crash;
+mod core_hostile;
+mod core_lifecycle;
+mod core_redaction;
+mod core_rotation;
 mod line_path;
+mod redact_cli;
+mod redact_corpus;
