@@ -21,8 +21,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::SegmentsConfig;
 use crate::event::{path_component, Event, Tier};
 use crate::ops::metrics::{metrics, TierLabel};
@@ -32,16 +30,16 @@ use seal::SealJob;
 
 const DAY_MS: i64 = 86_400_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Open,
     Sealed,
     Uploaded,
 }
 
-/// What the checkpoint records about a segment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the checkpoint records about a segment (on disk with its own types:
+/// `pipeline::checkpoint`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct SegmentState {
     pub id: u64,
     pub tier: Tier,
