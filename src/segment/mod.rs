@@ -386,7 +386,6 @@ impl SegmentSet {
                 },
             });
         }
-        self.update_backlog();
         jobs
     }
 
@@ -403,7 +402,6 @@ impl SegmentSet {
         }
         seg.st.status = Status::Uploaded;
         seg.st.uploaded_ms = Some(now_ms);
-        self.update_backlog();
         true
     }
 
@@ -414,13 +412,6 @@ impl SegmentSet {
             .filter(|s| s.st.status != Status::Uploaded)
             .map(|s| s.st.len)
             .sum()
-    }
-
-    fn update_backlog(&self) {
-        let sealed = self.segs.values().filter(|s| s.st.status == Status::Sealed);
-        let (n, bytes) = sealed.fold((0i64, 0i64), |(n, b), s| (n + 1, b + s.st.len as i64));
-        metrics().upload_backlog_segments.set(n);
-        metrics().upload_backlog_bytes.set(bytes);
     }
 
     /// Delete uploaded segments older than `local_retention`, and the oldest
