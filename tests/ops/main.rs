@@ -7,6 +7,7 @@ mod ops_support;
 mod support;
 
 mod ops_http;
+mod ops_log;
 mod ops_metrics;
 mod ops_packaging;
 mod ops_reload;
