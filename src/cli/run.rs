@@ -44,6 +44,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {
+    // Before anything can be observed from outside (the metrics endpoint):
+    // a SIGTERM from then on is a graceful stop, never the default kill.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let cfg = loaded.config.clone();
     let notifier = Notifier::from_env();
     let ready = Readiness::default();
@@ -145,8 +149,6 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     std::thread::spawn(move || {
         let _ = done_tx.send(worker.join());
     });
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let stopping = || {
         ready.set_stopping();
         notifier.stopping();

@@ -14,7 +14,9 @@
 //!   re-submits segments whose completion it had not recorded); keys and
 //!   bytes are deterministic, so otherwise the PUT is an identical overwrite
 //!   and the bucket never holds two copies of an event.
-//! - The backlog gauges count jobs submitted and not yet done.
+//! - The backlog gauges (`logship_upload_backlog_segments`/`_bytes`) are
+//!   written here and nowhere else: jobs submitted and not yet done, and
+//!   their size as stored in the bucket (the compressed file).
 //! - The bucket client can be replaced while jobs run ([`Uploader::replace`],
 //!   for new credentials on reload): a request in flight finishes with the
 //!   client it started with, every later attempt takes the current one.

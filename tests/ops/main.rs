@@ -8,6 +8,7 @@ mod support;
 
 mod ops_http;
 mod ops_log;
+mod ops_metrics;
 mod ops_packaging;
 mod ops_reload;
 mod ops_reload_restart;
