@@ -67,12 +67,37 @@ pub struct Parts {
     pub heartbeat: Option<Arc<AtomicI64>>,
 }
 
-/// Wall clock in epoch milliseconds.
+/// Wall clock in epoch milliseconds, as the agent sees it.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
+    let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    wall + test_clock_offset_ms()
+}
+
+/// Debug builds only: `LOGSHIP_TEST_CLOCK_OFFSET_MS` shifts [`now_ms`] by
+/// a fixed amount, read once at the first call. The black-box tests run the
+/// debug binary and use it to start the agent seconds before UTC midnight,
+/// so the midnight rotation is observed without waiting for a real one. An
+/// offset (not a frozen clock) keeps time moving, so everything that
+/// measures intervals behaves as in production; the `Instant`-based loop
+/// timers are not affected. Release builds never read the variable.
+fn test_clock_offset_ms() -> i64 {
+    #[cfg(debug_assertions)]
+    {
+        static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *OFFSET.get_or_init(|| {
+            std::env::var("LOGSHIP_TEST_CLOCK_OFFSET_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        0
+    }
 }
 
 struct Pipeline {
@@ -272,7 +297,11 @@ impl Pipeline {
                 dirty.extend(again);
             }
             self.collect_uploads();
-            self.segments.rotate_due(now_ms());
+            // A segment can come due while its file is idle: sealing it is
+            // a change to commit, or it would wait for the next line.
+            if self.segments.rotate_due(now_ms()) {
+                self.changed = true;
+            }
             if self.changed && last_commit.elapsed() >= commit_every {
                 self.commit()?;
                 last_commit = Instant::now();

@@ -9,6 +9,7 @@ mod checkpoint_compat;
 mod core_cli;
 mod core_crash;
 mod core_hostile;
+mod core_idle_seal;
 mod core_lifecycle;
 mod core_redaction;
 mod core_rotation;
