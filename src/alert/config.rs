@@ -417,8 +417,23 @@ impl AlertsConfig {
     /// Semantic checks, each error at the value it is about.
     pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        // Channels are also built, as the engine builds them: what a
+        // constructor rejects (a ca_file that is not PEM certificates, say)
+        // fails `check` rather than the start of the agent. No connection
+        // is made; one HTTP client serves every channel, as at run time.
+        let http = (!self.channels.is_empty()).then(reqwest::Client::new);
         for (name, ch) in &self.channels {
+            let before = errors.len();
             validate_channel(src, name, ch, &mut errors);
+            if let (true, Some(http)) = (errors.len() == before, &http) {
+                if let Err(e) = super::channels::Channel::compile(name.get_ref(), ch, http) {
+                    let span = ch.ca_file.as_ref().map_or(name.span(), |c| c.span());
+                    errors.push(src.error_at_parsed(
+                        Some(span),
+                        format!("channel \"{}\": {e:#}", name.get_ref()),
+                    ));
+                }
+            }
         }
         let channel_names: Vec<&str> = self.channels.keys().map(|k| k.get_ref().as_str()).collect();
         let mut rule_names = HashSet::new();
