@@ -30,11 +30,19 @@ use super::{Bucket, ObjectMeta, Retry, ShipError};
 use crate::config::BucketConfig;
 use crate::ops::metrics::metrics;
 
+/// Names one upload from dispatch to completion. The core issues a fresh
+/// ticket each time it dispatches a sealed segment and maps it back to the
+/// segment and the generation it sealed, so a completion that arrives after
+/// the segment was reopened (a late build event) is recognised as stale.
+/// Not a segment id: one segment may be uploaded under several tickets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadTicket(pub u64);
+
 /// One compressed segment to upload.
 #[derive(Clone, Debug)]
 pub struct UploadJob {
-    /// The segment's id in the agent's state; echoed back on completion.
-    pub segment: u64,
+    /// Echoed back on the `done` channel when the job is done.
+    pub ticket: UploadTicket,
     pub key: String,
     /// The gzip file to upload (deterministic bytes).
     pub gz_path: PathBuf,
@@ -66,8 +74,8 @@ impl UploaderConfig {
     }
 }
 
-/// Submits jobs; completed segment ids arrive on the `done` channel given to
-/// [`Uploader::spawn`].
+/// Submits jobs; the tickets of completed jobs arrive on the `done` channel
+/// given to [`Uploader::spawn`].
 #[derive(Clone)]
 pub struct Uploader {
     tx: mpsc::UnboundedSender<Queued>,
@@ -84,8 +92,8 @@ struct Queued {
 /// Shared between the handle and the job tasks.
 #[derive(Default)]
 struct Health {
-    /// Distinguishes jobs in `failing` (segment ids could repeat).
-    next_ticket: AtomicU64,
+    /// Numbers jobs for `failing` (callers may submit a ticket twice).
+    next_job: AtomicU64,
     /// First failure of each job that has failed and not yet succeeded.
     failing: Mutex<BTreeMap<u64, Instant>>,
     /// Jobs submitted and not done.
@@ -100,7 +108,7 @@ impl Uploader {
     pub fn spawn(
         bucket: Arc<dyn Bucket>,
         cfg: UploaderConfig,
-        done: mpsc::UnboundedSender<u64>,
+        done: mpsc::UnboundedSender<UploadTicket>,
     ) -> Uploader {
         let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -113,7 +121,7 @@ impl Uploader {
                     permits: permits.clone(),
                     health: h.clone(),
                     cfg: cfg.clone(),
-                    ticket: h.next_ticket.fetch_add(1, Ordering::Relaxed),
+                    job: h.next_job.fetch_add(1, Ordering::Relaxed),
                 };
                 let done = done.clone();
                 tokio::spawn(async move {
@@ -122,7 +130,7 @@ impl Uploader {
                     metrics().upload_backlog_segments.dec();
                     metrics().upload_backlog_bytes.dec_by(q.bytes as i64);
                     // The receiver is gone only when the agent is exiting.
-                    let _ = done.send(q.job.segment);
+                    let _ = done.send(q.job.ticket);
                 });
             }
         });
@@ -168,7 +176,8 @@ struct JobCtx {
     permits: Arc<Semaphore>,
     health: Arc<Health>,
     cfg: UploaderConfig,
-    ticket: u64,
+    /// This job's number in `Health::failing`.
+    job: u64,
 }
 
 impl JobCtx {
@@ -257,9 +266,9 @@ impl JobCtx {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if failing {
-            map.entry(self.ticket).or_insert_with(Instant::now);
+            map.entry(self.job).or_insert_with(Instant::now);
         } else {
-            map.remove(&self.ticket);
+            map.remove(&self.job);
         }
     }
 }
@@ -314,12 +323,12 @@ mod tests {
             let gz_path = d.path().join(format!("{i}.gz"));
             std::fs::write(&gz_path, b"x").unwrap();
             up.submit(UploadJob {
-                segment: i,
+                ticket: UploadTicket(i),
                 key: format!("system/{i}.ndjson.gz"),
                 gz_path,
                 meta: ObjectMeta::default(),
             });
-            assert_eq!(rx.recv().await, Some(i));
+            assert_eq!(rx.recv().await, Some(UploadTicket(i)));
         }
         assert_eq!(bucket.heads.load(Ordering::SeqCst), 1);
         assert!(d.path().join("bucket/system/2.ndjson.gz").exists());

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use logship::ship::s3::{content_md5, S3Bucket};
-use logship::ship::uploader::{UploadJob, Uploader, UploaderConfig};
+use logship::ship::uploader::{UploadJob, UploadTicket, Uploader, UploaderConfig};
 use logship::ship::{Bucket, ObjectInfo, ObjectMeta, ShipError};
 use support::garage::Garage;
 use support::s3_proxy::{Faults, Proxy};
@@ -50,7 +50,7 @@ fn jobs(dir: &Path, n: u64, size: usize) -> (Vec<UploadJob>, BTreeMap<String, Ve
         std::fs::write(&path, &body).unwrap();
         bytes.insert(key.clone(), body);
         out.push(UploadJob {
-            segment: i,
+            ticket: UploadTicket(i),
             key,
             gz_path: path,
             meta: ObjectMeta {
@@ -65,12 +65,13 @@ fn jobs(dir: &Path, n: u64, size: usize) -> (Vec<UploadJob>, BTreeMap<String, Ve
     (out, bytes)
 }
 
-/// Wait for `n` completions (deadline: a minute) and return them in order.
-async fn collect(rx: &mut mpsc::UnboundedReceiver<u64>, n: usize) -> Vec<u64> {
+/// Wait for `n` completions (deadline: a minute) and return their ticket
+/// numbers in order.
+async fn collect(rx: &mut mpsc::UnboundedReceiver<UploadTicket>, n: usize) -> Vec<u64> {
     let mut got = Vec::new();
     while got.len() < n {
         match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
-            Ok(Some(id)) => got.push(id),
+            Ok(Some(ticket)) => got.push(ticket.0),
             other => panic!("only {} of {n} jobs done ({other:?}): {got:?}", got.len()),
         }
     }
