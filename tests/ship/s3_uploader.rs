@@ -116,8 +116,9 @@ async fn every_job_done_exactly_once_through_faults() {
     }
     let done = collect(&mut rx, 24).await;
     let unique: BTreeSet<_> = done.iter().copied().collect();
+    // 24 completions covering all 24 jobs: none reported twice (a repeat
+    // would leave one missing here, or arrive in the check below).
     assert_eq!(unique, (0..24).collect(), "{done:?}");
-    assert_eq!(done.len(), 24, "a job was reported twice: {done:?}");
     assert_eq!(up.pending(), 0);
     assert!(up.failing_since().is_none());
     // Faults were really injected.
@@ -147,9 +148,13 @@ async fn uploads_resume_after_the_server_comes_back() {
     }
     // While the server is down nothing can complete; wait until the queue
     // has noticed.
-    while up.failing_since().is_none() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while up.failing_since().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the queue notices the outage within a minute");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         rx.try_recv().is_err(),
@@ -218,9 +223,14 @@ async fn rejected_uploads_are_counted_and_never_dropped() {
         up.submit(j);
     }
     // Several slow retries, each counted; nothing done, nothing dropped.
-    while failures() < before + 6 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // (The metrics lock keeps the binary's other uploads off the counter.)
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while failures() < before + 6 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("six counted failures within a minute");
     assert!(rx.try_recv().is_err());
     assert_eq!(up.pending(), 2);
     assert!(up.failing_since().is_some());
