@@ -192,25 +192,15 @@ impl Engine {
 
     async fn reconfigure(&mut self, c: Compiled) {
         if c.redis_url != self.redis_url {
-            self.suppress = match &c.redis_url {
-                None => Suppressor::local(self.stats.clone()),
-                Some(url) => match Suppressor::with_redis(
-                    url,
-                    c.redis_prefix.as_deref(),
-                    &self.instance_id,
-                    self.probe_interval,
-                    self.stats.clone(),
-                    self.shutdown.clone(),
-                )
-                .await
-                {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "alerts: keeping in-process suppression");
-                        Suppressor::local(self.stats.clone())
-                    }
-                },
-            };
+            self.suppress = Suppressor::for_config(
+                c.redis_url.as_deref(),
+                c.redis_prefix.as_deref(),
+                &self.instance_id,
+                self.probe_interval,
+                self.stats.clone(),
+                self.shutdown.clone(),
+            )
+            .await;
             self.redis_url = c.redis_url.clone();
         }
         self.install(c);

@@ -145,25 +145,15 @@ pub fn start_with(
     });
     let id = instance_id.to_string();
     runtime.spawn(async move {
-        let suppress = match &compiled.redis_url {
-            None => suppress::Suppressor::local(stats.clone()),
-            Some(url) => match suppress::Suppressor::with_redis(
-                url,
-                compiled.redis_prefix.as_deref(),
-                &id,
-                opts.redis_probe,
-                stats.clone(),
-                shutdown.clone(),
-            )
-            .await
-            {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "alerts: suppression is per process");
-                    suppress::Suppressor::local(stats.clone())
-                }
-            },
-        };
+        let suppress = suppress::Suppressor::for_config(
+            compiled.redis_url.as_deref(),
+            compiled.redis_prefix.as_deref(),
+            &id,
+            opts.redis_probe,
+            stats.clone(),
+            shutdown.clone(),
+        )
+        .await;
         let engine = Engine::new(
             opts.clock,
             id,

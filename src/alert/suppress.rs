@@ -79,6 +79,38 @@ impl Suppressor {
         }
     }
 
+    /// What `alerts.redis_url` asks for: fleet-wide through Redis when set,
+    /// in-process when not — and in-process, with a warning, when the URL
+    /// cannot be used at all. The one place that decides the fallback.
+    pub async fn for_config(
+        redis_url: Option<&str>,
+        prefix: Option<&str>,
+        instance_id: &str,
+        probe_interval: Duration,
+        stats: Arc<Stats>,
+        stop: crate::ops::shutdown::Shutdown,
+    ) -> Suppressor {
+        let Some(url) = redis_url else {
+            return Suppressor::local(stats);
+        };
+        match Suppressor::with_redis(
+            url,
+            prefix,
+            instance_id,
+            probe_interval,
+            stats.clone(),
+            stop,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "alerts: suppression is per process");
+                Suppressor::local(stats)
+            }
+        }
+    }
+
     /// Fleet-wide through `url`. Connects (bounded by a timeout) before
     /// returning, so the first events are judged with Redis when it is
     /// there; spawns the probe that restores Redis after an outage. The probe

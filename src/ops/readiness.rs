@@ -109,21 +109,6 @@ impl Readiness {
         self.inner.failing_since.store(v, Ordering::Relaxed);
     }
 
-    /// Record a failed upload; keeps the time of the *first* failure in a row.
-    pub fn upload_failed(&self) {
-        let now = self.encode(Instant::now());
-        // Only the 0 -> now transition is wanted; an existing start stays.
-        let _ =
-            self.inner
-                .failing_since
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
-    }
-
-    /// Record a successful upload: the failure streak is over.
-    pub fn upload_succeeded(&self) {
-        self.inner.failing_since.store(0, Ordering::Relaxed);
-    }
-
     /// `Ok(())` when ready at `now`, else the first reason it is not.
     pub fn check(&self, now: Instant) -> Result<(), NotReady> {
         let s = &self.inner;
@@ -191,20 +176,17 @@ mod tests {
         let err = r.check(start + Duration::from_secs(61)).unwrap_err();
         assert!(matches!(err, NotReady::UploadsFailing { .. }), "{err}");
         assert!(err.to_string().contains("limit 60s"), "{err}");
-        r.upload_succeeded();
+        r.set_upload_failing_since(None);
         assert_eq!(r.check(start + Duration::from_secs(600)), Ok(()));
     }
 
     #[test]
-    fn failure_streak_keeps_its_first_instant() {
+    fn a_zero_limit_is_exceeded_by_any_failure() {
         let r = ready();
-        r.upload_failed();
-        let first = r.inner.failing_since.load(Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(5));
-        r.upload_failed();
-        assert_eq!(r.inner.failing_since.load(Ordering::Relaxed), first);
+        let start = Instant::now();
+        r.set_upload_failing_since(Some(start));
         r.set_max_upload_failing(Duration::ZERO);
-        assert!(r.check(Instant::now() + Duration::from_millis(10)).is_err());
+        assert!(r.check(start + Duration::from_millis(10)).is_err());
     }
 
     #[test]

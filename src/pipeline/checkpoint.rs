@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Tier;
 use crate::redact::StreamState;
-use crate::segment::{SegmentState, Status};
+use crate::segment::{SegmentId, SegmentState, Status};
 use crate::source::file::{FileState, Head};
 use crate::source::tailer::Retired;
 
@@ -406,7 +406,7 @@ impl From<v1::Checkpoint> for Checkpoint {
 impl From<&SegmentState> for v2::Segment {
     fn from(s: &SegmentState) -> v2::Segment {
         v2::Segment {
-            id: s.id,
+            id: s.id.0,
             tier: s.tier,
             group: s.group.clone(),
             day: s.day,
@@ -432,7 +432,7 @@ impl From<&SegmentState> for v2::Segment {
 impl From<v2::Segment> for SegmentState {
     fn from(s: v2::Segment) -> SegmentState {
         SegmentState {
-            id: s.id,
+            id: SegmentId(s.id),
             tier: s.tier,
             group: s.group,
             day: s.day,

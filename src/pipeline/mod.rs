@@ -34,7 +34,7 @@ use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
 use crate::redact::Redactor;
 use crate::segment::{self, seal::SealJob, SegmentSet};
-use crate::ship::uploader::Uploader;
+use crate::ship::uploader::{UploadTicket, Uploader};
 use crate::source::file::FileKey;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
@@ -56,7 +56,7 @@ pub struct Parts {
     pub alerts: AlertHandle,
     pub uploader: Uploader,
     /// Upload tickets completed by the uploader.
-    pub upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    pub upload_done: tokio::sync::mpsc::UnboundedReceiver<UploadTicket>,
     pub shutdown: Shutdown,
     /// Valid new configs to apply (hot reload).
     pub reload: Option<mpsc::Receiver<Config>>,
@@ -112,7 +112,7 @@ struct Pipeline {
     alerts: AlertHandle,
     segments: SegmentSet,
     sealer: mpsc::Sender<SealJob>,
-    upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    upload_done: tokio::sync::mpsc::UnboundedReceiver<UploadTicket>,
     watcher: Watcher,
     changes: mpsc::Receiver<Change>,
     seq_next: u64,
@@ -154,7 +154,7 @@ impl Pipeline {
         redactor: Arc<Redactor>,
         alerts: AlertHandle,
         uploader: Uploader,
-        upload_done: tokio::sync::mpsc::UnboundedReceiver<u64>,
+        upload_done: tokio::sync::mpsc::UnboundedReceiver<UploadTicket>,
     ) -> anyhow::Result<Pipeline> {
         let data_dir = cfg.agent.data_dir.clone();
         fs::create_dir_all(&data_dir)
@@ -423,7 +423,7 @@ impl Pipeline {
     fn collect_uploads(&mut self) {
         let now = now_ms();
         while let Ok(ticket) = self.upload_done.try_recv() {
-            let _ = fs::remove_file(self.spool.join(format!("{ticket}.ndjson.gz")));
+            let _ = fs::remove_file(segment::seal::spool_path(&self.spool, ticket));
             if self.segments.uploaded(ticket, now) {
                 self.changed = true;
             }

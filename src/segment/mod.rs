@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use crate::config::SegmentsConfig;
 use crate::event::{path_component, Event, Tier};
 use crate::ops::metrics::{metrics, TierLabel};
+use crate::ship::uploader::UploadTicket;
 use crate::ship::ObjectMeta;
 use layout::Route;
 use seal::SealJob;
@@ -37,11 +38,16 @@ pub enum Status {
     Uploaded,
 }
 
+/// A segment's identity in the agent's state and the checkpoint; never
+/// reused within a data_dir. Not an upload: see [`UploadTicket`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegmentId(pub u64);
+
 /// What the checkpoint records about a segment (on disk with its own types:
 /// `pipeline::checkpoint`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SegmentState {
-    pub id: u64,
+    pub id: SegmentId,
     pub tier: Tier,
     pub group: Option<String>,
     pub day: i64,
@@ -74,14 +80,14 @@ pub struct SegmentSet {
     instance_id: String,
     prefix: String,
     cfg: SegmentsConfig,
-    segs: BTreeMap<u64, Segment>,
-    routes: HashMap<Route, u64>,
+    segs: BTreeMap<SegmentId, Segment>,
+    routes: HashMap<Route, SegmentId>,
     next_id: u64,
     next_ticket: u64,
-    /// Upload ticket -> (segment id, generation).
-    tickets: HashMap<u64, (u64, u32)>,
+    /// Upload in flight -> (segment, generation it was sealed at).
+    tickets: HashMap<UploadTicket, (SegmentId, u32)>,
     /// Sealed since the last checkpoint; dispatched after it.
-    to_dispatch: Vec<u64>,
+    to_dispatch: Vec<SegmentId>,
 }
 
 impl SegmentSet {
@@ -135,7 +141,7 @@ impl SegmentSet {
                 Status::Sealed => self.to_dispatch.push(st.id),
                 Status::Uploaded => {}
             }
-            self.next_id = self.next_id.max(st.id + 1);
+            self.next_id = self.next_id.max(st.id.0 + 1);
             if st.status != Status::Uploaded || layout::per_build(st.tier) {
                 self.routes.insert(route_of(&st), st.id);
             }
@@ -222,8 +228,8 @@ impl SegmentSet {
         Ok(())
     }
 
-    fn create(&mut self, route: Route, now_ms: i64) -> u64 {
-        let id = self.next_id;
+    fn create(&mut self, route: Route, now_ms: i64) -> SegmentId {
+        let id = SegmentId(self.next_id);
         self.next_id += 1;
         let day = now_ms.div_euclid(DAY_MS);
         let ulid = ulid::Ulid::from_datetime(
@@ -268,7 +274,7 @@ impl SegmentSet {
     }
 
     /// Mark a segment sealed; it is dispatched after the next checkpoint.
-    fn seal(&mut self, id: u64) {
+    fn seal(&mut self, id: SegmentId) {
         let Some(seg) = self.segs.get_mut(&id) else {
             return;
         };
@@ -297,7 +303,7 @@ impl SegmentSet {
         let max_age = self.cfg.max_age.get().as_millis() as i64;
         let idle = self.cfg.build_idle_timeout.get().as_millis() as i64;
         let today = now_ms.div_euclid(DAY_MS);
-        let due: Vec<u64> = self
+        let due: Vec<SegmentId> = self
             .segs
             .values()
             .filter(|s| s.st.status == Status::Open && s.st.lines > 0)
@@ -333,7 +339,7 @@ impl SegmentSet {
 
     /// Seal everything open (graceful shutdown).
     pub fn seal_all(&mut self) {
-        let ids: Vec<u64> = self.segs.keys().copied().collect();
+        let ids: Vec<SegmentId> = self.segs.keys().copied().collect();
         for id in ids {
             self.seal(id);
         }
@@ -365,7 +371,7 @@ impl SegmentSet {
             if seg.st.status != Status::Sealed {
                 continue;
             }
-            let ticket = self.next_ticket;
+            let ticket = UploadTicket(self.next_ticket);
             self.next_ticket += 1;
             self.tickets.insert(ticket, (id, seg.st.generation));
             let st = &seg.st;
@@ -373,7 +379,7 @@ impl SegmentSet {
                 ticket,
                 src: self.data_dir.join(&st.path),
                 len: st.len,
-                gz: spool.join(format!("{ticket}.ndjson.gz")),
+                gz: seal::spool_path(spool, ticket),
                 key: st.key.clone(),
                 meta: ObjectMeta {
                     first_ts: st.first_ts,
@@ -388,7 +394,7 @@ impl SegmentSet {
     }
 
     /// An upload finished; returns whether it changed a segment's state.
-    pub fn uploaded(&mut self, ticket: u64, now_ms: i64) -> bool {
+    pub fn uploaded(&mut self, ticket: UploadTicket, now_ms: i64) -> bool {
         let Some((id, generation)) = self.tickets.remove(&ticket) else {
             return false;
         };
@@ -417,7 +423,7 @@ impl SegmentSet {
     /// a segment that was not uploaded. Returns how many were deleted.
     pub fn expire(&mut self, now_ms: i64) -> usize {
         let keep = self.cfg.local_retention.get().as_millis() as i64;
-        let mut uploaded: Vec<(i64, u64, u64)> = self
+        let mut uploaded: Vec<(i64, SegmentId, u64)> = self
             .segs
             .values()
             .filter(|s| s.st.status == Status::Uploaded)

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 
 use flate2::{Compression, GzBuilder};
 
-use crate::ship::uploader::{UploadJob, Uploader};
+use crate::ship::uploader::{UploadJob, UploadTicket, Uploader};
 use crate::ship::ObjectMeta;
 
 /// Compress the first `len` bytes of `src` into `dst`.
@@ -38,10 +38,16 @@ pub fn compress(src: &Path, len: u64, dst: &Path, level: u32) -> io::Result<u64>
     Ok(copied)
 }
 
+/// Where the compressed file of an upload waits until it is uploaded: the
+/// one spelling of the spool file name (`{ticket}.ndjson.gz`).
+pub fn spool_path(spool: &Path, ticket: UploadTicket) -> PathBuf {
+    spool.join(format!("{}.ndjson.gz", ticket.0))
+}
+
 /// A sealed segment to compress and hand to the uploader.
 #[derive(Debug, Clone)]
 pub struct SealJob {
-    pub ticket: u64,
+    pub ticket: UploadTicket,
     pub src: PathBuf,
     pub len: u64,
     pub gz: PathBuf,
@@ -63,7 +69,7 @@ pub fn spawn_sealer(level: u32, uploader: Uploader) -> io::Result<mpsc::Sender<S
                 }
                 match compress(&job.src, job.len, &job.gz, level) {
                     Ok(_) => uploader.submit(UploadJob {
-                        segment: job.ticket,
+                        ticket: job.ticket,
                         key: job.key,
                         gz_path: job.gz,
                         meta: job.meta,

@@ -21,6 +21,19 @@ use async_trait::async_trait;
 
 use crate::config::{BucketKind, Config};
 
+/// The user-metadata keys of an object (SPEC §3; `x-amz-meta-{key}` on S3,
+/// `.meta/{key}.json` in a directory bucket). Readers use these too.
+pub mod meta_key {
+    /// First event timestamp in the object (epoch ms).
+    pub const FIRST_TS: &str = "first-ts";
+    /// Last event timestamp in the object (epoch ms).
+    pub const LAST_TS: &str = "last-ts";
+    /// Number of events (lines) in the object.
+    pub const LINES: &str = "lines";
+    pub const TIER: &str = "tier";
+    pub const INSTANCE_ID: &str = "instance-id";
+}
+
 /// Metadata stored with each object (`x-amz-meta-*` on S3).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectMeta {
@@ -35,11 +48,11 @@ impl ObjectMeta {
     /// The metadata as the user-metadata map (keys without `x-amz-meta-`).
     pub fn to_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("first-ts".to_string(), self.first_ts.to_string()),
-            ("last-ts".to_string(), self.last_ts.to_string()),
-            ("lines".to_string(), self.lines.to_string()),
-            ("tier".to_string(), self.tier.clone()),
-            ("instance-id".to_string(), self.instance_id.clone()),
+            (meta_key::FIRST_TS.to_string(), self.first_ts.to_string()),
+            (meta_key::LAST_TS.to_string(), self.last_ts.to_string()),
+            (meta_key::LINES.to_string(), self.lines.to_string()),
+            (meta_key::TIER.to_string(), self.tier.clone()),
+            (meta_key::INSTANCE_ID.to_string(), self.instance_id.clone()),
         ])
     }
 }

@@ -37,11 +37,19 @@ use super::{Bucket, ObjectMeta, Retry, ShipError};
 use crate::config::BucketConfig;
 use crate::ops::metrics::metrics;
 
+/// Names one upload from dispatch to completion. The core issues a fresh
+/// ticket each time it dispatches a sealed segment and maps it back to the
+/// segment and the generation it sealed, so a completion that arrives after
+/// the segment was reopened (a late build event) is recognised as stale.
+/// Not a segment id: one segment may be uploaded under several tickets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UploadTicket(pub u64);
+
 /// One compressed segment to upload.
 #[derive(Clone, Debug)]
 pub struct UploadJob {
-    /// The segment's id in the agent's state; echoed back on completion.
-    pub segment: u64,
+    /// Echoed back on the `done` channel when the job is done.
+    pub ticket: UploadTicket,
     pub key: String,
     /// The gzip file to upload (deterministic bytes).
     pub gz_path: PathBuf,
@@ -79,8 +87,8 @@ pub const REPEAT_LOG_EVERY: Duration = Duration::from_secs(60);
 /// the oldest are forgotten (and simply logged again).
 const REPEAT_LOG_CAP: usize = 64;
 
-/// Submits jobs; completed segment ids arrive on the `done` channel given to
-/// [`Uploader::spawn`].
+/// Submits jobs; the tickets of completed jobs arrive on the `done` channel
+/// given to [`Uploader::spawn`].
 #[derive(Clone)]
 pub struct Uploader {
     tx: mpsc::UnboundedSender<Queued>,
@@ -105,8 +113,8 @@ struct Queued {
 /// Shared between the handle and the job tasks.
 #[derive(Default)]
 struct Health {
-    /// Distinguishes jobs in `failing` (segment ids could repeat).
-    next_ticket: AtomicU64,
+    /// Numbers jobs for `failing` (callers may submit a ticket twice).
+    next_job: AtomicU64,
     /// First failure of each job that has failed and not yet succeeded.
     failing: Mutex<BTreeMap<u64, Instant>>,
     /// Jobs submitted and not done.
@@ -123,7 +131,7 @@ impl Uploader {
     pub fn spawn(
         bucket: Arc<dyn Bucket>,
         cfg: UploaderConfig,
-        done: mpsc::UnboundedSender<u64>,
+        done: mpsc::UnboundedSender<UploadTicket>,
     ) -> Uploader {
         let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -136,7 +144,7 @@ impl Uploader {
                     target: t.clone(),
                     permits: permits.clone(),
                     health: h.clone(),
-                    ticket: h.next_ticket.fetch_add(1, Ordering::Relaxed),
+                    job: h.next_job.fetch_add(1, Ordering::Relaxed),
                 };
                 let done = done.clone();
                 tokio::spawn(async move {
@@ -145,7 +153,7 @@ impl Uploader {
                     metrics().upload_backlog_segments.dec();
                     metrics().upload_backlog_bytes.dec_by(q.bytes as i64);
                     // The receiver is gone only when the agent is exiting.
-                    let _ = done.send(q.job.segment);
+                    let _ = done.send(q.job.ticket);
                 });
             }
         });
@@ -199,7 +207,8 @@ struct JobCtx {
     target: Arc<RwLock<Target>>,
     permits: Arc<Semaphore>,
     health: Arc<Health>,
-    ticket: u64,
+    /// This job's number in `Health::failing`.
+    job: u64,
 }
 
 impl JobCtx {
@@ -311,9 +320,9 @@ impl JobCtx {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if failing {
-            map.entry(self.ticket).or_insert_with(Instant::now);
+            map.entry(self.job).or_insert_with(Instant::now);
         } else {
-            map.remove(&self.ticket);
+            map.remove(&self.job);
         }
     }
 }
@@ -406,12 +415,12 @@ mod tests {
             let gz_path = d.path().join(format!("{i}.gz"));
             std::fs::write(&gz_path, b"x").unwrap();
             up.submit(UploadJob {
-                segment: i,
+                ticket: UploadTicket(i),
                 key: format!("system/{i}.ndjson.gz"),
                 gz_path,
                 meta: ObjectMeta::default(),
             });
-            assert_eq!(rx.recv().await, Some(i));
+            assert_eq!(rx.recv().await, Some(UploadTicket(i)));
         }
         assert_eq!(bucket.heads.load(Ordering::SeqCst), 1);
         assert!(d.path().join("bucket/system/2.ndjson.gz").exists());
@@ -468,7 +477,7 @@ mod tests {
         let gz_path = d.path().join("0.gz");
         std::fs::write(&gz_path, b"x").unwrap();
         up.submit(UploadJob {
-            segment: 7,
+            ticket: UploadTicket(7),
             key: "system/7.ndjson.gz".into(),
             gz_path,
             meta: ObjectMeta::default(),
@@ -479,7 +488,7 @@ mod tests {
         }
         assert!(rx.try_recv().is_err());
         up.replace(refusing.clone(), cfg);
-        assert_eq!(rx.recv().await, Some(7));
+        assert_eq!(rx.recv().await, Some(UploadTicket(7)));
         assert!(d.path().join("old/system/7.ndjson.gz").exists());
         assert_eq!(up.failing_since(), None);
     }

@@ -41,7 +41,15 @@ fn huge_line_without_newline_is_cut_with_bounded_memory() {
         msgs.iter().map(|m| m.len()).collect::<Vec<_>>()
     );
     assert_eq!(msgs[0], "before");
-    assert!(msgs[1].ends_with("[TRUNCATED]") && msgs[1].len() <= 256 * 1024 + 11);
+    // Cut at exactly 256 KiB of the line, then the marker.
+    assert!(
+        msgs[1].len() == 256 * 1024 + "[TRUNCATED]".len()
+            && msgs[1].bytes().take(256 * 1024).all(|b| b == b'x')
+            && msgs[1].ends_with("[TRUNCATED]"),
+        "cut line of {} bytes ending {:?}",
+        msgs[1].len(),
+        &msgs[1][msgs[1].len().saturating_sub(20)..]
+    );
     assert_eq!(msgs[2], "after");
     // Memory is bounded by a read chunk, not by the line: far below 200 MB.
     assert!(

@@ -72,8 +72,14 @@ fn pem_block_interrupted_by_kill_9_stays_hidden() {
         ],
     );
     a.wait_local(3);
-    // Let a checkpoint record "inside a key block", then crash.
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until a checkpoint records all three lines read — so "inside a
+    // key block" with them — then crash.
+    let len = std::fs::metadata(&log).unwrap().len();
+    a.wait_until(
+        "the checkpoint to cover the lines",
+        Duration::from_secs(60),
+        |a| a.checkpoint_offset(&log) == Some(len),
+    );
     a.kill9();
     append(
         &log,

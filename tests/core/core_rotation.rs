@@ -141,8 +141,10 @@ include = ["{logs}/builds/*/*.log"]
 path_template = "{logs}/builds/{date}/{buildId}.log"
 tier = "build""#,
     );
+    a.enable_metrics();
     a.start();
-    std::thread::sleep(Duration::from_millis(300));
+    // The directories are created after the agent watches the root.
+    a.wait_ready();
     let mut expected = Vec::new();
     for (day, build) in [
         ("2026-01-01", "b-1"),
@@ -202,10 +204,12 @@ fn last_line_without_newline_is_emitted_after_idle() {
 #[test]
 fn read_from_end_skips_existing_content_at_first_start_only() {
     let mut a = Agent::simple("read_from = \"end\"");
+    a.enable_metrics();
     let old = a.logs().join("old.log");
     append(&old, &numbered("old", 0..100));
     a.start();
-    std::thread::sleep(Duration::from_millis(500));
+    // Ready = the first scan is done: old.log's end is recorded.
+    a.wait_ready();
     let new_in_old = numbered("appended", 0..10);
     append(&old, &new_in_old);
     // A file that appears after the start is read from its beginning.

@@ -89,6 +89,16 @@ proptest! {
 
 #[test]
 fn redact_lines_keeps_count() {
+    // Each line is redacted on its own and none is merged, dropped or split:
+    // the output is the input's lines, secrets replaced, in order.
     let r = redactor();
-    assert_eq!(redact_lines(&r, "a\n\nb\n").len(), 4);
+    let token = format!("gldt-{}", "a1B2c3D4e5F6g7H8i9J0");
+    let out = redact_lines(&r, &format!("a\n\n{token} b\n"));
+    assert_eq!(out[..2], ["a", ""]);
+    assert!(
+        !out[2].contains(&token) && out[2].ends_with(" b"),
+        "{out:?}"
+    );
+    assert_eq!(out[3], "");
+    assert_eq!(out.len(), 4, "{out:?}");
 }

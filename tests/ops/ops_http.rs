@@ -110,7 +110,8 @@ async fn metrics_healthz_and_404() {
 
 #[tokio::test]
 async fn readyz_follows_the_pipeline() {
-    let ready = Readiness::new(Duration::from_millis(200));
+    // A limit no request can outlast; lowered to zero below.
+    let ready = Readiness::new(Duration::from_secs(3600));
     let (addr, trigger, _task) = start(ready.clone()).await;
 
     let r = request(addr, "GET", "/readyz").await;
@@ -131,8 +132,17 @@ async fn readyz_follows_the_pipeline() {
     // Failing, but not yet for longer than the limit: still ready.
     ready.set_upload_failing_since(Some(Instant::now()));
     assert_eq!(request(addr, "GET", "/readyz").await.status, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = request(addr, "GET", "/readyz").await;
+    // Failing for longer than the limit: not ready (as soon as a millisecond
+    // has passed since the failure; waited for, with a deadline).
+    ready.set_max_upload_failing(Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let r = loop {
+        let r = request(addr, "GET", "/readyz").await;
+        if r.status != 200 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(r.status, 503);
     assert!(
         r.body.starts_with("not ready: uploads failing"),
@@ -140,7 +150,7 @@ async fn readyz_follows_the_pipeline() {
         r.body
     );
 
-    ready.upload_succeeded();
+    ready.set_upload_failing_since(None);
     assert_eq!(request(addr, "GET", "/readyz").await.status, 200);
 
     ready.set_stopping();

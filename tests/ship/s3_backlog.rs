@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use logship::ops::metrics::metrics;
 use logship::ship::s3::S3Bucket;
-use logship::ship::uploader::{UploadJob, Uploader, UploaderConfig};
+use logship::ship::uploader::{UploadJob, UploadTicket, Uploader, UploaderConfig};
 use logship::ship::ObjectMeta;
 use support::agent::{append, assert_exactly_once, numbered, Agent};
 use support::garage::Garage;
@@ -40,7 +40,7 @@ async fn backlog_gauges_follow_submitted_and_done_jobs() {
         total += body.len() as i64;
         std::fs::write(&path, body).unwrap();
         up.submit(UploadJob {
-            segment: i,
+            ticket: UploadTicket(i),
             key: format!("system/2026/01/02/h-{i}.ndjson.gz"),
             gz_path: path,
             meta: ObjectMeta::default(),

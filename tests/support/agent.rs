@@ -292,7 +292,11 @@ enabled = false
         for root in ["system", "builds", "deploys", "projects", "lifecycle"] {
             for f in files_under(&self.data().join(root)) {
                 if f.extension().is_some_and(|x| x == "ndjson") {
-                    out.extend(parse_lines(&fs::read(&f).unwrap_or_default()));
+                    // A segment being written may end in a partly
+                    // flushed line: only whole lines are events yet.
+                    let raw = fs::read(&f).unwrap_or_default();
+                    let whole = raw.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    out.extend(parse_lines(&raw[..whole]));
                 }
             }
         }
@@ -342,6 +346,36 @@ enabled = false
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// Wait until `/readyz` says ready: sources watched and the first scan
+    /// done (needs [`Agent::enable_metrics`]).
+    pub fn wait_ready(&mut self) {
+        self.wait_until("/readyz 200", Duration::from_secs(60), |a| {
+            a.http_get("/readyz").0 == 200
+        });
+    }
+
+    /// The read offset the last checkpoint records for the file at `path`
+    /// (any object in the checkpoint with this `path` and an `offset`).
+    pub fn checkpoint_offset(&self, path: &Path) -> Option<u64> {
+        fn find(v: &serde_json::Value, path: &str) -> Option<u64> {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if m.get("path").and_then(|p| p.as_str()) == Some(path) {
+                        if let Some(o) = m.get("offset").and_then(|o| o.as_u64()) {
+                            return Some(o);
+                        }
+                    }
+                    m.values().find_map(|x| find(x, path))
+                }
+                serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, path)),
+                _ => None,
+            }
+        }
+        let text = fs::read_to_string(self.data().join("state/checkpoint.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        find(&v, path.to_str()?)
     }
 
     /// Wait until the local segments hold at least `n` events.
