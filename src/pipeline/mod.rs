@@ -13,8 +13,8 @@
 //! resumes from the last checkpoint. Nothing is skipped to keep going.
 
 pub mod checkpoint;
+pub mod line;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::alert::AlertHandle;
 use crate::config::Config;
-use crate::event::{truncate_msg, Event, Tier, TRUNCATED_SUFFIX};
+use crate::event::{Event, PerTier, Tier};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
@@ -39,6 +39,7 @@ use crate::source::file::FileKey;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
+use line::{LinePath, Stream};
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
 const SEQ_LEASE: u64 = 1 << 26;
@@ -118,7 +119,7 @@ struct Pipeline {
     seq_lease_end: u64,
     /// Something changed since the last checkpoint.
     changed: bool,
-    written: [u64; 5],
+    written: PerTier<u64>,
     backpressure: bool,
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
@@ -172,8 +173,7 @@ impl Pipeline {
             cp.retired,
             first_start,
             TailPolicy::default(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         let mut segments = SegmentSet::new(
             &data_dir,
             &instance_id,
@@ -208,7 +208,7 @@ impl Pipeline {
             seq_next: cp.seq_lease_end,
             seq_lease_end: cp.seq_lease_end,
             changed: true,
-            written: [0; 5],
+            written: PerTier::default(),
             backpressure: false,
             scratch: Vec::new(),
             heartbeat: None,
@@ -349,33 +349,22 @@ impl Pipeline {
                 return;
             }
             source_idx = Some(f.source_idx);
-            let text = match std::str::from_utf8(line.bytes) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => {
-                    metrics().invalid_utf8_lines.inc();
-                    String::from_utf8_lossy(line.bytes)
-                }
+            let path = LinePath {
+                normalizer: &normalizers[f.source_idx],
+                redactor,
             };
-            let supplied = normalizers[f.source_idx].normalize(&text, wall, &f.path_ids, &mut ev);
-            if line.truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
-                ev.msg.push_str(TRUNCATED_SUFFIX);
-            }
-            redactor.redact_msg(&mut f.st.redact, &mut ev.msg);
-            if let Some(data) = ev.data.as_mut() {
-                redactor.redact_data(data);
-            }
-            truncate_msg(&mut ev.msg);
-            if !supplied.seq {
-                ev.seq = *seq_next;
-                *seq_next += 1;
-            }
+            let stream = Stream {
+                path_ids: &f.path_ids,
+                redact: &mut f.st.redact,
+            };
+            path.event(line, stream, wall, seq_next, &mut ev);
             scratch.clear();
             ev.write_json(scratch);
             if let Err(e) = segments.append(&ev, scratch, wall) {
                 failed = Some(e);
                 return;
             }
-            written[ev.tier as usize] += 1;
+            written[ev.tier] += 1;
             alerts.offer(&ev);
             if let Some((build, tiers)) = segment::build_end(&ev) {
                 segments.seal_build(build, &tiers);
@@ -415,7 +404,6 @@ impl Pipeline {
         self.segments.sync().context("fsync of segments failed")?;
         let (files, retired) = self.tailer.states();
         let cp = Checkpoint {
-            version: Checkpoint::new("").version,
             instance_id: self.instance_id.clone(),
             seq_lease_end: self.seq_lease_end,
             files,
@@ -458,12 +446,12 @@ impl Pipeline {
     }
 
     fn flush_counters(&mut self) {
-        for (i, n) in self.written.iter_mut().enumerate() {
+        for (tier, n) in self.written.iter_mut() {
             if *n > 0 {
                 metrics()
                     .events_written
                     .get_or_create(&TierLabel {
-                        tier: Tier::ALL[i].as_str().to_string(),
+                        tier: tier.as_str().to_string(),
                     })
                     .inc_by(*n);
                 *n = 0;

@@ -21,8 +21,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::SegmentsConfig;
 use crate::event::{path_component, Event, Tier};
 use crate::ops::metrics::{metrics, TierLabel};
@@ -33,8 +31,7 @@ use seal::SealJob;
 
 const DAY_MS: i64 = 86_400_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Open,
     Sealed,
@@ -43,12 +40,12 @@ pub enum Status {
 
 /// A segment's identity in the agent's state and the checkpoint; never
 /// reused within a data_dir. Not an upload: see [`UploadTicket`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SegmentId(pub u64);
 
-/// What the checkpoint records about a segment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the checkpoint records about a segment (on disk with its own types:
+/// `pipeline::checkpoint`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct SegmentState {
     pub id: SegmentId,
     pub tier: Tier,

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod checkpoint_compat;
 mod core_cli;
 mod core_crash;
 mod core_hostile;
@@ -12,5 +13,6 @@ mod core_idle_seal;
 mod core_lifecycle;
 mod core_redaction;
 mod core_rotation;
+mod line_path;
 mod redact_cli;
 mod redact_corpus;

@@ -11,5 +11,6 @@ mod ops_log;
 mod ops_metrics;
 mod ops_packaging;
 mod ops_reload;
+mod ops_reload_restart;
 mod ops_reload_sighup;
 mod ops_systemd;
