@@ -132,6 +132,9 @@ pub struct Reader {
     pub data_dir: PathBuf,
     /// Bucket requests in flight at once (heads and fetches).
     pub concurrency: usize,
+    /// Objects may sit under `retain-{days}d/` classes (SPEC §13); a
+    /// `buildId` query then also looks there (one listing more).
+    pub retention_classes: bool,
 }
 
 /// Default bound on objects fetched at once.
@@ -154,6 +157,7 @@ impl Reader {
             prefix: cfg.bucket.key_prefix().to_string(),
             data_dir: cfg.agent.data_dir.clone(),
             concurrency: DEFAULT_CONCURRENCY,
+            retention_classes: false,
         })
     }
 }

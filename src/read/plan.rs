@@ -9,7 +9,9 @@
 //! listed. Each listed object's `first-ts`/`last-ts` metadata (one HEAD,
 //! run with bounded concurrency) prunes it or gives the merge its opening
 //! order. Objects under the `retain-{days}d/` classes of SPEC §13 are
-//! found by one delimited listing of the prefix root.
+//! found by one delimited listing of the prefix root — for a `buildId`
+//! only when [`Reader::retention_classes`] says the bucket uses them, so
+//! the plain layout answers a build with exactly one request.
 //!
 //! Local segments are found under `data_dir` by the same day rule; each
 //! file is read up to its length at planning time, recorded in the
@@ -96,12 +98,10 @@ async fn bucket_sources(
         // One GET: the fetch itself finds out whether the object exists.
         Stats::add(&stats.listed, 1);
         let mut keys = vec![layout::build_key(&reader.prefix, tier, id)];
-        keys.extend(
-            retention_roots(reader, stats)
-                .await?
-                .iter()
-                .map(|r| layout::build_key(r, tier, id)),
-        );
+        if reader.retention_classes {
+            let roots = retention_roots(reader, stats).await?;
+            keys.extend(roots.iter().map(|r| layout::build_key(r, tier, id)));
+        }
         return Ok(keys
             .into_iter()
             .map(|k| Source {
