@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::ConfigArg;
+use super::RunArgs;
 use crate::config;
+use crate::ops::log::LogFormat;
 use crate::ops::reload::Reloader;
 use crate::ops::systemd::Notifier;
 use crate::ops::{http, shutdown, Readiness};
@@ -29,10 +30,11 @@ use crate::ship::Bucket;
 /// recently.
 const PIPELINE_STALL: Duration = Duration::from_secs(20);
 
-pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
-    let path = args.path();
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let format = LogFormat::resolve(args.log_format)?;
+    let path = args.config.path();
     let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    init_logging(&loaded.config.agent.log_level);
+    crate::ops::log::init(&loaded.config.agent.log_level, format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -40,16 +42,6 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(agent(path, loaded))
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {

@@ -12,3 +12,11 @@ pub mod read;
 pub mod redis_server;
 pub mod s3_proxy;
 pub mod smtp_sink;
+
+/// Serializes the tests of one binary that change or read exact values of
+/// the process-wide metrics (`logship::ops::metrics::metrics()`): the
+/// registry is global, and the tests of a binary run in parallel threads.
+pub async fn metrics_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}

@@ -3,7 +3,7 @@
 //! matching lines with dynamic ids give one notification per fingerprint per
 //! window across all agents; latency from append to receipt is reported.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! SPEC §4: after `kill -9` at any moment and a restart, every line that was
 //! in a tailed file appears exactly once, with unique `(instanceId, seq)`.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};

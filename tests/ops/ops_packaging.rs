@@ -5,7 +5,7 @@
 //! the Kubernetes example (schema-validated with kubernetes-validate, its
 //! embedded agent.toml passed through `logship check`).
 
-mod ops_support;
+use crate::ops_support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The agent's life as an operator sees it: graceful stop under load, hot
 //! reload with a broken file, and backpressure when uploads cannot keep up.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::time::{Duration, Instant};

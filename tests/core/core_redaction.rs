@@ -2,7 +2,7 @@
 //! a PEM block interrupted by `kill -9` stays hidden after the restart (the
 //! per-file PEM state is part of the checkpoint).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

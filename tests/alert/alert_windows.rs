@@ -2,7 +2,7 @@
 //! (`start_with`, `offer`, `sync`) against a real HTTP receiver: each rule
 //! fires at exactly the right moment, suppression counts, escalation, reload.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 

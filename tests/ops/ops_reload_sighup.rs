@@ -1,5 +1,6 @@
 //! `SIGHUP` (what `systemctl reload` sends) reloads even an unchanged file.
-//! Alone in its binary: the signal goes to the whole test process.
+//! The signal goes to the whole test process: every other reloader in this
+//! binary is built with `.sighup(false)`, so only this one reacts.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Fleet-wide suppression through a real Redis: several engines (as if on
 //! several hosts) share one `redis-server`.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;

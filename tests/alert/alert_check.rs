@@ -55,7 +55,7 @@ channels = ["webhook"]
 
 #[test]
 fn starter_rules_pass_check_with_secrets_masked() {
-    let (ok, out, err) = check(include_str!("../src/alert/example.toml"));
+    let (ok, out, err) = check(include_str!("../../src/alert/example.toml"));
     assert!(ok, "{err}");
     assert!(out.contains("alerts: 6 rules, 6 channels"), "{out}");
     assert!(!out.contains("XXXX"), "{out}");

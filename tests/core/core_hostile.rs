@@ -1,7 +1,7 @@
 //! Hostile log content (SPEC rules): bounded memory, counted, and the agent
 //! keeps running and keeps every other line.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::io::Write;

@@ -2,8 +2,8 @@
 //! an editor replaces the file by rename), invalid ones never do, and each
 //! attempt is counted and told to systemd.
 //!
-//! SIGHUP lives in `ops_reload_sighup.rs`: a signal reaches every reloader
-//! of the process, so it gets a test binary of its own.
+//! SIGHUP lives in `ops_reload_sighup.rs`: a signal reaches the whole test
+//! process, so the reloaders here are built with `.sighup(false)`.
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;

@@ -34,7 +34,7 @@
 //!
 //! Left out of the generated runs, not of the checks: mixing logrotate
 //! `copy` with other rotations or with truncation (see [`actions`]).
-//! `PROPTEST_CASES=5000 cargo test --test tailer_model` searches harder.
+//! `PROPTEST_CASES=5000 cargo test --test model tailer_model` searches harder.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

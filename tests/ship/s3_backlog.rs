@@ -1,7 +1,7 @@
-//! The backlog gauges count jobs submitted and not yet done. Alone in its
-//! own test binary because the metrics are process-wide.
+//! The backlog gauges count jobs submitted and not yet done. Holds the
+//! binary's metrics lock: the metrics are process-wide.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 #[tokio::test]
 async fn backlog_gauges_follow_submitted_and_done_jobs() {
+    let _metrics = support::metrics_lock().await;
     let Some(mut g) = Garage::start_or_skip() else {
         return;
     };

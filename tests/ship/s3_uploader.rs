@@ -2,7 +2,7 @@
 //! rejections and re-submission after a crash. No timing thresholds: tests
 //! wait for outcomes, bounded by generous deadlines.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -92,6 +92,7 @@ fn assert_stored(g: &Garage, expected: &BTreeMap<String, Vec<u8>>) {
 
 #[tokio::test]
 async fn every_job_done_exactly_once_through_faults() {
+    let _metrics = support::metrics_lock().await;
     let Some(g) = Garage::start_or_skip() else {
         return;
     };
@@ -130,6 +131,7 @@ async fn every_job_done_exactly_once_through_faults() {
 
 #[tokio::test]
 async fn uploads_resume_after_the_server_comes_back() {
+    let _metrics = support::metrics_lock().await;
     let Some(mut g) = Garage::start_or_skip() else {
         return;
     };
@@ -194,6 +196,7 @@ impl Bucket for Switch {
 
 #[tokio::test]
 async fn rejected_uploads_are_counted_and_never_dropped() {
+    let _metrics = support::metrics_lock().await;
     let Some(g) = Garage::start_or_skip() else {
         return;
     };
@@ -233,6 +236,7 @@ async fn rejected_uploads_are_counted_and_never_dropped() {
 /// one already in the bucket costs a HEAD, not a PUT.
 #[tokio::test]
 async fn resubmitted_segment_already_uploaded_is_not_put_again() {
+    let _metrics = support::metrics_lock().await;
     let Some(g) = Garage::start_or_skip() else {
         return;
     };

@@ -2,7 +2,7 @@
 //! on a flaky receiver, every channel's request shape, HMAC signatures, SMTP,
 //! the bounded queue, and (measured, not asserted) notify latency in a storm.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

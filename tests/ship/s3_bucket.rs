@@ -1,7 +1,7 @@
 //! The S3 bucket against a real S3 server (Garage) on loopback: what is
 //! stored, which headers go on the wire, lifecycle rules, and rejections.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

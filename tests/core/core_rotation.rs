@@ -1,7 +1,7 @@
 //! Every rotation style of SPEC §4, black-box: the agent tails while the
 //! "application" rotates, and every line lands in the bucket exactly once.
 
-mod support;
+use crate::support;
 
 use std::fs;
 use std::time::Duration;

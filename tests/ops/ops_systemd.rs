@@ -127,7 +127,7 @@ fn run_child(env: &[(&str, &OsStr)]) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([
         "--exact",
-        "child_from_env",
+        "ops_systemd::child_from_env",
         "--test-threads=1",
         "--nocapture",
     ])

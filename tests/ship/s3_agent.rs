@@ -3,7 +3,7 @@
 //! server is down for a stretch; at the end every event is in the bucket
 //! exactly once and every object's bytes match its Content-MD5 (ETag).
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::time::Duration;

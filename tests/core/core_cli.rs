@@ -1,7 +1,7 @@
 //! The command line as a user meets it: `check`, `normalize`, `version`,
 //! and config errors with `file:line:col`.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
