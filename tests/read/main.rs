@@ -6,4 +6,5 @@
 mod support;
 
 mod api;
+mod duckdb;
 mod query_corpus;
