@@ -214,7 +214,7 @@ fn tail_resume_cap_auth_errors_and_query() {
                 let sig = t
                     .replace("{hex}", "<hex>")
                     .replace("{num}", "<num>")
-                    .replace("{small}", &"?");
+                    .replace("{small}", "?");
                 (sig, n as u64)
             })
             .collect();
