@@ -8,3 +8,4 @@ mod support;
 mod api;
 mod duckdb;
 mod query_corpus;
+mod agent_s3;
