@@ -18,13 +18,12 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use crate::alert::fingerprint::normalize;
 use crate::event::{Event, Level, Tier};
 
 /// One group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Group {
     pub tier: Tier,
     /// The normalized message.
@@ -32,8 +31,34 @@ pub struct Group {
     pub count: u64,
     pub first_ts: i64,
     pub last_ts: i64,
-    /// The most recent event of the group (redacted, as written).
-    pub sample: serde_json::Value,
+    /// The most recent event of the group: its NDJSON line, redacted, as
+    /// written (key order kept).
+    pub sample: Bytes,
+}
+
+/// Groups as a JSON array; each `sample` is embedded as written.
+pub fn to_json(groups: &[Group]) -> Vec<u8> {
+    let mut out = b"[".to_vec();
+    for (i, g) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let head = serde_json::json!({
+            "tier": g.tier,
+            "signature": g.signature,
+            "count": g.count,
+            "first_ts": g.first_ts,
+            "last_ts": g.last_ts,
+        });
+        let head = head.to_string();
+        // `{...}` without its closing brace, then the sample.
+        out.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+        out.extend_from_slice(b",\"sample\":");
+        out.extend_from_slice(&g.sample);
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
 }
 
 /// Error groups with a cap on distinct signatures.
@@ -120,7 +145,7 @@ impl Groups {
                 count: s.count,
                 first_ts: s.first_ts,
                 last_ts: s.last_ts,
-                sample: serde_json::from_slice(&s.sample).unwrap_or(serde_json::Value::Null),
+                sample: s.sample.clone(),
             })
             .collect()
     }
@@ -163,7 +188,9 @@ mod tests {
             ),
             ("build <hex> failed", 3, 1, 5)
         );
-        assert_eq!(top[0].sample["msg"], "build 7f3a9c21e0 failed");
+        let json: serde_json::Value = serde_json::from_slice(&to_json(&top)).unwrap();
+        assert_eq!(json[0]["sample"]["msg"], "build 7f3a9c21e0 failed");
+        assert_eq!(json[0]["count"], 3);
         let (e, l) = err(10, "new thing");
         g.add(&e, &l); // evicts "disk full" (count 1)
         let sigs: Vec<_> = g.top(None, 10).into_iter().map(|g| g.signature).collect();

@@ -232,7 +232,7 @@ pub async fn errors(api: &Arc<Api>, q: Option<&str>) -> Response<Body> {
             Err(e) => return bad(&e),
         },
     };
-    let mut r = Response::new(body::full(serde_json::to_vec(&groups).unwrap_or_default()));
+    let mut r = Response::new(body::full(super::errors::to_json(&groups)));
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

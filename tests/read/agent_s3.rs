@@ -8,11 +8,13 @@ use logship::event::Level;
 
 use crate::support::agent::{append, Agent};
 use crate::support::garage::Garage;
-use crate::support::read::{assert_same, query, today, Q, DAY};
+use crate::support::read::{assert_same, query, today, DAY, Q};
 
 #[test]
 fn shipped_to_garage_deleted_locally_and_queried() {
-    let Some(g) = Garage::start_or_skip() else { return };
+    let Some(g) = Garage::start_or_skip() else {
+        return;
+    };
     let mut a = Agent::with(
         "max_bytes = \"32KiB\"",
         &format!(
@@ -35,17 +37,46 @@ fn shipped_to_garage_deleted_locally_and_queried() {
     a.wait_local(6000);
     let written = a.local_events();
     assert!(a.term().success());
-    assert!(g.list().keys().filter(|k| k.starts_with("fleet/system/")).count() > 5);
+    assert!(
+        g.list()
+            .keys()
+            .filter(|k| k.starts_with("fleet/system/"))
+            .count()
+            > 5
+    );
     std::fs::remove_dir_all(a.data().join("system")).unwrap();
     let t0 = today();
     for q in [
-        Q { tier: "system", since: t0 - DAY, ..Default::default() },
-        Q { tier: "system", since: t0 - DAY, lvl: Some(Level::Warn), ..Default::default() },
-        Q { tier: "system", since: t0 - DAY, grep: Some("job 59"), limit: Some(50), ..Default::default() },
+        Q {
+            tier: "system",
+            since: t0 - DAY,
+            ..Default::default()
+        },
+        Q {
+            tier: "system",
+            since: t0 - DAY,
+            lvl: Some(Level::Warn),
+            ..Default::default()
+        },
+        Q {
+            tier: "system",
+            since: t0 - DAY,
+            grep: Some("job 59"),
+            limit: Some(50),
+            ..Default::default()
+        },
     ] {
         let (got, _) = query(&a.config, &q.args());
         assert_same(&format!("{q:?}"), &got, &q.expect(&written));
     }
-    let (all, _) = query(&a.config, &Q { tier: "system", since: t0 - DAY, ..Default::default() }.args());
+    let (all, _) = query(
+        &a.config,
+        &Q {
+            tier: "system",
+            since: t0 - DAY,
+            ..Default::default()
+        }
+        .args(),
+    );
     assert_eq!(all.len(), 6000);
 }

@@ -5,7 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_s3;
 mod api;
 mod duckdb;
 mod query_corpus;
-mod agent_s3;
