@@ -52,6 +52,81 @@ impl fmt::Display for Tier {
     }
 }
 
+/// One value per tier, indexed by [`Tier`] (not by `tier as usize`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerTier<T>([T; 5]);
+
+impl<T> PerTier<T> {
+    /// Every tier with its value, in [`Tier::ALL`] order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Tier, &mut T)> {
+        Tier::ALL.into_iter().zip(self.0.iter_mut())
+    }
+}
+
+impl<T> std::ops::Index<Tier> for PerTier<T> {
+    type Output = T;
+    fn index(&self, t: Tier) -> &T {
+        &self.0[t as usize]
+    }
+}
+
+impl<T> std::ops::IndexMut<Tier> for PerTier<T> {
+    fn index_mut(&mut self, t: Tier) -> &mut T {
+        &mut self.0[t as usize]
+    }
+}
+
+/// The four correlation ids of an event (SPEC §1). Their names are the
+/// event keys, the `id_fields` keys of a source and the path template
+/// captures alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdField {
+    ProjectId,
+    BuildId,
+    UserId,
+    ReqId,
+}
+
+impl IdField {
+    pub const ALL: [IdField; 4] = [
+        IdField::ProjectId,
+        IdField::BuildId,
+        IdField::UserId,
+        IdField::ReqId,
+    ];
+
+    /// The key in an event: `projectId`, `buildId`, `userId`, `reqId`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdField::ProjectId => "projectId",
+            IdField::BuildId => "buildId",
+            IdField::UserId => "userId",
+            IdField::ReqId => "reqId",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<IdField> {
+        IdField::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// JSON / logfmt fields that fill the id unless a source's `id_fields`
+    /// says otherwise.
+    pub fn default_fields(self) -> &'static [&'static str] {
+        match self {
+            IdField::ProjectId => &["projectId", "project_id"],
+            IdField::BuildId => &["buildId", "build_id"],
+            IdField::UserId => &["userId", "user_id"],
+            IdField::ReqId => &["reqId", "req_id", "requestId", "request_id"],
+        }
+    }
+}
+
+impl fmt::Display for IdField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Severity of a line, reduced to the four levels of the contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -134,14 +209,27 @@ impl Event {
         serde_json::from_str(line)
     }
 
-    /// The id a tier's layout is keyed on, by name (`buildId`, ...).
-    pub fn id(&self, name: &str) -> Option<&str> {
-        match name {
-            "projectId" => self.project_id.as_deref(),
-            "buildId" => self.build_id.as_deref(),
-            "userId" => self.user_id.as_deref(),
-            "reqId" => self.req_id.as_deref(),
-            _ => None,
+    /// One of the correlation ids.
+    pub fn id(&self, field: IdField) -> Option<&str> {
+        self.id_slot(field).as_deref()
+    }
+
+    fn id_slot(&self, field: IdField) -> &Option<String> {
+        match field {
+            IdField::ProjectId => &self.project_id,
+            IdField::BuildId => &self.build_id,
+            IdField::UserId => &self.user_id,
+            IdField::ReqId => &self.req_id,
+        }
+    }
+
+    /// One of the correlation ids, to set.
+    pub fn id_mut(&mut self, field: IdField) -> &mut Option<String> {
+        match field {
+            IdField::ProjectId => &mut self.project_id,
+            IdField::BuildId => &mut self.build_id,
+            IdField::UserId => &mut self.user_id,
+            IdField::ReqId => &mut self.req_id,
         }
     }
 

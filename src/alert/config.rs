@@ -5,9 +5,10 @@
 //! naming a channel that does not exist, a regex that does not compile, a
 //! window of zero, a ratio outside (0, 1] — is checked by
 //! [`AlertsConfig::validate`], which points at the offending value because
-//! those fields are `toml::Spanned`. Compilation into the engine's types
-//! (`rules::Rule`, `channels::Channel`) happens only after validation, so it
-//! never has to report positions itself.
+//! those fields are `toml::Spanned`. A rule is validated by compiling it
+//! ([`Rule::compile`](super::rules::Rule::compile) returns every problem with
+//! its span); only what needs the other tables (channel names, unique rule
+//! names) is checked here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -189,7 +190,62 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 }
 
 /// The channel types (SPEC §8).
-pub const CHANNEL_TYPES: [&str; 6] = ["webhook", "slack", "discord", "pagerduty", "email", "sms"];
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    Webhook,
+    Slack,
+    Discord,
+    PagerDuty,
+    Email,
+    Sms,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 6] = [
+        ChannelKind::Webhook,
+        ChannelKind::Slack,
+        ChannelKind::Discord,
+        ChannelKind::PagerDuty,
+        ChannelKind::Email,
+        ChannelKind::Sms,
+    ];
+
+    /// The name written as `type = "..."`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Discord => "discord",
+            ChannelKind::PagerDuty => "pagerduty",
+            ChannelKind::Email => "email",
+            ChannelKind::Sms => "sms",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        ChannelKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// All names, for messages: `webhook, slack, ...`.
+    fn names() -> String {
+        ChannelKind::ALL.map(ChannelKind::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a channel table has no usable type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelTypeError {
+    #[error("channel \"{0}\" has no type; add `type = ` one of {names}", names = ChannelKind::names())]
+    Missing(String),
+    #[error("unknown channel type \"{0}\"")]
+    Unknown(String),
+}
 
 /// SMTP transport security.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -304,10 +360,11 @@ impl fmt::Debug for ChannelConfig {
 
 impl ChannelConfig {
     /// The effective type: `type`, else the table name if it is a type.
-    pub fn kind<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+    pub fn kind(&self, name: &str) -> Result<ChannelKind, ChannelTypeError> {
         match &self.channel_type {
-            Some(t) => Some(t.get_ref().as_str()),
-            None => CHANNEL_TYPES.contains(&name).then_some(name),
+            Some(t) => ChannelKind::parse(t.get_ref())
+                .ok_or_else(|| ChannelTypeError::Unknown(t.get_ref().clone())),
+            None => ChannelKind::parse(name).ok_or_else(|| ChannelTypeError::Missing(name.into())),
         }
     }
 
@@ -338,22 +395,21 @@ impl ChannelConfig {
 }
 
 /// Keys each channel type accepts and requires (beyond the common ones).
-fn keys_of(kind: &str) -> (&'static [&'static str], &'static [&'static str]) {
+fn keys_of(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
-        "webhook" => (&["url", "secret", "signature_header"], &["url"]),
-        "slack" | "discord" => (&["url"], &["url"]),
-        "pagerduty" => (&["routing_key", "api_url"], &["routing_key"]),
-        "email" => (
+        ChannelKind::Webhook => (&["url", "secret", "signature_header"], &["url"]),
+        ChannelKind::Slack | ChannelKind::Discord => (&["url"], &["url"]),
+        ChannelKind::PagerDuty => (&["routing_key", "api_url"], &["routing_key"]),
+        ChannelKind::Email => (
             &[
                 "host", "port", "tls", "ca_file", "username", "password", "from", "to",
             ],
             &["host", "from", "to"],
         ),
-        "sms" => (
+        ChannelKind::Sms => (
             &["api_url", "account_sid", "auth_token", "from", "to"],
             &["account_sid", "auth_token", "from", "to"],
         ),
-        _ => (&[], &[]),
     }
 }
 
@@ -361,8 +417,23 @@ impl AlertsConfig {
     /// Semantic checks, each error at the value it is about.
     pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
         let mut errors = Vec::new();
+        // Channels are also built, as the engine builds them: what a
+        // constructor rejects (a ca_file that is not PEM certificates, say)
+        // fails `check` rather than the start of the agent. No connection
+        // is made; one HTTP client serves every channel, as at run time.
+        let http = (!self.channels.is_empty()).then(reqwest::Client::new);
         for (name, ch) in &self.channels {
+            let before = errors.len();
             validate_channel(src, name, ch, &mut errors);
+            if let (true, Some(http)) = (errors.len() == before, &http) {
+                if let Err(e) = super::channels::Channel::compile(name.get_ref(), ch, http) {
+                    let span = ch.ca_file.as_ref().map_or(name.span(), |c| c.span());
+                    errors.push(src.error_at_parsed(
+                        Some(span),
+                        format!("channel \"{}\": {e:#}", name.get_ref()),
+                    ));
+                }
+            }
         }
         let channel_names: Vec<&str> = self.channels.keys().map(|k| k.get_ref().as_str()).collect();
         let mut rule_names = HashSet::new();
@@ -394,27 +465,24 @@ fn validate_channel(
 ) {
     let at = |span, msg: String| src.error_at_parsed(Some(span), msg);
     let n = name.get_ref();
-    let Some(kind) = ch.kind(n) else {
-        errors.push(at(
-            name.span(),
-            format!(
-                "channel \"{n}\" has no type; add `type = ` one of {}",
-                CHANNEL_TYPES.join(", ")
-            ),
-        ));
-        return;
+    let kind = match ch.kind(n) {
+        Ok(kind) => kind,
+        Err(e @ ChannelTypeError::Missing(_)) => {
+            errors.push(at(name.span(), e.to_string()));
+            return;
+        }
+        Err(ChannelTypeError::Unknown(kind)) => {
+            let span = ch.channel_type.as_ref().map_or(name.span(), |t| t.span());
+            errors.push(at(
+                span,
+                crate::config::error::with_suggestion(&format!(
+                    "unknown variant `{kind}`, expected one of {}",
+                    ChannelKind::ALL.map(|t| format!("`{t}`")).join(", ")
+                )),
+            ));
+            return;
+        }
     };
-    if !CHANNEL_TYPES.contains(&kind) {
-        let span = ch.channel_type.as_ref().map_or(name.span(), |t| t.span());
-        errors.push(at(
-            span,
-            crate::config::error::with_suggestion(&format!(
-                "unknown variant `{kind}`, expected one of {}",
-                CHANNEL_TYPES.map(|t| format!("`{t}`")).join(", ")
-            )),
-        ));
-        return;
-    }
     let (allowed, required) = keys_of(kind);
     for (key, span) in ch.specific_keys() {
         if let Some(span) = span {
@@ -456,7 +524,7 @@ fn validate_channel(
                 "to is empty; give at least one recipient".into(),
             ));
         }
-        if kind == "email" {
+        if kind == ChannelKind::Email {
             for addr in to.get_ref() {
                 if addr.parse::<lettre::message::Mailbox>().is_err() {
                     errors.push(at(to.span(), format!("{addr:?} is not an email address")));
@@ -464,7 +532,7 @@ fn validate_channel(
             }
         }
     }
-    if kind == "sms" {
+    if kind == ChannelKind::Sms {
         let e164 = |n: &str| {
             n.strip_prefix('+').is_some_and(|d| {
                 (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
@@ -487,7 +555,7 @@ fn validate_channel(
             ));
         }
     }
-    if let (Some(from), "email") = (&ch.from, kind) {
+    if let (Some(from), ChannelKind::Email) = (&ch.from, kind) {
         if from.get_ref().parse::<lettre::message::Mailbox>().is_err() {
             errors.push(at(
                 from.span(),
@@ -495,7 +563,7 @@ fn validate_channel(
             ));
         }
     }
-    if kind == "email" && ch.username.is_some() != ch.password.is_some() {
+    if kind == ChannelKind::Email && ch.username.is_some() != ch.password.is_some() {
         errors.push(at(
             name.span(),
             format!("email channel \"{n}\": give both username and password, or neither"),
@@ -536,19 +604,10 @@ fn validate_rule(
 ) {
     let at = |span, msg: String| src.error_at_parsed(Some(span), msg);
     let name = r.name.get_ref();
-    if name.is_empty() {
-        errors.push(at(r.name.span(), "rule name is empty".into()));
-    }
     if !rule_names.insert(name.clone()) {
         errors.push(at(
             r.name.span(),
             format!("duplicate rule name {name:?}; names must be unique"),
-        ));
-    }
-    if r.channels.get_ref().is_empty() {
-        errors.push(at(
-            r.channels.span(),
-            "channels is empty; name at least one [alerts.channels.*] table".into(),
         ));
     }
     for c in r.channels.get_ref() {
@@ -574,110 +633,10 @@ fn validate_rule(
             ));
         }
     }
-    validate_match(src, &r.matches, errors);
-    if let Some(b) = &r.base {
-        validate_match(src, b.get_ref(), errors);
-    }
-    for (key, d) in [
-        ("suppress_for", &r.suppress_for),
-        ("window", &r.window),
-        ("escalate_after", &r.escalate_after),
-    ] {
-        if let Some(d) = d {
-            if d.get_ref().get().is_zero() {
-                errors.push(at(d.span(), format!("{key} must be > 0")));
-            }
-        }
-    }
-    let needs = |key: &str, present: bool, errors: &mut Vec<ConfigError>| {
-        if !present {
-            errors.push(at(
-                r.name.span(),
-                format!(
-                    "rule \"{name}\" of type {:?} needs `{key}`",
-                    format!("{:?}", r.rule_type).to_lowercase()
-                ),
-            ));
-        }
-    };
-    let unused =
-        |key: &str, span: Option<std::ops::Range<usize>>, errors: &mut Vec<ConfigError>| {
-            if let Some(span) = span {
-                errors.push(at(
-                    span,
-                    format!(
-                        "`{key}` does not apply to a rule of type {:?}",
-                        format!("{:?}", r.rule_type).to_lowercase()
-                    ),
-                ));
-            }
-        };
-    let (w, c, ra, b) = (
-        r.window.as_ref().map(|s| s.span()),
-        r.count.as_ref().map(|s| s.span()),
-        r.ratio.as_ref().map(|s| s.span()),
-        r.base.as_ref().map(|s| s.span()),
-    );
-    match r.rule_type {
-        RuleType::Any => {
-            unused("window", w, errors);
-            unused("count", c, errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-        }
-        RuleType::Threshold => {
-            needs("count", c.is_some(), errors);
-            needs("window", w.is_some(), errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-            if let Some(c) = &r.count {
-                if *c.get_ref() == 0 {
-                    errors.push(at(c.span(), "count must be at least 1".into()));
-                }
-            }
-        }
-        RuleType::Ratio => {
-            needs("window", w.is_some(), errors);
-            needs("ratio", ra.is_some(), errors);
-            needs("base", b.is_some(), errors);
-            unused("count", c, errors);
-            if let Some(x) = &r.ratio {
-                let v = *x.get_ref();
-                if !(v > 0.0 && v <= 1.0) {
-                    errors.push(at(
-                        x.span(),
-                        format!("ratio {v} is outside (0, 1]; write e.g. 0.5 for half"),
-                    ));
-                }
-            }
-        }
-        RuleType::Absence => {
-            needs("window", w.is_some(), errors);
-            unused("count", c, errors);
-            unused("ratio", ra, errors);
-            unused("base", b, errors);
-        }
-    }
-}
-
-fn validate_match(src: &SourceText, m: &MatchConfig, errors: &mut Vec<ConfigError>) {
-    let regex_err = |r: &Spanned<String>, errors: &mut Vec<ConfigError>| {
-        if let Err(e) = regex::Regex::new(r.get_ref()) {
-            let detail = e.to_string();
-            let last = detail.lines().last().unwrap_or("invalid regex").trim();
-            errors.push(src.error_at_parsed(
-                Some(r.span()),
-                format!("invalid regex {:?}: {last}", r.get_ref()),
-            ));
-        }
-    };
-    if let Some(r) = &m.msg {
-        regex_err(r, errors);
-    }
-    let ids = [&m.project_id, &m.build_id, &m.user_id, &m.req_id];
-    for cond in ids.into_iter().flatten().chain(m.data.values()) {
-        if let Some(r) = &cond.regex {
-            regex_err(r, errors);
-        }
+    if let Err(e) = super::rules::Rule::compile(r) {
+        errors.extend(
+            e.0.into_iter()
+                .map(|e| src.error_at_parsed(Some(e.span.clone()), e.to_string())),
+        );
     }
 }

@@ -339,6 +339,27 @@ tier = "build"
     }
 
     #[test]
+    fn channels_are_built_by_check() {
+        // Readable, so the key checks pass; not certificates, so only the
+        // email channel's constructor can tell.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(
+            &ca,
+            "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[alerts.channels.email]\nhost = \"127.0.0.1\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nca_file = \"{}\"\n",
+            ca.display()
+        );
+        let e = errors(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].0, e[0].1), (5, 11), "{e:?}");
+        assert!(e[0].2.contains("channel \"email\""), "{e:?}");
+    }
+
+    #[test]
     fn debug_output_masks_secrets() {
         let text =
             "[alerts.channels.slack]\nurl = \"https://hooks.slack.com/services/T/B/SECRETPATH\"\n\

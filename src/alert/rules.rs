@@ -17,11 +17,14 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use std::ops::Range;
+
 use regex::Regex;
 use serde_json::Value;
+use toml::Spanned;
 
 use super::config::{FieldCond, MatchConfig, RuleConfig, RuleType, Severity};
-use crate::event::{Event, Level, Tier};
+use crate::event::{Event, IdField, Level, Tier};
 
 /// Default `suppress_for`.
 pub const DEFAULT_SUPPRESS: Duration = Duration::from_secs(600);
@@ -33,8 +36,7 @@ pub struct Matcher {
     kinds: Vec<String>,
     lvls: Vec<Level>,
     srcs: Vec<String>,
-    /// (`projectId` | `buildId` | `userId` | `reqId`, condition)
-    ids: Vec<(&'static str, Cond)>,
+    ids: Vec<(IdField, Cond)>,
     msg: Option<Regex>,
     /// (dotted path split, condition)
     data: Vec<(Vec<String>, Cond)>,
@@ -47,17 +49,74 @@ struct Cond {
     exists: Option<bool>,
 }
 
+/// One problem in a `[[alerts.rules]]` table, at the value it is about.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{problem}")]
+pub struct RuleError {
+    /// Byte span in the (interpolated) config text.
+    pub span: Range<usize>,
+    pub problem: RuleProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuleProblem {
+    #[error("rule name is empty")]
+    EmptyName,
+    #[error("channels is empty; name at least one [alerts.channels.*] table")]
+    NoChannels,
+    #[error("{0} must be > 0")]
+    Zero(&'static str),
+    #[error("count must be at least 1")]
+    CountZero,
+    #[error("min_base must be at least 1")]
+    MinBaseZero,
+    #[error("rule \"{rule}\" of type {rule_type:?} needs `{key}`")]
+    Needs {
+        rule: String,
+        rule_type: &'static str,
+        key: &'static str,
+    },
+    #[error("`{key}` does not apply to a rule of type {rule_type:?}")]
+    Unused {
+        key: &'static str,
+        rule_type: &'static str,
+    },
+    #[error("ratio {0} is outside (0, 1]; write e.g. 0.5 for half")]
+    Ratio(f64),
+    #[error("invalid regex {pattern:?}: {detail}")]
+    Regex { pattern: String, detail: String },
+}
+
+/// Every problem of one rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct RuleErrors(pub Vec<RuleError>);
+
+fn compile_regex(r: &Spanned<String>, errors: &mut Vec<RuleError>) -> Option<Regex> {
+    match Regex::new(r.get_ref()) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            let detail = e.to_string();
+            let last = detail.lines().last().unwrap_or("invalid regex").trim();
+            errors.push(RuleError {
+                span: r.span(),
+                problem: RuleProblem::Regex {
+                    pattern: r.get_ref().clone(),
+                    detail: last.to_string(),
+                },
+            });
+            None
+        }
+    }
+}
+
 impl Cond {
-    fn compile(c: &FieldCond) -> Result<Cond, regex::Error> {
-        Ok(Cond {
+    fn compile(c: &FieldCond, errors: &mut Vec<RuleError>) -> Cond {
+        Cond {
             equals: c.equals.as_ref().map(toml_to_json),
-            regex: c
-                .regex
-                .as_ref()
-                .map(|r| Regex::new(r.get_ref()))
-                .transpose()?,
+            regex: c.regex.as_ref().and_then(|r| compile_regex(r, errors)),
             exists: c.exists,
-        })
+        }
     }
 
     fn holds(&self, v: Option<&Value>) -> bool {
@@ -110,38 +169,35 @@ fn toml_to_json(v: &toml::Value) -> Value {
 }
 
 impl Matcher {
-    pub fn compile(m: &MatchConfig) -> Result<Matcher, regex::Error> {
+    /// Compile a match table; its regex errors go to `errors`.
+    pub fn compile(m: &MatchConfig, errors: &mut Vec<RuleError>) -> Matcher {
         let mut ids = Vec::new();
-        for (name, c) in [
-            ("projectId", &m.project_id),
-            ("buildId", &m.build_id),
-            ("userId", &m.user_id),
-            ("reqId", &m.req_id),
+        for (id, c) in [
+            (IdField::ProjectId, &m.project_id),
+            (IdField::BuildId, &m.build_id),
+            (IdField::UserId, &m.user_id),
+            (IdField::ReqId, &m.req_id),
         ] {
             if let Some(c) = c {
-                ids.push((name, Cond::compile(c)?));
+                ids.push((id, Cond::compile(c, errors)));
             }
         }
         let mut data = Vec::new();
         for (path, c) in &m.data {
             data.push((
                 path.split('.').map(String::from).collect(),
-                Cond::compile(c)?,
+                Cond::compile(c, errors),
             ));
         }
-        Ok(Matcher {
+        Matcher {
             tiers: m.tier.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
             kinds: m.kind.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
             lvls: m.lvl.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
             srcs: m.src.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
             ids,
-            msg: m
-                .msg
-                .as_ref()
-                .map(|r| Regex::new(r.get_ref()))
-                .transpose()?,
+            msg: m.msg.as_ref().and_then(|r| compile_regex(r, errors)),
             data,
-        })
+        }
     }
 
     /// The conditions that cost nothing to check (no regex, no JSON walk);
@@ -157,8 +213,8 @@ impl Matcher {
         if !self.cheap_match(e) {
             return false;
         }
-        for (name, c) in &self.ids {
-            let v = e.id(name).map(|s| Value::String(s.to_string()));
+        for (id, c) in &self.ids {
+            let v = e.id(*id).map(|s| Value::String(s.to_string()));
             if !c.holds(v.as_ref()) {
                 return false;
             }
@@ -237,28 +293,111 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Rule {
-    /// Compile a validated rule config.
-    pub fn compile(c: &RuleConfig) -> anyhow::Result<Rule> {
+    /// Compile a rule config: the one place that checks it. Every problem
+    /// is reported (with its span), and nothing required is defaulted.
+    /// Cross-references (channel names, unique rule names) are checked by
+    /// `AlertsConfig::validate`, which knows the other tables.
+    pub fn compile(c: &RuleConfig) -> Result<Rule, RuleErrors> {
+        let mut errors = Vec::new();
+        let mut err = |span: Range<usize>, problem| errors.push(RuleError { span, problem });
         let name = c.name.get_ref().clone();
-        let window_ms = c.window.as_ref().map_or(60_000, |w| ms(w.get_ref().get()));
+        if name.is_empty() {
+            err(c.name.span(), RuleProblem::EmptyName);
+        }
+        if c.channels.get_ref().is_empty() {
+            err(c.channels.span(), RuleProblem::NoChannels);
+        }
+        for (key, d) in [
+            ("suppress_for", &c.suppress_for),
+            ("window", &c.window),
+            ("escalate_after", &c.escalate_after),
+        ] {
+            if let Some(d) = d.as_ref().filter(|d| d.get_ref().get().is_zero()) {
+                err(d.span(), RuleProblem::Zero(key));
+            }
+        }
+        let rule_type = match c.rule_type {
+            RuleType::Any => "any",
+            RuleType::Threshold => "threshold",
+            RuleType::Ratio => "ratio",
+            RuleType::Absence => "absence",
+        };
+        // What the type needs and what it does not take.
+        let (needs, takes): (&[&str], &[&str]) = match c.rule_type {
+            RuleType::Any => (&[], &[]),
+            RuleType::Threshold => (&["count", "window"], &["count", "window"]),
+            RuleType::Ratio => (&["window", "ratio", "base"], &["window", "ratio", "base"]),
+            RuleType::Absence => (&["window"], &["window"]),
+        };
+        let present = [
+            ("window", c.window.as_ref().map(|s| s.span())),
+            ("count", c.count.as_ref().map(|s| s.span())),
+            ("ratio", c.ratio.as_ref().map(|s| s.span())),
+            ("base", c.base.as_ref().map(|s| s.span())),
+        ];
+        for &key in needs {
+            if present.iter().any(|(k, span)| *k == key && span.is_none()) {
+                let rule = name.clone();
+                err(
+                    c.name.span(),
+                    RuleProblem::Needs {
+                        rule,
+                        rule_type,
+                        key,
+                    },
+                );
+            }
+        }
+        for (key, span) in present {
+            if let Some(span) = span.filter(|_| !takes.contains(&key)) {
+                err(span, RuleProblem::Unused { key, rule_type });
+            }
+        }
+        if let Some(n) = c.count.as_ref().filter(|n| *n.get_ref() == 0) {
+            err(n.span(), RuleProblem::CountZero);
+        }
+        if let Some(r) = &c.ratio {
+            let v = *r.get_ref();
+            if !(v > 0.0 && v <= 1.0) {
+                err(r.span(), RuleProblem::Ratio(v));
+            }
+        }
+        if c.min_base == Some(0) {
+            err(c.name.span(), RuleProblem::MinBaseZero);
+        }
+        let matcher = Matcher::compile(&c.matches, &mut errors);
+        let base = c
+            .base
+            .as_ref()
+            .map(|b| Matcher::compile(b.get_ref(), &mut errors));
+        let window_ms = c.window.as_ref().map(|w| ms(w.get_ref().get()));
+        // `None` only when something required is missing, which is an error
+        // above: nothing is defaulted here.
         let kind = match c.rule_type {
-            RuleType::Any => Kind::Any,
-            RuleType::Threshold => Kind::Threshold {
-                count: c.count.as_ref().map_or(1, |n| *n.get_ref()).max(1) as usize,
-                window_ms,
+            RuleType::Any => Some(Kind::Any),
+            RuleType::Threshold => {
+                window_ms
+                    .zip(c.count.as_ref())
+                    .map(|(window_ms, n)| Kind::Threshold {
+                        count: *n.get_ref() as usize,
+                        window_ms,
+                    })
+            }
+            RuleType::Ratio => match (window_ms, &c.ratio, base) {
+                (Some(window_ms), Some(ratio), Some(base)) => Some(Kind::Ratio {
+                    base,
+                    ratio: *ratio.get_ref(),
+                    // Documented default: one base match is enough.
+                    min_base: c.min_base.unwrap_or(1),
+                    window_ms,
+                }),
+                _ => None,
             },
-            RuleType::Ratio => Kind::Ratio {
-                base: Matcher::compile(
-                    c.base
-                        .as_ref()
-                        .map(|b| b.get_ref())
-                        .unwrap_or(&MatchConfig::default()),
-                )?,
-                ratio: c.ratio.as_ref().map_or(1.0, |r| *r.get_ref()),
-                min_base: c.min_base.unwrap_or(1).max(1),
-                window_ms,
-            },
-            RuleType::Absence => Kind::Absence { window_ms },
+            RuleType::Absence => window_ms.map(|window_ms| Kind::Absence { window_ms }),
+        };
+        let kind = match kind {
+            Some(kind) if errors.is_empty() => kind,
+            _ => return Err(RuleErrors(errors)),
         };
         Ok(Rule {
             severity: c.severity,
@@ -277,7 +416,7 @@ impl Rule {
                 .as_ref()
                 .map_or(DEFAULT_SUPPRESS, |d| d.get_ref().get())),
             escalate_ms: c.escalate_after.as_ref().map(|d| ms(d.get_ref().get())),
-            matcher: Matcher::compile(&c.matches)?,
+            matcher,
             kind,
             name,
         })
@@ -472,6 +611,43 @@ mod tests {
     fn rule(toml_text: &str) -> Rule {
         let c: RuleConfig = toml::from_str(toml_text).unwrap();
         Rule::compile(&c).unwrap()
+    }
+
+    fn problems(toml_text: &str) -> Vec<RuleProblem> {
+        let c: RuleConfig = toml::from_str(toml_text).unwrap();
+        Rule::compile(&c)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.problem)
+            .collect()
+    }
+
+    #[test]
+    fn compile_refuses_what_it_used_to_default() {
+        let p =
+            problems("name = \"t\"\ntype = \"threshold\"\nchannels = [\"w\"]\nwindow = \"1m\"\n");
+        assert!(
+            matches!(&p[..], [RuleProblem::Needs { key: "count", .. }]),
+            "{p:?}"
+        );
+        let p = problems("name = \"r\"\ntype = \"ratio\"\nchannels = [\"w\"]\n");
+        assert_eq!(p.len(), 3, "window, ratio and base: {p:?}");
+        let p = problems(
+            "name = \"r\"\ntype = \"ratio\"\nratio = 0.5\nmin_base = 0\nwindow = \"1m\"\nchannels = [\"w\"]\n[base]\ntier = \"build\"\n",
+        );
+        assert_eq!(p, [RuleProblem::MinBaseZero]);
+        let p = problems("name = \"a\"\nchannels = [\"w\"]\ncount = 3\n[match]\nmsg = \"(x\"\n");
+        assert!(
+            matches!(
+                &p[..],
+                [
+                    RuleProblem::Unused { key: "count", .. },
+                    RuleProblem::Regex { .. }
+                ]
+            ),
+            "{p:?}"
+        );
     }
 
     fn ev(tier: Tier, lvl: Level, msg: &str) -> Event {

@@ -1,14 +1,22 @@
 //! `logship normalize`: raw lines on stdin to unified events on stdout,
 //! normalized and redacted exactly as the agent would write them.
+//!
+//! "Exactly" holds by construction: stdin is split into lines by the
+//! tailer's splitter (`source::lines`) and each line goes through the
+//! agent's own line path ([`crate::pipeline::line`]). Only `seq` (from 0
+//! here) and `ts` of lines without a timestamp (the time they were read)
+//! differ from what the agent writes.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use crate::config::Format;
-use crate::event::{truncate_msg, Event, Tier};
+use crate::event::{Event, Tier};
 use crate::normalize::Normalizer;
+use crate::pipeline::line::{LinePath, Stream};
 use crate::pipeline::now_ms;
 use crate::redact::{Redactor, StreamState};
+use crate::source::lines;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -42,36 +50,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cfg = args.config.load_or_default()?;
     let redactor = Redactor::new(&cfg.redaction).map_err(anyhow::Error::msg)?;
     let normalizer = Normalizer::plain(&args.src, tier, format, &cfg.agent.instance_id());
+    let path = LinePath {
+        normalizer: &normalizer,
+        redactor: &redactor,
+    };
     let mut state = StreamState::default();
     let mut ev = Event::empty(tier);
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
     let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-    let (mut raw, mut line_out) = (Vec::new(), Vec::new());
+    let mut line_out = Vec::new();
     let mut seq = 0u64;
-    loop {
-        raw.clear();
-        if input.read_until(b'\n', &mut raw)? == 0 {
-            break;
-        }
-        while matches!(raw.last(), Some(b'\n' | b'\r')) {
-            raw.pop();
-        }
-        let text = String::from_utf8_lossy(&raw);
-        let supplied = normalizer.normalize(&text, now_ms(), &[], &mut ev);
-        redactor.redact_msg(&mut state, &mut ev.msg);
-        if let Some(d) = ev.data.as_mut() {
-            redactor.redact_data(d);
-        }
-        truncate_msg(&mut ev.msg);
-        if !supplied.seq {
-            ev.seq = seq;
-            seq += 1;
-        }
+    lines::read_all(&mut std::io::stdin().lock(), &mut |line| {
+        let stream = Stream {
+            path_ids: &[],
+            redact: &mut state,
+        };
+        path.event(line, stream, now_ms(), &mut seq, &mut ev);
         line_out.clear();
         ev.write_json(&mut line_out);
-        out.write_all(&line_out)?;
-    }
+        out.write_all(&line_out)
+    })?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

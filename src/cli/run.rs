@@ -45,6 +45,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {
+    // Before anything can be observed from outside (the metrics endpoint):
+    // a SIGTERM from then on is a graceful stop, never the default kill.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let cfg = loaded.config.clone();
     let notifier = Notifier::from_env();
     let ready = Readiness::default();
@@ -95,9 +99,15 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         .current(&loaded)
         .spawn(stop.clone())?;
     {
-        let alerts = alerts.clone();
+        let (alerts, uploader, ready) = (alerts.clone(), uploader.clone(), ready.clone());
+        let mut running_bucket = cfg.bucket.clone();
         tokio::spawn(async move {
             while let Some(new) = reloads.recv().await {
+                if new.config.bucket != running_bucket
+                    && rebuild_bucket(&new.config, &uploader, &ready).await
+                {
+                    running_bucket = new.config.bucket.clone();
+                }
                 if let Err(e) = alerts.reconfigure(&new.config.alerts) {
                     tracing::error!(error = %e, "new alert rules could not be applied; keeping the running ones");
                 }
@@ -143,8 +153,6 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     std::thread::spawn(move || {
         let _ = done_tx.send(worker.join());
     });
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let stopping = || {
         ready.set_stopping();
         notifier.stopping();
@@ -184,4 +192,23 @@ async fn spawn_api(
     let api = crate::api::Api::start(cfg.api.clone(), reader, tap);
     tokio::spawn(listener.serve(api, stop));
     Ok(())
+}
+
+/// A reload changed `[bucket]`: build a client from the new settings (new
+/// credentials, endpoint, timeouts) and hand it to the uploader, which uses
+/// it from the next attempt on. `false` (and the old client stays) if it
+/// cannot be built.
+async fn rebuild_bucket(cfg: &config::Config, uploader: &Uploader, ready: &Readiness) -> bool {
+    match crate::ship::from_config(cfg).await {
+        Ok(bucket) => {
+            tracing::info!(bucket = %bucket.describe(), "bucket client rebuilt from the reloaded [bucket]; uploads continue with it");
+            uploader.replace(bucket, UploaderConfig::from_bucket(&cfg.bucket));
+            ready.set_max_upload_failing(cfg.bucket.not_ready_after.get());
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "the reloaded [bucket] could not be applied; uploads continue with the previous client");
+            false
+        }
+    }
 }

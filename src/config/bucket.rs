@@ -24,7 +24,7 @@ pub enum BucketKind {
     Dir,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BucketConfig {
     pub kind: BucketKind,

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::event::IdField;
 pub use api::ApiConfig;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
@@ -224,22 +225,23 @@ impl Config {
                     "include is empty; give at least one glob such as \"/var/log/app/*.log\"",
                 ));
             }
+            // The tailer's own constructors: what passes here is what runs.
             if let Err(e) = crate::source::discover::SourceMatcher::new(s) {
-                errors.push(src.error_at_parsed(Some(s.include.span()), e));
+                errors.push(src.error_at_parsed(Some(s.include.span()), e.to_string()));
             }
             if let Some(t) = &s.path_template {
                 if let Err(e) = crate::source::template::PathTemplate::parse(t.get_ref()) {
-                    errors.push(src.error_at_parsed(Some(t.span()), e));
+                    errors.push(src.error_at_parsed(Some(t.span()), e.to_string()));
                 }
             }
             for key in s.id_fields.keys() {
-                if !source::ID_NAMES.contains(&key.get_ref().as_str()) {
+                if IdField::parse(key.get_ref()).is_none() {
                     errors.push(src.error_at_parsed(
                         Some(key.span()),
                         error::with_suggestion(&format!(
                             "unknown field `{}`, expected one of {}",
                             key.get_ref(),
-                            source::ID_NAMES.map(|n| format!("`{n}`")).join(", ")
+                            IdField::ALL.map(|n| format!("`{n}`")).join(", ")
                         )),
                     ));
                 }

@@ -59,7 +59,10 @@ pub struct SourceConfig {
     #[serde(default)]
     pub path_template: Option<Spanned<String>>,
     /// JSON field names that fill the correlation ids, e.g.
-    /// `buildId = ["build_id", "build"]`. Replaces the defaults for that id.
+    /// `buildId = ["build_id", "build"]`. Replaces the defaults for that id
+    /// ([`IdField::default_fields`](crate::event::IdField::default_fields)).
+    /// Keys are checked against [`IdField`](crate::event::IdField) names by
+    /// `Config::validate`, which knows their positions.
     #[serde(default)]
     pub id_fields: BTreeMap<Spanned<String>, FieldNames>,
 }
@@ -89,18 +92,4 @@ fn default_kind() -> String {
 }
 fn default_level() -> Level {
     Level::Info
-}
-
-/// The id names a source can fill.
-pub const ID_NAMES: [&str; 4] = ["projectId", "buildId", "userId", "reqId"];
-
-/// Default JSON fields per id, used when `id_fields` does not name the id.
-pub fn default_id_fields(id: &str) -> &'static [&'static str] {
-    match id {
-        "projectId" => &["projectId", "project_id"],
-        "buildId" => &["buildId", "build_id"],
-        "userId" => &["userId", "user_id"],
-        "reqId" => &["reqId", "req_id", "requestId", "request_id"],
-        _ => &[],
-    }
 }

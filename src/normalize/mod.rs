@@ -11,9 +11,8 @@ pub mod time;
 
 use serde_json::{Map, Value};
 
-use crate::config::source::{default_id_fields, ID_NAMES};
 use crate::config::{Format, SourceConfig};
-use crate::event::{Event, Level, Tier};
+use crate::event::{Event, IdField, Level, Tier};
 
 /// What the line itself supplied, so the pipeline fills only the rest.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,8 +30,9 @@ pub struct Normalizer {
     default_level: Level,
     format: Format,
     instance_id: String,
-    /// For each of [`ID_NAMES`], the JSON/logfmt fields that fill it.
-    id_fields: [Vec<String>; 4],
+    /// For each id, the JSON/logfmt fields that fill it (in
+    /// [`IdField::ALL`] order).
+    id_fields: [(IdField, Vec<String>); 4],
 }
 
 const MSG_KEYS: [&str; 5] = ["msg", "message", "log", "text", "@message"];
@@ -45,8 +45,12 @@ impl Normalizer {
         n.kind = cfg.kind.clone();
         n.default_level = cfg.default_level;
         for (key, names) in &cfg.id_fields {
-            if let Some(i) = ID_NAMES.iter().position(|n| n == key.get_ref()) {
-                n.id_fields[i] = names.to_vec();
+            if let Some(slot) = n
+                .id_fields
+                .iter_mut()
+                .find(|(f, _)| f.name() == key.get_ref())
+            {
+                slot.1 = names.to_vec();
             }
         }
         n
@@ -61,11 +65,9 @@ impl Normalizer {
             default_level: Level::Info,
             format,
             instance_id: instance_id.to_string(),
-            id_fields: ID_NAMES.map(|id| {
-                default_id_fields(id)
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect()
+            id_fields: IdField::ALL.map(|id| {
+                let names = id.default_fields().iter().map(|s| s.to_string());
+                (id, names.collect())
             }),
         }
     }
@@ -76,7 +78,7 @@ impl Normalizer {
         &self,
         line: &str,
         now_ms: i64,
-        path_ids: &[(usize, String)],
+        path_ids: &[(IdField, String)],
         ev: &mut Event,
     ) -> Supplied {
         ev.ts = now_ms;
@@ -90,8 +92,8 @@ impl Normalizer {
         ev.build_id = None;
         ev.user_id = None;
         ev.req_id = None;
-        for (i, v) in path_ids {
-            *id_slot(ev, *i) = Some(v.clone());
+        for (id, v) in path_ids {
+            *ev.id_mut(*id) = Some(v.clone());
         }
         ev.seq = 0;
         ev.src.clear();
@@ -168,8 +170,8 @@ impl Normalizer {
                 ev.lvl = level::from_name(&v).unwrap_or(ev.lvl);
             } else if k == "kind" && !v.is_empty() {
                 ev.kind = v;
-            } else if let Some(i) = self.id_index(k) {
-                *id_slot(ev, i) = Some(v);
+            } else if let Some(id) = self.id_for_field(k) {
+                *ev.id_mut(id) = Some(v);
             } else {
                 data.insert(k.to_string(), Value::String(v));
             }
@@ -181,10 +183,12 @@ impl Normalizer {
         ev.data = (!data.is_empty()).then_some(data);
     }
 
-    fn id_index(&self, key: &str) -> Option<usize> {
+    /// The id a JSON/logfmt field fills, if any.
+    fn id_for_field(&self, key: &str) -> Option<IdField> {
         self.id_fields
             .iter()
-            .position(|names| names.iter().any(|n| n == key))
+            .find(|(_, names)| names.iter().any(|n| n == key))
+            .map(|(id, _)| *id)
     }
 
     fn json_line(&self, mut map: Map<String, Value>, line: &str, ev: &mut Event) -> Supplied {
@@ -201,11 +205,11 @@ impl Normalizer {
         if let Some(k) = take_first(&mut map, &["kind"], |v| v.as_str().map(str::to_string)) {
             ev.kind = k;
         }
-        for (i, names) in self.id_fields.iter().enumerate() {
+        for (id, names) in &self.id_fields {
             for name in names {
                 if let Some(v) = map.get(name).and_then(id_value) {
                     map.remove(name);
-                    *id_slot(ev, i) = Some(v);
+                    *ev.id_mut(*id) = Some(v);
                     break;
                 }
             }
@@ -267,9 +271,9 @@ impl Normalizer {
         if let Some(l) = map.remove("lvl").as_ref().and_then(level::from_json) {
             ev.lvl = l;
         }
-        for (i, name) in ID_NAMES.iter().enumerate() {
-            if let Some(v) = map.remove(*name).as_ref().and_then(id_value) {
-                *id_slot(ev, i) = Some(v);
+        for id in IdField::ALL {
+            if let Some(v) = map.remove(id.name()).as_ref().and_then(id_value) {
+                *ev.id_mut(id) = Some(v);
             }
         }
         if let Some(seq) = map.remove("seq").and_then(|v| v.as_u64()) {
@@ -289,15 +293,6 @@ impl Normalizer {
         data.extend(map);
         ev.data = (!data.is_empty()).then_some(data);
         supplied
-    }
-}
-
-fn id_slot(ev: &mut Event, i: usize) -> &mut Option<String> {
-    match i {
-        0 => &mut ev.project_id,
-        1 => &mut ev.build_id,
-        2 => &mut ev.user_id,
-        _ => &mut ev.req_id,
     }
 }
 
@@ -428,12 +423,17 @@ mod tests {
     fn path_ids_fill_and_line_ids_win() {
         let n = Normalizer::plain("b", Tier::Build, Format::Auto, "h");
         let mut ev = Event::empty(Tier::Build);
-        n.normalize("plain", NOW, &[(1, "from-path".into())], &mut ev);
+        n.normalize(
+            "plain",
+            NOW,
+            &[(IdField::BuildId, "from-path".into())],
+            &mut ev,
+        );
         assert_eq!(ev.build_id.as_deref(), Some("from-path"));
         n.normalize(
             r#"{"msg":"x","buildId":"from-line"}"#,
             NOW,
-            &[(1, "from-path".into())],
+            &[(IdField::BuildId, "from-path".into())],
             &mut ev,
         );
         assert_eq!(ev.build_id.as_deref(), Some("from-line"));

@@ -1,17 +1,23 @@
-//! The agent's metrics (SPEC §7), one process-wide registry.
+//! The agent's metrics (SPEC §7 and §14), one process-wide registry.
 //!
 //! A single global keeps every stage free to count without threading a handle
 //! through each constructor; labels are low-cardinality by construction
 //! (tiers, reasons, rule and source names from the config — never ids, paths
 //! or messages). Hot paths count locally and add per batch.
+//!
+//! Every family is registered here, at start, whatever is configured: a
+//! scrape always shows each family's `# TYPE` line, also for a feature that
+//! is off or a labelled family with no series yet (SPEC §14). Each metric has
+//! one writer; the field's comment names it where it is not obvious.
 
 use std::sync::OnceLock;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,11 +53,30 @@ pub struct ResultLabel {
 pub struct VersionLabel {
     pub version: String,
 }
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabel {
     pub endpoint: String,
     pub code: String,
+}
+
+/// A labelled family registered so that it is encoded — `# HELP` and
+/// `# TYPE` — also before its first series: prometheus-client skips empty
+/// families, and SPEC §14 wants every family on the first scrape.
+#[derive(Debug)]
+struct Listed<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Listed<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// Every metric the agent exposes.
@@ -65,7 +90,10 @@ pub struct Metrics {
     pub uploads: Counter,
     pub upload_failures: Counter,
     pub upload_duration: Histogram,
+    /// Owned by the uploader alone: jobs submitted and not yet done.
     pub upload_backlog_segments: Gauge,
+    /// Owned by the uploader alone: bytes of those jobs as stored in the
+    /// bucket (compressed).
     pub upload_backlog_bytes: Gauge,
     pub alerts_triggered: Family<AlertLabel, Counter>,
     pub alerts_suppressed: Family<RuleLabel, Counter>,
@@ -84,10 +112,14 @@ pub struct Metrics {
     pub backpressure: Gauge,
     /// Live-tail clients connected (SPEC §14).
     pub tail_clients: Gauge,
-    /// Tail clients disconnected for not keeping up.
+    /// Events a slow live-tail client missed (SPEC §14).
     pub tail_dropped: Counter,
-    /// API requests by endpoint and status code.
+    /// API requests by endpoint and status code (SPEC §14).
     pub api_requests: Family<ApiLabel, Counter>,
+    /// Events received from event-stream sources (SPEC §11, §14).
+    pub stream_events: Family<SourceLabel, Counter>,
+    /// Reconnects of event-stream sources (SPEC §11, §14).
+    pub stream_reconnects: Family<SourceLabel, Counter>,
 }
 
 impl Metrics {
@@ -120,33 +152,35 @@ impl Metrics {
             tail_clients: Gauge::default(),
             tail_dropped: Counter::default(),
             api_requests: Family::default(),
+            stream_events: Family::default(),
+            stream_reconnects: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
         r.register(
             "events_written",
             "Events written to local segments",
-            m.events_written.clone(),
+            Listed(m.events_written.clone()),
         );
         r.register(
             "events_dropped",
             "Events not written or not evaluated, by reason",
-            m.events_dropped.clone(),
+            Listed(m.events_dropped.clone()),
         );
         r.register(
             "bytes_read",
             "Bytes read from tailed files",
-            m.bytes_read.clone(),
+            Listed(m.bytes_read.clone()),
         );
         r.register(
             "redactions",
             "Secrets redacted, by rule",
-            m.redactions.clone(),
+            Listed(m.redactions.clone()),
         );
         r.register(
             "segment_rotations",
             "Segments sealed",
-            m.segment_rotations.clone(),
+            Listed(m.segment_rotations.clone()),
         );
         r.register("uploads", "Segments uploaded", m.uploads.clone());
         r.register(
@@ -172,17 +206,17 @@ impl Metrics {
         r.register(
             "alerts_triggered",
             "Notifications sent",
-            m.alerts_triggered.clone(),
+            Listed(m.alerts_triggered.clone()),
         );
         r.register(
             "alerts_suppressed",
             "Notifications suppressed as duplicates",
-            m.alerts_suppressed.clone(),
+            Listed(m.alerts_suppressed.clone()),
         );
         r.register(
             "alert_delivery_failures",
             "Notifications that could not be delivered",
-            m.alert_delivery_failures.clone(),
+            Listed(m.alert_delivery_failures.clone()),
         );
         r.register(
             "alert_queue_depth",
@@ -197,9 +231,13 @@ impl Metrics {
         r.register(
             "config_reloads",
             "Config reloads by result",
-            m.config_reloads.clone(),
+            Listed(m.config_reloads.clone()),
         );
-        r.register("build_info", "Build information", m.build_info.clone());
+        r.register(
+            "build_info",
+            "Build information",
+            Listed(m.build_info.clone()),
+        );
         r.register(
             "invalid_utf8_lines",
             "Lines with invalid UTF-8, replaced",
@@ -227,13 +265,23 @@ impl Metrics {
         );
         r.register(
             "tail_dropped",
-            "Tail clients disconnected for not keeping up",
+            "Events dropped for slow live-tail clients",
             m.tail_dropped.clone(),
         );
         r.register(
             "api_requests",
             "API requests by endpoint and status code",
-            m.api_requests.clone(),
+            Listed(m.api_requests.clone()),
+        );
+        r.register(
+            "stream_events",
+            "Events received from event-stream sources",
+            Listed(m.stream_events.clone()),
+        );
+        r.register(
+            "stream_reconnects",
+            "Reconnects of event-stream sources",
+            Listed(m.stream_reconnects.clone()),
         );
         // Known label sets exist from the start, so a scrape (and an alert
         // on rate()) sees zeros rather than missing series.

@@ -12,6 +12,10 @@
 //! accepted it. A broken file is logged with `file:line:col`, counted as
 //! `logship_config_reloads_total{result="error"}`, and the running config
 //! stays in place (SPEC §4). The pipeline applies what it receives.
+//!
+//! A few settings are read once at start ([`restart_only_changes`]). A new
+//! config that changes one of them is refused whole — logged with the key,
+//! counted as an error — rather than half applied and reported as a success.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -25,7 +29,7 @@ use tokio::sync::mpsc;
 use super::metrics::{metrics, ResultLabel};
 use super::shutdown::Shutdown;
 use super::systemd::Notifier;
-use crate::config::{self, Loaded};
+use crate::config::{self, Config, Loaded};
 
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
 
@@ -37,6 +41,8 @@ pub struct Reloader {
     sighup: bool,
     notifier: Notifier,
     current_text: Option<String>,
+    /// The config running now, for the restart-only comparison.
+    current: Option<Config>,
 }
 
 /// What started a reload attempt.
@@ -56,6 +62,7 @@ impl Reloader {
             sighup: true,
             notifier: Notifier::disabled(),
             current_text: None,
+            current: None,
         }
     }
 
@@ -81,6 +88,7 @@ impl Reloader {
     /// reloaded (default: the file's text when the task starts).
     pub fn current(mut self, loaded: &Loaded) -> Reloader {
         self.current_text = Some(loaded.source.text.clone());
+        self.current = Some(loaded.config.clone());
         self
     }
 
@@ -161,7 +169,9 @@ impl Reloader {
         // Remember the text either way: the same broken text is reported once.
         self.current_text = Some(text);
         let out = match result {
+            Ok(loaded) if self.refuse_restart_only(&loaded.config) => None,
             Ok(loaded) => {
+                self.current = Some(loaded.config.clone());
                 count("ok");
                 tracing::info!(path = %self.path.display(), ?trigger, "config reloaded");
                 self.notifier.status("config reloaded");
@@ -185,6 +195,60 @@ impl Reloader {
         self.notifier.ready();
         out
     }
+}
+
+impl Reloader {
+    /// Log and count a new config that changes a setting only a restart can
+    /// apply; `true` when it must not be handed over.
+    fn refuse_restart_only(&mut self, new: &Config) -> bool {
+        let Some(old) = &self.current else {
+            return false;
+        };
+        let keys = restart_only_changes(old, new);
+        if keys.is_empty() {
+            return false;
+        }
+        count("error");
+        for key in &keys {
+            tracing::error!(
+                key,
+                "{}: {key} changed, and that takes a restart; reload refused, the running config stays (restart the agent to apply it)",
+                self.path.display()
+            );
+        }
+        self.notifier
+            .status("config reload refused: a setting changed that needs a restart (see log)");
+        true
+    }
+}
+
+/// The keys whose change between `old` and `new` only a restart can apply:
+/// where data lives and who the agent is (checkpoint, segments, `seq`), the
+/// listener it already bound, and the upload settings baked into queued
+/// work (object keys carry the prefix; the queue's width is fixed).
+/// Everything else — sources, redaction, segments limits, alerts, bucket
+/// credentials and endpoint — is applied in place.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.agent.data_dir != new.agent.data_dir {
+        keys.push("agent.data_dir");
+    }
+    if old.agent.instance_id() != new.agent.instance_id() {
+        keys.push("agent.instance_id");
+    }
+    if old.metrics.enabled != new.metrics.enabled {
+        keys.push("metrics.enabled");
+    }
+    if old.metrics.listen != new.metrics.listen {
+        keys.push("metrics.listen");
+    }
+    if old.bucket.key_prefix() != new.bucket.key_prefix() {
+        keys.push("bucket.prefix");
+    }
+    if old.bucket.concurrency != new.bucket.concurrency {
+        keys.push("bucket.concurrency");
+    }
+    keys
 }
 
 fn count(result: &str) {

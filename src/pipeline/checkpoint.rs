@@ -10,6 +10,17 @@
 //! a restart continues from there, so a `seq` handed out after the last
 //! checkpoint (and perhaps already seen by an alert receiver) is never
 //! handed out again.
+//!
+//! **The on-disk format has its own types**, apart from the in-memory state
+//! ([`FileState`], [`Retired`], [`SegmentState`], [`StreamState`]), which
+//! stays free to change: renaming a field in `source/` cannot change what
+//! is written here. Every file carries `"version"`; [`VERSION`] is written,
+//! every older version stays readable (converted on load), and a version
+//! this agent does not know is an error naming the file — never a silent
+//! start from zero, which would read every file again. History:
+//! - 1: the in-memory structs serialized directly; `fp_len == 0` meant "no
+//!   head fingerprint yet";
+//! - 2: explicit types; the head is an optional `{len, hash}`.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -17,15 +28,18 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::segment::SegmentState;
-use crate::source::file::FileState;
+use crate::event::Tier;
+use crate::redact::StreamState;
+use crate::segment::{SegmentState, Status};
+use crate::source::file::{FileState, Head};
 use crate::source::tailer::Retired;
 
-const VERSION: u32 = 1;
+/// The version this agent writes.
+pub const VERSION: u64 = 2;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Where the checkpoint stands, in memory.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
-    pub version: u32,
     pub instance_id: String,
     /// First `seq` not covered by any lease handed out so far.
     pub seq_lease_end: u64,
@@ -34,46 +48,54 @@ pub struct Checkpoint {
     pub segments: Vec<SegmentState>,
 }
 
+impl Checkpoint {
+    pub fn new(instance_id: &str) -> Checkpoint {
+        Checkpoint {
+            instance_id: instance_id.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Why a checkpoint could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("checkpoint {path} is corrupt ({source}); move it away to start over (files would be read again from the beginning)")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("checkpoint {path} has format version {found}, which this agent does not know (it reads 1 to {VERSION}); it was written by a newer logship: run that version, or move the file away to start over (files would then be read again from the beginning)")]
+    UnknownVersion { path: PathBuf, found: u64 },
+}
+
 pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("state").join("checkpoint.json")
 }
 
 /// The last checkpoint, or `None` at the very first start.
-pub fn load(data_dir: &Path) -> anyhow::Result<Option<Checkpoint>> {
+pub fn load(data_dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
     let p = path(data_dir);
     let bytes = match fs::read(&p) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(anyhow::anyhow!(
-                "cannot read checkpoint {}: {e}",
-                p.display()
-            ))
-        }
+        Err(source) => return Err(CheckpointError::Read { path: p, source }),
     };
-    let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "checkpoint {} is corrupt ({e}); move it away to start over (files would be read again from the beginning)",
-            p.display()
-        )
-    })?;
-    if cp.version != VERSION {
-        anyhow::bail!(
-            "checkpoint {} has version {}, this agent reads {VERSION}",
-            p.display(),
-            cp.version
-        );
-    }
-    Ok(Some(cp))
+    decode(&bytes).map(Some).map_err(|e| match e {
+        Decode::Json(source) => CheckpointError::Corrupt { path: p, source },
+        Decode::Version(found) => CheckpointError::UnknownVersion { path: p, found },
+    })
 }
 
-/// Write `cp` durably and atomically.
+/// Write `cp` durably and atomically (in the current format).
 pub fn store(data_dir: &Path, cp: &Checkpoint, scratch: &mut Vec<u8>) -> io::Result<()> {
     let p = path(data_dir);
     let dir = p.parent().unwrap_or(data_dir);
     fs::create_dir_all(dir)?;
     scratch.clear();
-    serde_json::to_writer(&mut *scratch, cp).map_err(io::Error::other)?;
+    encode(cp, scratch)?;
     let tmp = dir.join("checkpoint.json.tmp");
     let mut f = File::create(&tmp)?;
     f.write_all(scratch)?;
@@ -82,12 +104,353 @@ pub fn store(data_dir: &Path, cp: &Checkpoint, scratch: &mut Vec<u8>) -> io::Res
     File::open(dir)?.sync_all()
 }
 
-impl Checkpoint {
-    pub fn new(instance_id: &str) -> Checkpoint {
-        Checkpoint {
+/// `cp` in the current on-disk format, appended to `out`.
+pub fn encode(cp: &Checkpoint, out: &mut Vec<u8>) -> io::Result<()> {
+    serde_json::to_writer(out, &v2::Checkpoint::from(cp)).map_err(io::Error::other)
+}
+
+/// Why bytes are not a checkpoint this agent can use.
+#[derive(Debug, thiserror::Error)]
+pub enum Decode {
+    #[error("{0}")]
+    Json(serde_json::Error),
+    /// A version this agent does not know.
+    #[error("unknown checkpoint format version {0}")]
+    Version(u64),
+}
+
+/// Parse a checkpoint of any known version.
+pub fn decode(bytes: &[u8]) -> Result<Checkpoint, Decode> {
+    /// Only the version, whatever else the file holds.
+    #[derive(Deserialize)]
+    struct Probe {
+        version: u64,
+    }
+    let probe: Probe = serde_json::from_slice(bytes).map_err(Decode::Json)?;
+    match probe.version {
+        1 => serde_json::from_slice::<v1::Checkpoint>(bytes)
+            .map(Checkpoint::from)
+            .map_err(Decode::Json),
+        2 => serde_json::from_slice::<v2::Checkpoint>(bytes)
+            .map_err(Decode::Json)?
+            .try_into(),
+        other => Err(Decode::Version(other)),
+    }
+}
+
+/// The current format. Field names here are the file's; change them only
+/// with a new version.
+mod v2 {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Checkpoint {
+        /// Always [`VERSION`] when written.
+        pub version: u64,
+        pub instance_id: String,
+        pub seq_lease_end: u64,
+        pub files: Vec<File>,
+        pub retired: Vec<Retired>,
+        pub segments: Vec<Segment>,
+    }
+
+    /// The fingerprint of a file's first `len` bytes.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Head {
+        pub len: u64,
+        pub hash: u64,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct File {
+        pub source: String,
+        pub path: PathBuf,
+        pub dev: u64,
+        pub ino: u64,
+        pub offset: u64,
+        /// `None`: nothing of the file seen yet.
+        pub head: Option<Head>,
+        pub skipping: bool,
+        /// An open PEM private-key block: `(lines, bytes)` redacted so far.
+        pub pem_block: Option<(u32, usize)>,
+        /// `(dev, ino)` of the file this one is a copy of.
+        pub shadow_of: Option<(u64, u64)>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Retired {
+        pub source: String,
+        pub path: PathBuf,
+        pub head: Head,
+        pub offset: u64,
+        pub skipping: bool,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Status {
+        Open,
+        Sealed,
+        Uploaded,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Segment {
+        pub id: u64,
+        pub tier: Tier,
+        pub group: Option<String>,
+        pub day: i64,
+        pub path: PathBuf,
+        pub key: String,
+        pub len: u64,
+        pub lines: u64,
+        pub first_ts: i64,
+        pub last_ts: i64,
+        pub created_ms: i64,
+        pub last_write_ms: i64,
+        pub status: Status,
+        pub generation: u32,
+        pub uploaded_ms: Option<i64>,
+    }
+}
+
+/// Version 1, read only: what the in-memory structs serialized to before
+/// the format had types of its own.
+mod v1 {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub struct Checkpoint {
+        pub instance_id: String,
+        pub seq_lease_end: u64,
+        pub files: Vec<File>,
+        pub retired: Vec<Retired>,
+        pub segments: Vec<v2::Segment>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct File {
+        pub source: String,
+        pub path: PathBuf,
+        pub dev: u64,
+        pub ino: u64,
+        pub offset: u64,
+        /// 0: no head yet.
+        pub fp_len: u64,
+        pub fp: u64,
+        pub skipping: bool,
+        #[serde(default)]
+        pub redact: Redact,
+        #[serde(default)]
+        pub shadow_of: Option<(u64, u64)>,
+    }
+
+    #[derive(Deserialize, Default)]
+    pub struct Redact {
+        pub block: Option<Block>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Block {
+        pub lines: u32,
+        pub bytes: usize,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Retired {
+        pub source: String,
+        pub path: PathBuf,
+        pub fp_len: u64,
+        pub fp: u64,
+        pub offset: u64,
+        pub skipping: bool,
+    }
+
+    pub fn head(len: u64, hash: u64) -> Option<Head> {
+        (len > 0).then_some(Head { len, hash })
+    }
+}
+
+impl From<&Checkpoint> for v2::Checkpoint {
+    fn from(cp: &Checkpoint) -> v2::Checkpoint {
+        let head = |h: &Head| v2::Head {
+            len: h.len,
+            hash: h.hash,
+        };
+        v2::Checkpoint {
             version: VERSION,
-            instance_id: instance_id.to_string(),
-            ..Default::default()
+            instance_id: cp.instance_id.clone(),
+            seq_lease_end: cp.seq_lease_end,
+            files: cp
+                .files
+                .iter()
+                .map(|f| v2::File {
+                    source: f.source.clone(),
+                    path: f.path.clone(),
+                    dev: f.dev,
+                    ino: f.ino,
+                    offset: f.offset,
+                    head: f.head.as_ref().map(head),
+                    skipping: f.skipping,
+                    pem_block: f.redact.open_block(),
+                    shadow_of: f.shadow_of,
+                })
+                .collect(),
+            retired: cp
+                .retired
+                .iter()
+                .map(|r| v2::Retired {
+                    source: r.source.clone(),
+                    path: r.path.clone(),
+                    head: head(&r.head),
+                    offset: r.offset,
+                    skipping: r.skipping,
+                })
+                .collect(),
+            segments: cp.segments.iter().map(v2::Segment::from).collect(),
+        }
+    }
+}
+
+impl TryFrom<v2::Checkpoint> for Checkpoint {
+    type Error = Decode;
+
+    fn try_from(cp: v2::Checkpoint) -> Result<Checkpoint, Decode> {
+        if cp.version != 2 {
+            return Err(Decode::Version(cp.version));
+        }
+        let head = |h: v2::Head| Head {
+            len: h.len,
+            hash: h.hash,
+        };
+        Ok(Checkpoint {
+            instance_id: cp.instance_id,
+            seq_lease_end: cp.seq_lease_end,
+            files: cp
+                .files
+                .into_iter()
+                .map(|f| FileState {
+                    source: f.source,
+                    path: f.path,
+                    dev: f.dev,
+                    ino: f.ino,
+                    offset: f.offset,
+                    head: f.head.map(head),
+                    skipping: f.skipping,
+                    redact: StreamState::with_open_block(f.pem_block),
+                    shadow_of: f.shadow_of,
+                })
+                .collect(),
+            retired: cp
+                .retired
+                .into_iter()
+                .map(|r| Retired {
+                    source: r.source,
+                    path: r.path,
+                    head: head(r.head),
+                    offset: r.offset,
+                    skipping: r.skipping,
+                })
+                .collect(),
+            segments: cp.segments.into_iter().map(SegmentState::from).collect(),
+        })
+    }
+}
+
+impl From<v1::Checkpoint> for Checkpoint {
+    fn from(cp: v1::Checkpoint) -> Checkpoint {
+        Checkpoint {
+            instance_id: cp.instance_id,
+            seq_lease_end: cp.seq_lease_end,
+            files: cp
+                .files
+                .into_iter()
+                .map(|f| FileState {
+                    source: f.source,
+                    path: f.path,
+                    dev: f.dev,
+                    ino: f.ino,
+                    offset: f.offset,
+                    head: v1::head(f.fp_len, f.fp),
+                    skipping: f.skipping,
+                    redact: StreamState::with_open_block(
+                        f.redact.block.map(|b| (b.lines, b.bytes)),
+                    ),
+                    shadow_of: f.shadow_of,
+                })
+                .collect(),
+            // Version 1 never retired a file without a head.
+            retired: cp
+                .retired
+                .into_iter()
+                .filter_map(|r| {
+                    Some(Retired {
+                        head: v1::head(r.fp_len, r.fp)?,
+                        source: r.source,
+                        path: r.path,
+                        offset: r.offset,
+                        skipping: r.skipping,
+                    })
+                })
+                .collect(),
+            segments: cp.segments.into_iter().map(SegmentState::from).collect(),
+        }
+    }
+}
+
+impl From<&SegmentState> for v2::Segment {
+    fn from(s: &SegmentState) -> v2::Segment {
+        v2::Segment {
+            id: s.id,
+            tier: s.tier,
+            group: s.group.clone(),
+            day: s.day,
+            path: s.path.clone(),
+            key: s.key.clone(),
+            len: s.len,
+            lines: s.lines,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+            created_ms: s.created_ms,
+            last_write_ms: s.last_write_ms,
+            status: match s.status {
+                Status::Open => v2::Status::Open,
+                Status::Sealed => v2::Status::Sealed,
+                Status::Uploaded => v2::Status::Uploaded,
+            },
+            generation: s.generation,
+            uploaded_ms: s.uploaded_ms,
+        }
+    }
+}
+
+impl From<v2::Segment> for SegmentState {
+    fn from(s: v2::Segment) -> SegmentState {
+        SegmentState {
+            id: s.id,
+            tier: s.tier,
+            group: s.group,
+            day: s.day,
+            path: s.path,
+            key: s.key,
+            len: s.len,
+            lines: s.lines,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+            created_ms: s.created_ms,
+            last_write_ms: s.last_write_ms,
+            status: match s.status {
+                v2::Status::Open => Status::Open,
+                v2::Status::Sealed => Status::Sealed,
+                v2::Status::Uploaded => Status::Uploaded,
+            },
+            generation: s.generation,
+            uploaded_ms: s.uploaded_ms,
         }
     }
 }
@@ -96,16 +459,96 @@ impl Checkpoint {
 mod tests {
     use super::*;
 
+    fn sample() -> Checkpoint {
+        let mut cp = Checkpoint::new("h");
+        cp.seq_lease_end = 99;
+        cp.files.push(FileState {
+            source: "app".into(),
+            path: "/l/a.log".into(),
+            dev: 1,
+            ino: 2,
+            offset: 30,
+            head: Some(Head {
+                len: 30,
+                hash: u64::MAX - 1,
+            }),
+            skipping: true,
+            redact: StreamState::with_open_block(Some((2, 100))),
+            shadow_of: Some((1, 3)),
+        });
+        cp.files.push(FileState {
+            source: "app".into(),
+            path: "/l/b.log".into(),
+            dev: 1,
+            ino: 4,
+            offset: 0,
+            head: None,
+            skipping: false,
+            redact: StreamState::default(),
+            shadow_of: None,
+        });
+        cp.retired.push(Retired {
+            source: "app".into(),
+            path: "/l/c.log".into(),
+            head: Head { len: 5, hash: 7 },
+            offset: 5,
+            skipping: false,
+        });
+        cp
+    }
+
     #[test]
     fn round_trip_and_corruption() {
         let d = tempfile::tempdir().unwrap();
         assert!(load(d.path()).unwrap().is_none());
-        let mut cp = Checkpoint::new("h");
-        cp.seq_lease_end = 99;
+        let cp = sample();
         store(d.path(), &cp, &mut Vec::new()).unwrap();
-        assert_eq!(load(d.path()).unwrap().unwrap().seq_lease_end, 99);
+        assert_eq!(load(d.path()).unwrap().unwrap(), cp);
+        let text = fs::read_to_string(path(d.path())).unwrap();
+        assert!(text.starts_with("{\"version\":2,"), "{text}");
         fs::write(path(d.path()), b"{garbage").unwrap();
         let e = load(d.path()).unwrap_err().to_string();
         assert!(e.contains("corrupt"), "{e}");
+    }
+
+    #[test]
+    fn version_1_is_read_with_its_sentinel_as_no_head() {
+        let v1 = r#"{"version":1,"instance_id":"h","seq_lease_end":7,"files":[{"source":"app","path":"/l/a.log","dev":1,"ino":2,"offset":0,"fp_len":0,"fp":0,"skipping":false},{"source":"app","path":"/l/b.log","dev":1,"ino":4,"offset":9,"fp_len":9,"fp":18446744073709551614,"skipping":false,"redact":{"block":{"lines":1,"bytes":3}},"shadow_of":[1,2]}],"retired":[{"source":"app","path":"/l/c.log","fp_len":5,"fp":7,"offset":5,"skipping":true}],"segments":[]}"#;
+        let cp = decode(v1.as_bytes()).unwrap();
+        assert_eq!(cp.seq_lease_end, 7);
+        assert_eq!(cp.files[0].head, None);
+        assert_eq!(
+            cp.files[1].head,
+            Some(Head {
+                len: 9,
+                hash: u64::MAX - 1
+            })
+        );
+        assert_eq!(cp.files[1].redact.open_block(), Some((1, 3)));
+        assert_eq!(cp.files[1].shadow_of, Some((1, 2)));
+        assert_eq!(cp.retired[0].head, Head { len: 5, hash: 7 });
+        assert!(cp.retired[0].skipping);
+    }
+
+    #[test]
+    fn an_unknown_version_is_an_error_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("state")).unwrap();
+        fs::write(path(d.path()), br#"{"version":3,"whatever":[]}"#).unwrap();
+        let e = load(d.path()).unwrap_err();
+        assert!(matches!(
+            e,
+            CheckpointError::UnknownVersion { found: 3, .. }
+        ));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("checkpoint.json") && msg.contains("newer logship"),
+            "{msg}"
+        );
+        fs::write(path(d.path()), br#"{"files":[]}"#).unwrap();
+        assert!(matches!(
+            load(d.path()).unwrap_err(),
+            CheckpointError::Corrupt { .. }
+        ));
     }
 }

@@ -13,9 +13,9 @@
 //! resumes from the last checkpoint. Nothing is skipped to keep going.
 
 pub mod checkpoint;
+pub mod line;
 pub mod tap;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::alert::AlertHandle;
 use crate::config::Config;
-use crate::event::{truncate_msg, Event, Tier, TRUNCATED_SUFFIX};
+use crate::event::{Event, PerTier, Tier};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
@@ -40,6 +40,7 @@ use crate::source::file::FileKey;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
+use line::{LinePath, Stream};
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
 const SEQ_LEASE: u64 = 1 << 26;
@@ -69,12 +70,37 @@ pub struct Parts {
     pub tap: tap::Tap,
 }
 
-/// Wall clock in epoch milliseconds.
+/// Wall clock in epoch milliseconds, as the agent sees it.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
+    let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+        .unwrap_or(0);
+    wall + test_clock_offset_ms()
+}
+
+/// Debug builds only: `LOGSHIP_TEST_CLOCK_OFFSET_MS` shifts [`now_ms`] by
+/// a fixed amount, read once at the first call. The black-box tests run the
+/// debug binary and use it to start the agent seconds before UTC midnight,
+/// so the midnight rotation is observed without waiting for a real one. An
+/// offset (not a frozen clock) keeps time moving, so everything that
+/// measures intervals behaves as in production; the `Instant`-based loop
+/// timers are not affected. Release builds never read the variable.
+fn test_clock_offset_ms() -> i64 {
+    #[cfg(debug_assertions)]
+    {
+        static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *OFFSET.get_or_init(|| {
+            std::env::var("LOGSHIP_TEST_CLOCK_OFFSET_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        0
+    }
 }
 
 struct Pipeline {
@@ -96,7 +122,7 @@ struct Pipeline {
     seq_lease_end: u64,
     /// Something changed since the last checkpoint.
     changed: bool,
-    written: [u64; 5],
+    written: PerTier<u64>,
     backpressure: bool,
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
@@ -153,8 +179,7 @@ impl Pipeline {
             cp.retired,
             first_start,
             TailPolicy::default(),
-        )
-        .map_err(anyhow::Error::msg)?;
+        )?;
         let mut segments = SegmentSet::new(
             &data_dir,
             &instance_id,
@@ -189,7 +214,7 @@ impl Pipeline {
             seq_next: cp.seq_lease_end,
             seq_lease_end: cp.seq_lease_end,
             changed: true,
-            written: [0; 5],
+            written: PerTier::default(),
             backpressure: false,
             scratch: Vec::new(),
             heartbeat: None,
@@ -279,7 +304,11 @@ impl Pipeline {
                 dirty.extend(again);
             }
             self.collect_uploads();
-            self.segments.rotate_due(now_ms());
+            // A segment can come due while its file is idle: sealing it is
+            // a change to commit, or it would wait for the next line.
+            if self.segments.rotate_due(now_ms()) {
+                self.changed = true;
+            }
             if self.changed && last_commit.elapsed() >= commit_every {
                 self.commit()?;
                 last_commit = Instant::now();
@@ -328,33 +357,22 @@ impl Pipeline {
                 return;
             }
             source_idx = Some(f.source_idx);
-            let text = match std::str::from_utf8(line.bytes) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => {
-                    metrics().invalid_utf8_lines.inc();
-                    String::from_utf8_lossy(line.bytes)
-                }
+            let path = LinePath {
+                normalizer: &normalizers[f.source_idx],
+                redactor,
             };
-            let supplied = normalizers[f.source_idx].normalize(&text, wall, &f.path_ids, &mut ev);
-            if line.truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
-                ev.msg.push_str(TRUNCATED_SUFFIX);
-            }
-            redactor.redact_msg(&mut f.st.redact, &mut ev.msg);
-            if let Some(data) = ev.data.as_mut() {
-                redactor.redact_data(data);
-            }
-            truncate_msg(&mut ev.msg);
-            if !supplied.seq {
-                ev.seq = *seq_next;
-                *seq_next += 1;
-            }
+            let stream = Stream {
+                path_ids: &f.path_ids,
+                redact: &mut f.st.redact,
+            };
+            path.event(line, stream, wall, seq_next, &mut ev);
             scratch.clear();
             ev.write_json(scratch);
             if let Err(e) = segments.append(&ev, scratch, wall) {
                 failed = Some(e);
                 return;
             }
-            written[ev.tier as usize] += 1;
+            written[ev.tier] += 1;
             tap.offer(&ev, scratch);
             alerts.offer(&ev);
             if let Some((build, tiers)) = segment::build_end(&ev) {
@@ -395,7 +413,6 @@ impl Pipeline {
         self.segments.sync().context("fsync of segments failed")?;
         let (files, retired) = self.tailer.states();
         let cp = Checkpoint {
-            version: Checkpoint::new("").version,
             instance_id: self.instance_id.clone(),
             seq_lease_end: self.seq_lease_end,
             files,
@@ -439,12 +456,12 @@ impl Pipeline {
     }
 
     fn flush_counters(&mut self) {
-        for (i, n) in self.written.iter_mut().enumerate() {
+        for (tier, n) in self.written.iter_mut() {
             if *n > 0 {
                 metrics()
                     .events_written
                     .get_or_create(&TierLabel {
-                        tier: Tier::ALL[i].as_str().to_string(),
+                        tier: tier.as_str().to_string(),
                     })
                     .inc_by(*n);
                 *n = 0;

@@ -4,12 +4,14 @@
 //! User-written strings (pattern regexes, allowlist regexes, key names) are
 //! kept as `toml::Spanned` so that a typo in a regex is reported at the exact
 //! `file:line:col` of the string, not as "somewhere in [redaction]".
-//! Compilation happens twice on purpose: once here to report every error with
-//! its position, once in [`super::Redactor::new`] to build the engine.
+//! Validation is construction: [`RedactionConfig::validate`] builds the
+//! engine ([`super::Redactor::check`]) and places each of its errors at the
+//! value it names, so what `check` accepts is exactly what runs.
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::{KeyError, RedactError};
 use crate::config::{ConfigError, SourceText};
 
 /// `[redaction]`
@@ -80,50 +82,32 @@ pub(crate) fn one_line(e: &regex::Error) -> String {
 
 impl RedactionConfig {
     pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
-        let mut errors = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for p in &self.patterns {
-            let name = p.name.get_ref();
-            if !valid_rule_name(name) {
-                errors.push(src.error_at_parsed(
-                    Some(p.name.span()),
-                    format!(
-                        "redaction pattern name \"{name}\" must be 1-64 characters of a-z, 0-9 and _ (it becomes a metric label)"
-                    ),
-                ));
-            } else if !seen.insert(name.clone()) {
-                errors.push(src.error_at_parsed(
-                    Some(p.name.span()),
-                    format!("duplicate redaction pattern name \"{name}\""),
-                ));
-            }
-            if let Err(e) = regex::Regex::new(p.regex.get_ref()) {
-                errors.push(src.error_at_parsed(
-                    Some(p.regex.span()),
-                    format!(
-                        "invalid regex in redaction pattern \"{name}\": {}",
-                        one_line(&e)
-                    ),
-                ));
-            }
-        }
-        for r in &self.allow_regex {
-            if let Err(e) = regex::Regex::new(r.get_ref()) {
-                errors.push(src.error_at_parsed(
-                    Some(r.span()),
-                    format!("invalid regex in redaction.allow_regex: {}", one_line(&e)),
-                ));
-            }
-        }
-        for k in &self.keys {
-            if crate::redact::keys::normalize(k.get_ref()).is_empty() {
-                errors.push(src.error_at_parsed(
-                    Some(k.span()),
-                    "redaction.keys entry has no letters or digits; give a key name such as \"pin\"",
-                ));
-            }
-        }
+        let Err(errors) = super::Redactor::check(self) else {
+            return Vec::new();
+        };
         errors
+            .0
+            .into_iter()
+            .map(|e| {
+                let span = match &e {
+                    RedactError::PatternName { index, .. }
+                    | RedactError::DuplicateName { index, .. } => {
+                        self.patterns.get(*index).map(|p| p.name.span())
+                    }
+                    RedactError::PatternRegex { index, .. } => {
+                        self.patterns.get(*index).map(|p| p.regex.span())
+                    }
+                    RedactError::AllowRegex { index, .. } => {
+                        self.allow_regex.get(*index).map(|r| r.span())
+                    }
+                    RedactError::Key(KeyError::Empty { index, .. }) => {
+                        self.keys.get(*index).map(|k| k.span())
+                    }
+                    RedactError::Key(KeyError::Internal(_)) | RedactError::Internal(_) => None,
+                };
+                src.error_at_parsed(span, e.to_string())
+            })
+            .collect()
     }
 }
 
@@ -151,6 +135,21 @@ mod tests {
         let mut lines: Vec<usize> = e.0.iter().map(|e| e.line).collect();
         lines.sort();
         assert_eq!(lines, vec![2, 4]);
+    }
+
+    #[test]
+    fn redact_config_errors_come_from_the_engine_with_positions() {
+        // Duplicate names and empty keys: once checked only here, now by
+        // the engine's constructor, which `check` calls.
+        let text = "[redaction]\nkeys = [\"pin\", \"--\"]\n[[redaction.patterns]]\nname = \"a\"\nregex = \"x\"\n[[redaction.patterns]]\nname = \"a\"\nregex = \"y\"\n";
+        let e = load_str(Path::new("agent.toml"), text.into(), &|_| None).unwrap_err();
+        let found: Vec<(usize, usize)> = e.0.iter().map(|e| (e.line, e.col)).collect();
+        assert_eq!(found, vec![(2, 16), (7, 8)], "{e}");
+        assert!(e.0[0].message.contains("\"--\" has no letters"), "{e}");
+        assert!(e.0[1].message.contains("duplicate"), "{e}");
+        let mut cfg = super::RedactionConfig::default();
+        cfg.keys.push(toml::Spanned::new(0..0, "--".into()));
+        assert!(crate::redact::Redactor::new(&cfg).is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
 
 use super::config::{one_line, valid_rule_name, RedactionConfig};
-use super::keys::{skip_value, Context, Family, KeyMatcher};
+use super::keys::{skip_value, Context, Family, KeyError, KeyMatcher};
 use super::pem::{self, StreamState};
 use super::rules::RULES;
 
@@ -169,22 +169,65 @@ const KEY_STEMS: &[&str] = &[
     "sig",
 ];
 
+/// One problem in `[redaction]`, naming the value it is about (by its index
+/// in the config's list) so `Config::validate` can point at it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RedactError {
+    #[error("redaction pattern name \"{name}\" must be 1-64 characters of a-z, 0-9 and _ (it becomes a metric label)")]
+    PatternName { index: usize, name: String },
+    #[error("duplicate redaction pattern name \"{name}\"")]
+    DuplicateName { index: usize, name: String },
+    #[error("invalid regex in redaction pattern \"{name}\": {detail}")]
+    PatternRegex {
+        index: usize,
+        name: String,
+        detail: String,
+    },
+    #[error("invalid regex in redaction.allow_regex: {detail}")]
+    AllowRegex { index: usize, detail: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A built-in rule does not build: a bug, not a config mistake.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Every problem of one `[redaction]`, in config order.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct RedactErrors(pub Vec<RedactError>);
+
 impl Redactor {
-    pub fn new(cfg: &RedactionConfig) -> Result<Redactor, String> {
+    /// Build the engine. The one check of `[redaction]`: `Config::validate`
+    /// calls it (through [`Redactor::check`]) and reports its errors at
+    /// their positions.
+    pub fn new(cfg: &RedactionConfig) -> Result<Redactor, RedactErrors> {
         if !cfg.enabled {
             tracing::warn!(
                 "REDACTION IS DISABLED ([redaction] enabled = false): secrets and private keys in logs will be written to disk and shipped unredacted"
             );
         }
+        Redactor::build(cfg)
+    }
+
+    /// What [`Redactor::new`] would reject, without its start-up warning.
+    pub fn check(cfg: &RedactionConfig) -> Result<(), RedactErrors> {
+        Redactor::build(cfg).map(drop)
+    }
+
+    fn build(cfg: &RedactionConfig) -> Result<Redactor, RedactErrors> {
+        let internal = |e: String| RedactErrors(vec![RedactError::Internal(e)]);
+        let mut errors = Vec::new();
         let mut labels = Labels::default();
         let mut detectors = Vec::new();
         let mut kw = Vec::new();
         let mut owners = Vec::new();
         if RULES.len() > 128 {
-            return Err("internal: more than 128 built-in redaction rules".into());
+            return Err(internal("more than 128 built-in redaction rules".into()));
         }
         for (i, r) in RULES.iter().enumerate() {
-            let re = Regex::new(r.pattern).map_err(|e| format!("built-in rule {}: {e}", r.name))?;
+            let re = Regex::new(r.pattern)
+                .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
             detectors.push(Detector {
                 re,
                 group: r.group,
@@ -201,15 +244,31 @@ impl Redactor {
         owners.push(Owner::Pem);
 
         let custom_from = detectors.len();
-        for p in &cfg.patterns {
+        let mut seen = HashSet::new();
+        for (index, p) in cfg.patterns.iter().enumerate() {
             let name = p.name.get_ref();
             if !valid_rule_name(name) {
-                return Err(format!(
-                    "redaction pattern name {name:?} must be 1-64 characters of a-z, 0-9 and _"
-                ));
+                errors.push(RedactError::PatternName {
+                    index,
+                    name: name.clone(),
+                });
+            } else if !seen.insert(name) {
+                errors.push(RedactError::DuplicateName {
+                    index,
+                    name: name.clone(),
+                });
             }
-            let re = Regex::new(p.regex.get_ref())
-                .map_err(|e| format!("redaction pattern {name:?}: {}", one_line(&e)))?;
+            let re = match Regex::new(p.regex.get_ref()) {
+                Ok(re) => re,
+                Err(e) => {
+                    errors.push(RedactError::PatternRegex {
+                        index,
+                        name: name.clone(),
+                        detail: one_line(&e),
+                    });
+                    continue;
+                }
+            };
             let group = match re.capture_names().position(|n| n == Some("secret")) {
                 Some(g) => g,
                 None if re.captures_len() > 1 => 1,
@@ -223,8 +282,33 @@ impl Redactor {
             });
         }
 
+        let allow_re = if cfg.allow_regex.is_empty() {
+            None
+        } else {
+            match RegexSet::new(cfg.allow_regex.iter().map(|r| r.get_ref())) {
+                Ok(set) => Some(set),
+                Err(_) => {
+                    // Which one: only on this error path is each compiled alone.
+                    for (index, r) in cfg.allow_regex.iter().enumerate() {
+                        if let Err(e) = Regex::new(r.get_ref()) {
+                            errors.push(RedactError::AllowRegex {
+                                index,
+                                detail: one_line(&e),
+                            });
+                        }
+                    }
+                    None
+                }
+            }
+        };
         let extra: Vec<String> = cfg.keys.iter().map(|k| k.get_ref().clone()).collect();
-        let keys = KeyMatcher::new(&extra, &mut labels)?;
+        let keys = KeyMatcher::new(&extra, &mut labels).map_err(|e| {
+            errors.push(e.into());
+            RedactErrors(std::mem::take(&mut errors))
+        })?;
+        if !errors.is_empty() {
+            return Err(RedactErrors(errors));
+        }
         let mut stems: Vec<String> = KEY_STEMS.iter().map(|s| s.to_string()).collect();
         stems.extend(extra.iter().map(|k| super::keys::normalize(k)));
         stems.extend(extra.iter().map(|k| k.to_lowercase()));
@@ -242,16 +326,7 @@ impl Redactor {
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
             .build(&kw)
-            .map_err(|e| e.to_string())?;
-
-        let allow_re = if cfg.allow_regex.is_empty() {
-            None
-        } else {
-            Some(
-                RegexSet::new(cfg.allow_regex.iter().map(|r| r.get_ref()))
-                    .map_err(|e| format!("redaction.allow_regex: {}", one_line(&e)))?,
-            )
-        };
+            .map_err(|e| internal(e.to_string()))?;
         let pem_rule = labels.id("pem_private_key");
         let metrics = crate::ops::metrics::metrics();
         let unterminated = metrics.redaction("pem_unterminated");

@@ -140,8 +140,21 @@ pub fn normalize(key: &str) -> String {
         .collect()
 }
 
+/// Why [`KeyMatcher::new`] failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum KeyError {
+    /// `redaction.keys[index]` normalizes to nothing.
+    #[error(
+        "redaction.keys entry {key:?} has no letters or digits; give a key name such as \"pin\""
+    )]
+    Empty { index: usize, key: String },
+    /// The built-in URL-password regex does not build: a bug.
+    #[error("internal: url password regex: {0}")]
+    Internal(String),
+}
+
 impl KeyMatcher {
-    pub fn new(extra: &[String], labels: &mut Labels) -> Result<KeyMatcher, String> {
+    pub fn new(extra: &[String], labels: &mut Labels) -> Result<KeyMatcher, KeyError> {
         let mut stems: Vec<Stem> = STEMS
             .iter()
             .map(|&(norm, rule, family, query_only)| Stem {
@@ -152,12 +165,13 @@ impl KeyMatcher {
                 query_only,
             })
             .collect();
-        for k in extra {
+        for (index, k) in extra.iter().enumerate() {
             let norm = normalize(k);
             if norm.is_empty() {
-                return Err(format!(
-                    "redaction.keys entry {k:?} has no letters or digits"
-                ));
+                return Err(KeyError::Empty {
+                    index,
+                    key: k.clone(),
+                });
             }
             // A key the user named is secret whatever its value looks like,
             // digits included (PINs), as passwords are.
@@ -175,7 +189,7 @@ impl KeyMatcher {
         let url_password = Regex::new(
             r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/?#@"'<>\[\]]*:([^\s/?#@"'<>]+)@"#,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| KeyError::Internal(e.to_string()))?;
         Ok(KeyMatcher {
             url_password,
             stems,

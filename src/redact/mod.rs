@@ -26,7 +26,8 @@ pub mod rules;
 pub mod selfcheck;
 
 pub use config::{PatternConfig, RedactionConfig};
-pub use engine::Redactor;
+pub use engine::{RedactError, RedactErrors, Redactor};
+pub use keys::KeyError;
 pub use pem::StreamState;
 
 #[cfg(test)]

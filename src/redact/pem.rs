@@ -39,7 +39,7 @@ const LONG_RUN: usize = 16;
 /// Per-stream redaction state (one per tailed file); never shared. It is
 /// part of the file's checkpoint: after a crash in the middle of a key block
 /// the agent resumes inside the block, so the rest of the key stays hidden.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct StreamState {
     block: Option<Open>,
 }
@@ -49,10 +49,23 @@ impl StreamState {
     pub fn in_private_key(&self) -> bool {
         self.block.is_some()
     }
+
+    /// The open block as `(lines, bytes)` redacted since its BEGIN, for the
+    /// checkpoint.
+    pub fn open_block(&self) -> Option<(u32, usize)> {
+        self.block.as_ref().map(|b| (b.lines, b.bytes))
+    }
+
+    /// The state [`open_block`](Self::open_block) described.
+    pub fn with_open_block(block: Option<(u32, usize)>) -> StreamState {
+        StreamState {
+            block: block.map(|(lines, bytes)| Open { lines, bytes }),
+        }
+    }
 }
 
 /// An open block: how much has been redacted since its BEGIN.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Open {
     lines: u32,
     bytes: usize,

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::event::Tier;
+use crate::event::{IdField, Tier};
 use crate::normalize::time::civil_from_days;
 
 /// Which open segment an event goes to.
@@ -18,11 +18,11 @@ pub struct Route {
 }
 
 /// Which id a tier's layout is keyed on.
-pub fn group_id(tier: Tier) -> Option<&'static str> {
+pub fn group_id(tier: Tier) -> Option<IdField> {
     match tier {
         Tier::System => None,
-        Tier::Build | Tier::Deploy => Some("buildId"),
-        Tier::Action | Tier::Lifecycle => Some("projectId"),
+        Tier::Build | Tier::Deploy => Some(IdField::BuildId),
+        Tier::Action | Tier::Lifecycle => Some(IdField::ProjectId),
     }
 }
 

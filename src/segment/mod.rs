@@ -21,8 +21,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::SegmentsConfig;
 use crate::event::{path_component, Event, Tier};
 use crate::ops::metrics::{metrics, TierLabel};
@@ -32,16 +30,16 @@ use seal::SealJob;
 
 const DAY_MS: i64 = 86_400_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
     Open,
     Sealed,
     Uploaded,
 }
 
-/// What the checkpoint records about a segment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What the checkpoint records about a segment (on disk with its own types:
+/// `pipeline::checkpoint`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct SegmentState {
     pub id: u64,
     pub tier: Tier,
@@ -292,8 +290,10 @@ impl SegmentSet {
         self.to_dispatch.push(id);
     }
 
-    /// Seal segments due by age, UTC midnight, or build idleness.
-    pub fn rotate_due(&mut self, now_ms: i64) {
+    /// Seal segments due by age, UTC midnight, or build idleness. Returns
+    /// whether any was sealed: the caller must then commit (and so
+    /// dispatch) even if no new line arrived.
+    pub fn rotate_due(&mut self, now_ms: i64) -> bool {
         let max_age = self.cfg.max_age.get().as_millis() as i64;
         let idle = self.cfg.build_idle_timeout.get().as_millis() as i64;
         let today = now_ms.div_euclid(DAY_MS);
@@ -310,9 +310,10 @@ impl SegmentSet {
             })
             .map(|s| s.st.id)
             .collect();
-        for id in due {
+        for &id in &due {
             self.seal(id);
         }
+        !due.is_empty()
     }
 
     /// Seal the open build/deploy segments of `build_id` in `tiers`.
@@ -383,7 +384,6 @@ impl SegmentSet {
                 },
             });
         }
-        self.update_backlog();
         jobs
     }
 
@@ -400,7 +400,6 @@ impl SegmentSet {
         }
         seg.st.status = Status::Uploaded;
         seg.st.uploaded_ms = Some(now_ms);
-        self.update_backlog();
         true
     }
 
@@ -411,13 +410,6 @@ impl SegmentSet {
             .filter(|s| s.st.status != Status::Uploaded)
             .map(|s| s.st.len)
             .sum()
-    }
-
-    fn update_backlog(&self) {
-        let sealed = self.segs.values().filter(|s| s.st.status == Status::Sealed);
-        let (n, bytes) = sealed.fold((0i64, 0i64), |(n, b), s| (n + 1, b + s.st.len as i64));
-        metrics().upload_backlog_segments.set(n);
-        metrics().upload_backlog_bytes.set(bytes);
     }
 
     /// Delete uploaded segments older than `local_retention`, and the oldest
@@ -617,16 +609,16 @@ mod tests {
         }
         assert_eq!(statuses(&s), vec![Status::Sealed], "sealed at max_bytes");
         s.append(&e, &l, noon).unwrap();
-        s.rotate_due(noon + 3_599_000);
+        assert!(!s.rotate_due(noon + 3_599_000));
         assert_eq!(statuses(&s)[1], Status::Open);
-        s.rotate_due(noon + 3_600_000);
+        assert!(s.rotate_due(noon + 3_600_000), "reports the seal");
         assert_eq!(statuses(&s)[1], Status::Sealed, "sealed at max_age");
         // Opened at 23:59:59, sealed at the first check after midnight.
         let late = noon + DAY / 2 - 1000;
         s.append(&e, &l, late).unwrap();
-        s.rotate_due(late + 500);
+        assert!(!s.rotate_due(late + 500));
         assert_eq!(statuses(&s)[2], Status::Open);
-        s.rotate_due(late + 1000);
+        assert!(s.rotate_due(late + 1000));
         assert_eq!(statuses(&s)[2], Status::Sealed, "sealed at UTC midnight");
         let st = &s.states()[2];
         assert!(st.path.starts_with("system/2026-01-02"), "{:?}", st.path);

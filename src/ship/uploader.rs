@@ -14,12 +14,21 @@
 //!   re-submits segments whose completion it had not recorded); keys and
 //!   bytes are deterministic, so otherwise the PUT is an identical overwrite
 //!   and the bucket never holds two copies of an event.
-//! - The backlog gauges count jobs submitted and not yet done.
+//! - The backlog gauges (`logship_upload_backlog_segments`/`_bytes`) are
+//!   written here and nowhere else: jobs submitted and not yet done, and
+//!   their size as stored in the bucket (the compressed file).
+//! - The bucket client can be replaced while jobs run ([`Uploader::replace`],
+//!   for new credentials on reload): a request in flight finishes with the
+//!   client it started with, every later attempt takes the current one.
+//! - A failure that repeats with the same message is logged once per
+//!   [`REPEAT_LOG_EVERY`], then summarized with its count: a rejected token
+//!   retried by many jobs does not flood the log (the failures metric still
+//!   counts each one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
@@ -64,12 +73,26 @@ impl UploaderConfig {
     }
 }
 
+/// How often one repeating failure message is logged in full.
+pub const REPEAT_LOG_EVERY: Duration = Duration::from_secs(60);
+/// Distinct failure messages tracked for [`REPEAT_LOG_EVERY`]; beyond this
+/// the oldest are forgotten (and simply logged again).
+const REPEAT_LOG_CAP: usize = 64;
+
 /// Submits jobs; completed segment ids arrive on the `done` channel given to
 /// [`Uploader::spawn`].
 #[derive(Clone)]
 pub struct Uploader {
     tx: mpsc::UnboundedSender<Queued>,
     health: Arc<Health>,
+    target: Arc<RwLock<Target>>,
+}
+
+/// The client and retry settings the next attempt uses; replaced whole.
+#[derive(Clone)]
+struct Target {
+    bucket: Arc<dyn Bucket>,
+    cfg: UploaderConfig,
 }
 
 /// A job with what the queue needs to account for it.
@@ -91,6 +114,8 @@ struct Health {
     /// Set when the bucket refused a HEAD (a PUT-only token): from then on
     /// jobs go straight to the PUT, which is idempotent, just costlier.
     head_refused: AtomicBool,
+    /// Rate limit of repeated failure logs.
+    repeats: Mutex<RepeatLog>,
 }
 
 impl Uploader {
@@ -103,14 +128,14 @@ impl Uploader {
         let (tx, mut rx) = mpsc::unbounded_channel::<Queued>();
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         let health = Arc::new(Health::default());
-        let h = health.clone();
+        let target = Arc::new(RwLock::new(Target { bucket, cfg }));
+        let (h, t) = (health.clone(), target.clone());
         tokio::spawn(async move {
             while let Some(q) = rx.recv().await {
                 let ctx = JobCtx {
-                    bucket: bucket.clone(),
+                    target: t.clone(),
                     permits: permits.clone(),
                     health: h.clone(),
-                    cfg: cfg.clone(),
                     ticket: h.next_ticket.fetch_add(1, Ordering::Relaxed),
                 };
                 let done = done.clone();
@@ -124,7 +149,16 @@ impl Uploader {
                 });
             }
         });
-        Uploader { tx, health }
+        Uploader { tx, health, target }
+    }
+
+    /// Use `bucket` (and `cfg`'s retry timings) from the next attempt on:
+    /// new credentials or endpoint after a reload. Jobs are not restarted; a
+    /// job waiting to retry a rejection is woken no sooner than its wait
+    /// ends. `cfg.concurrency` is fixed at spawn (a change needs a restart).
+    pub fn replace(&self, bucket: Arc<dyn Bucket>, cfg: UploaderConfig) {
+        let mut t = self.target.write().unwrap_or_else(|p| p.into_inner());
+        *t = Target { bucket, cfg };
     }
 
     /// Queue a job (never blocks; the queue is bounded by segments on disk).
@@ -162,22 +196,31 @@ impl Uploader {
 
 /// What one job's task needs.
 struct JobCtx {
-    bucket: Arc<dyn Bucket>,
+    target: Arc<RwLock<Target>>,
     permits: Arc<Semaphore>,
     health: Arc<Health>,
-    cfg: UploaderConfig,
     ticket: u64,
 }
 
 impl JobCtx {
+    /// The client and settings for the next attempt (the lock is never held
+    /// across an await).
+    fn target(&self) -> Target {
+        self.target
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     async fn upload_until_done(&self, job: &UploadJob) {
-        let mut backoff = self.cfg.initial_backoff;
+        let mut backoff = self.target().cfg.initial_backoff;
         loop {
             let result = {
                 // Closed only if the semaphore is dropped, which it is not
                 // while this task holds an Arc to it.
                 let _permit = self.permits.acquire().await;
-                self.attempt(job).await
+                let target = self.target();
+                self.attempt(&target.bucket, job).await
             };
             let e = match result {
                 Ok(()) => {
@@ -188,16 +231,29 @@ impl JobCtx {
             };
             metrics().upload_failures.inc();
             self.set_failing(true);
+            let cfg = self.target().cfg;
+            // The same failure of many jobs differs only by key.
+            let text = e.message.replace(&job.key, "{key}");
+            let repeat = self
+                .health
+                .repeats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .note(&text, Instant::now());
             let wait = match e.retry {
                 Retry::Soon => {
                     let w = jitter(backoff);
-                    tracing::warn!(key = %job.key, error = %e, "upload failed; retrying in {w:?}");
-                    backoff = (backoff * 2).min(self.cfg.max_backoff);
+                    if let Some(similar) = repeat {
+                        tracing::warn!(key = %job.key, error = %e, similar, "upload failed; retrying in {w:?}");
+                    }
+                    backoff = (backoff * 2).min(cfg.max_backoff);
                     w
                 }
                 Retry::Slowly => {
-                    let w = jitter(self.cfg.slow_retry);
-                    tracing::error!(key = %job.key, error = %e, "upload REJECTED by the bucket; the segment stays on disk and is retried in {w:?}");
+                    let w = jitter(cfg.slow_retry);
+                    if let Some(similar) = repeat {
+                        tracing::error!(key = %job.key, error = %e, similar, "upload REJECTED by the bucket; the segment stays on disk and is retried in {w:?}");
+                    }
                     w
                 }
             };
@@ -206,7 +262,7 @@ impl JobCtx {
     }
 
     /// Read the file, skip if already stored, else PUT.
-    async fn attempt(&self, job: &UploadJob) -> Result<(), ShipError> {
+    async fn attempt(&self, bucket: &Arc<dyn Bucket>, job: &UploadJob) -> Result<(), ShipError> {
         let started = Instant::now();
         // Re-read every attempt: after a BadDigest the bytes are sent afresh.
         let body = tokio::fs::read(&job.gz_path).await.map_err(|e| {
@@ -223,7 +279,7 @@ impl JobCtx {
         // in fact landed. A failed HEAD just means we PUT anyway.
         let mut head_refused = false;
         if !self.health.head_refused.load(Ordering::Relaxed) {
-            match self.bucket.head(&job.key).await {
+            match bucket.head(&job.key).await {
                 Ok(Some(info))
                     if info.size == body.len() as u64 && info.meta == job.meta.to_map() =>
                 {
@@ -236,7 +292,7 @@ impl JobCtx {
             }
         }
         let len = body.len();
-        self.bucket.put(&job.key, body, &job.meta).await?;
+        bucket.put(&job.key, body, &job.meta).await?;
         // HEAD refused but PUT accepted: a PUT-only token, not bad credentials.
         if head_refused && !self.health.head_refused.swap(true, Ordering::Relaxed) {
             tracing::warn!(key = %job.key, "the bucket refuses HEAD but accepts PUT; segments re-submitted after a restart will be uploaded again (same key, same bytes)");
@@ -259,6 +315,44 @@ impl JobCtx {
         } else {
             map.remove(&self.ticket);
         }
+    }
+}
+
+/// Which failure messages were logged when, so a repeating one is logged once
+/// per [`REPEAT_LOG_EVERY`] with the count of those held back in between.
+#[derive(Default)]
+struct RepeatLog {
+    /// message -> (when it was last logged, occurrences not logged since).
+    seen: HashMap<String, (Instant, u64)>,
+}
+
+impl RepeatLog {
+    /// `Some(n)` when `message` should be logged now (`n` similar failures
+    /// were held back since it was last logged), `None` to stay quiet.
+    fn note(&mut self, message: &str, now: Instant) -> Option<u64> {
+        if let Some((logged, held)) = self.seen.get_mut(message) {
+            if now.duration_since(*logged) < REPEAT_LOG_EVERY {
+                *held += 1;
+                return None;
+            }
+            let similar = *held;
+            *logged = now;
+            *held = 0;
+            return Some(similar);
+        }
+        if self.seen.len() >= REPEAT_LOG_CAP {
+            // Forget the one logged longest ago: bounded whatever the errors.
+            if let Some(oldest) = self
+                .seen
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone())
+            {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert(message.to_string(), (now, 0));
+        Some(0)
     }
 }
 
@@ -321,6 +415,89 @@ mod tests {
         }
         assert_eq!(bucket.heads.load(Ordering::SeqCst), 1);
         assert!(d.path().join("bucket/system/2.ndjson.gz").exists());
+    }
+
+    #[test]
+    fn a_repeating_failure_is_logged_once_per_period_with_its_count() {
+        let mut log = RepeatLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.note("HTTP 403 on {key}", t0), Some(0));
+        for i in 1..=5 {
+            assert_eq!(
+                log.note("HTTP 403 on {key}", t0 + Duration::from_secs(i)),
+                None
+            );
+        }
+        // Another message is not held back by the first.
+        assert_eq!(log.note("timed out", t0 + Duration::from_secs(6)), Some(0));
+        let later = t0 + REPEAT_LOG_EVERY + Duration::from_secs(1);
+        assert_eq!(log.note("HTTP 403 on {key}", later), Some(5));
+        assert_eq!(log.note("HTTP 403 on {key}", later), None);
+    }
+
+    #[test]
+    fn the_repeat_log_stays_bounded() {
+        let mut log = RepeatLog::default();
+        let t0 = Instant::now();
+        for i in 0..(REPEAT_LOG_CAP as u64 * 3) {
+            assert_eq!(
+                log.note(&format!("error {i}"), t0 + Duration::from_millis(i)),
+                Some(0)
+            );
+        }
+        assert_eq!(log.seen.len(), REPEAT_LOG_CAP);
+        // The newest are the ones kept.
+        assert!(log
+            .seen
+            .contains_key(&format!("error {}", REPEAT_LOG_CAP as u64 * 3 - 1)));
+    }
+
+    #[tokio::test]
+    async fn a_replaced_bucket_takes_the_next_attempt() {
+        let d = tempfile::tempdir().unwrap();
+        let refusing = Arc::new(PutOnly {
+            inner: DirBucket::new(d.path().join("old")),
+            heads: AtomicU64::new(0),
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let cfg = UploaderConfig {
+            slow_retry: Duration::from_millis(20),
+            ..UploaderConfig::default()
+        };
+        let up = Uploader::spawn(Arc::new(Refusing), cfg.clone(), tx);
+        let gz_path = d.path().join("0.gz");
+        std::fs::write(&gz_path, b"x").unwrap();
+        up.submit(UploadJob {
+            segment: 7,
+            key: "system/7.ndjson.gz".into(),
+            gz_path,
+            meta: ObjectMeta::default(),
+        });
+        // Rejected until the client is replaced; then done with the new one.
+        while up.failing_since().is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(rx.try_recv().is_err());
+        up.replace(refusing.clone(), cfg);
+        assert_eq!(rx.recv().await, Some(7));
+        assert!(d.path().join("old/system/7.ndjson.gz").exists());
+        assert_eq!(up.failing_since(), None);
+    }
+
+    /// A bucket whose every request is rejected (revoked credentials).
+    struct Refusing;
+
+    #[async_trait::async_trait]
+    impl Bucket for Refusing {
+        async fn put(&self, _: &str, _: Vec<u8>, _: &ObjectMeta) -> Result<(), ShipError> {
+            Err(ShipError::slowly("HTTP 403 InvalidAccessKeyId"))
+        }
+        async fn head(&self, _key: &str) -> Result<Option<ObjectInfo>, ShipError> {
+            Err(ShipError::slowly("HTTP 403 InvalidAccessKeyId"))
+        }
+        fn describe(&self) -> String {
+            "refusing".into()
+        }
     }
 
     #[test]

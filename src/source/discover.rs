@@ -22,22 +22,37 @@ pub struct SourceMatcher {
     roots: Vec<WatchRoot>,
 }
 
-fn glob(pattern: &str) -> Result<Glob, String> {
+/// Why a source's globs do not build.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MatcherError {
+    #[error("include pattern {0:?} must be an absolute path (relative ones are resolved against the config file's directory)")]
+    Relative(String),
+    #[error("invalid glob {pattern:?}: {source}")]
+    Glob {
+        pattern: String,
+        source: globset::Error,
+    },
+    #[error("{0}")]
+    Set(globset::Error),
+}
+
+fn glob(pattern: &str) -> Result<Glob, MatcherError> {
     GlobBuilder::new(pattern)
         .literal_separator(true)
         .build()
-        .map_err(|e| format!("invalid glob {pattern:?}: {e}"))
+        .map_err(|source| MatcherError::Glob {
+            pattern: pattern.to_string(),
+            source,
+        })
 }
 
 impl SourceMatcher {
-    pub fn new(cfg: &SourceConfig) -> Result<SourceMatcher, String> {
+    pub fn new(cfg: &SourceConfig) -> Result<SourceMatcher, MatcherError> {
         let mut include = GlobSetBuilder::new();
         let mut roots = Vec::new();
         for p in cfg.include.get_ref() {
             if !p.starts_with('/') {
-                return Err(format!(
-                    "include pattern {p:?} must be an absolute path (relative ones are resolved against the config file's directory)"
-                ));
+                return Err(MatcherError::Relative(p.clone()));
             }
             include.add(glob(p)?);
             roots.push(watch_root(p));
@@ -49,8 +64,8 @@ impl SourceMatcher {
         roots.sort();
         roots.dedup();
         Ok(SourceMatcher {
-            include: include.build().map_err(|e| e.to_string())?,
-            exclude: exclude.build().map_err(|e| e.to_string())?,
+            include: include.build().map_err(MatcherError::Set)?,
+            exclude: exclude.build().map_err(MatcherError::Set)?,
             roots,
         })
     }

@@ -12,8 +12,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
+use crate::event::IdField;
 use crate::redact::StreamState;
 
 /// Bytes of a file's head that identify it.
@@ -22,8 +21,16 @@ pub const FP_LEN: u64 = 1024;
 /// `(device, inode)`.
 pub type FileKey = (u64, u64);
 
-/// What survives a restart about one file (part of the checkpoint).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The fingerprint of a file's first `len` bytes (1..=[`FP_LEN`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub len: u64,
+    pub hash: u64,
+}
+
+/// What survives a restart about one file (part of the checkpoint, which
+/// has its own on-disk types: `pipeline::checkpoint`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct FileState {
     pub source: String,
     pub path: PathBuf,
@@ -31,17 +38,14 @@ pub struct FileState {
     pub ino: u64,
     /// Offset just after the last line handed to the pipeline.
     pub offset: u64,
-    /// The fingerprint covers the first `fp_len` bytes (0: none yet).
-    pub fp_len: u64,
-    pub fp: u64,
+    /// The head fingerprint; `None` until the file has a first byte.
+    pub head: Option<Head>,
     /// Inside an over-long line whose head was already emitted.
     pub skipping: bool,
     /// Redaction state of this stream (an open PEM block spans lines).
-    #[serde(default)]
     pub redact: StreamState,
     /// A copy of this other file (copytruncate): not read while that one
     /// lives; takes over from its offset when it is truncated or goes away.
-    #[serde(default)]
     pub shadow_of: Option<FileKey>,
 }
 
@@ -59,7 +63,7 @@ pub struct TailedFile {
     /// Index of the source in the config.
     pub source_idx: usize,
     /// Ids captured from the path template.
-    pub path_ids: Vec<(usize, String)>,
+    pub path_ids: Vec<(IdField, String)>,
     /// The path before the last rename seen: a copy made before that
     /// rename is named after it.
     pub prev_path: Option<PathBuf>,
@@ -103,8 +107,7 @@ impl TailedFile {
                 dev: m.dev(),
                 ino: m.ino(),
                 offset: 0,
-                fp_len: 0,
-                fp: 0,
+                head: None,
                 skipping: false,
                 redact: StreamState::default(),
                 shadow_of: None,
@@ -131,10 +134,9 @@ impl TailedFile {
     /// Extend the fingerprint as the file grows, up to [`FP_LEN`].
     pub fn refresh_fingerprint(&mut self, size: u64) -> io::Result<()> {
         let want = size.min(FP_LEN);
-        if want > self.st.fp_len {
-            if let Some(fp) = fingerprint(&self.handle, want)? {
-                self.st.fp = fp;
-                self.st.fp_len = want;
+        if want > self.st.head.map_or(0, |h| h.len) {
+            if let Some(hash) = fingerprint(&self.handle, want)? {
+                self.st.head = Some(Head { len: want, hash });
             }
         }
         Ok(())
@@ -143,10 +145,10 @@ impl TailedFile {
     /// Whether the head of the file still has the recorded fingerprint.
     /// `false` means it was truncated and rewritten (or is another file).
     pub fn head_unchanged(&self) -> io::Result<bool> {
-        if self.st.fp_len == 0 {
-            return Ok(true);
+        match self.st.head {
+            None => Ok(true),
+            Some(h) => Ok(fingerprint(&self.handle, h.len)? == Some(h.hash)),
         }
-        Ok(fingerprint(&self.handle, self.st.fp_len)? == Some(self.st.fp))
     }
 
     /// Read up to `buf.capacity()` bytes at the current offset into `buf`.
@@ -170,8 +172,7 @@ impl TailedFile {
     /// Forget the position: the file was truncated or rewritten.
     pub fn reset(&mut self) {
         self.st.offset = 0;
-        self.st.fp_len = 0;
-        self.st.fp = 0;
+        self.st.head = None;
         self.st.skipping = false;
         self.st.redact = StreamState::default();
         self.partial_since = None;

@@ -7,7 +7,10 @@
 //! chunk of memory. An incomplete last line is not consumed: the caller
 //! re-reads it from its start next time, or emits it after an idle timeout.
 
+use std::io::{self, Read};
+
 use crate::event::MAX_MSG_BYTES;
+use crate::source::tailer::{Line, CHUNK};
 
 /// Longest line emitted whole; longer ones are cut to this.
 pub const MAX_LINE: usize = MAX_MSG_BYTES;
@@ -86,6 +89,47 @@ pub fn split(chunk: &[u8], skipping: bool, out: &mut Vec<LineRef>) -> Split {
     }
 }
 
+/// Read `input` to its end and hand out its lines as the tailer does for a
+/// file: split by [`split`] (so cut and flagged at [`MAX_LINE`]), with one
+/// chunk of memory, and a last line without a newline emitted as it is (as
+/// the tailer does once such a line has waited long enough). Lines are
+/// handed out as soon as they are read, so a pipe is processed as it flows.
+pub fn read_all(
+    input: &mut dyn Read,
+    emit: &mut dyn FnMut(Line<'_>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut refs = Vec::new();
+    let (mut filled, mut skipping) = (0, false);
+    loop {
+        let n = match input.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        filled += n;
+        let s = split(&buf[..filled], skipping, &mut refs);
+        for r in &refs {
+            emit(Line {
+                bytes: &buf[r.start..r.end],
+                truncated: r.truncated,
+            })?;
+        }
+        skipping = s.skipping;
+        if n == 0 {
+            if s.partial > 0 {
+                emit(Line {
+                    bytes: &buf[s.consumed..filled],
+                    truncated: false,
+                })?;
+            }
+            return Ok(());
+        }
+        buf.copy_within(s.consumed..filled, 0);
+        filled -= s.consumed;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +152,32 @@ mod tests {
                 partial: 3
             }
         );
+    }
+
+    #[test]
+    fn read_all_cuts_like_split_and_keeps_the_last_line() {
+        let mut input = vec![b'x'; 3 * MAX_LINE];
+        input.extend_from_slice(b"\nshort\r\nlast\r");
+        // A reader that returns a few bytes at a time: lines span reads.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(70_001);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut got = Vec::new();
+        read_all(&mut Trickle(&input), &mut |l| {
+            got.push((l.bytes.to_vec(), l.truncated));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (vec![b'x'; MAX_LINE], true));
+        assert_eq!(got[1], (b"short".to_vec(), false));
+        assert_eq!(got[2], (b"last\r".to_vec(), false));
     }
 
     #[test]

@@ -35,14 +35,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use super::discover::SourceMatcher;
-use super::file::{fingerprint, FileKey, FileState, TailedFile, FP_LEN};
+use super::discover::{MatcherError, SourceMatcher};
+use super::file::{fingerprint, FileKey, FileState, Head, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
-use super::template::PathTemplate;
-use crate::config::source::ID_NAMES;
+use super::template::{PathTemplate, TemplateError};
 use crate::config::{ReadFrom, SourceConfig};
+use crate::event::IdField;
 use crate::ops::metrics::metrics;
 
 /// Bytes read from a file per chunk (at least 4x the longest line).
@@ -54,15 +52,32 @@ const MAX_DEPTH: usize = 16;
 /// Truncated files remembered so a copy made before truncation is recognised.
 const MAX_RETIRED: usize = 256;
 
-/// A file that was truncated or vanished, remembered for copy detection.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A file that was truncated or vanished, remembered for copy detection
+/// (only files with a head are: without one, no copy can be recognised).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Retired {
     pub source: String,
     pub path: PathBuf,
-    pub fp_len: u64,
-    pub fp: u64,
+    pub head: Head,
     pub offset: u64,
     pub skipping: bool,
+}
+
+/// Why a tailer cannot be built from the sources' config.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TailerError {
+    #[error("source {source_name:?}: {error}")]
+    Matcher {
+        source_name: String,
+        #[source]
+        error: MatcherError,
+    },
+    #[error("source {source_name:?}: {error}")]
+    Template {
+        source_name: String,
+        #[source]
+        error: TemplateError,
+    },
 }
 
 /// Timing policy of the tailer.
@@ -92,6 +107,7 @@ struct SourceSpec {
 }
 
 /// One line handed to the pipeline.
+#[derive(Clone, Copy, Debug)]
 pub struct Line<'a> {
     pub bytes: &'a [u8],
     pub truncated: bool,
@@ -116,22 +132,30 @@ impl Tailer {
         retired: Vec<Retired>,
         first_start: bool,
         policy: TailPolicy,
-    ) -> Result<Tailer, String> {
+    ) -> Result<Tailer, TailerError> {
         let specs = sources
             .iter()
             .map(|s| {
+                let source_name = s.name.get_ref().clone();
                 Ok(SourceSpec {
-                    name: s.name.get_ref().clone(),
-                    matcher: SourceMatcher::new(s)?,
+                    matcher: SourceMatcher::new(s).map_err(|error| TailerError::Matcher {
+                        source_name: source_name.clone(),
+                        error,
+                    })?,
                     template: s
                         .path_template
                         .as_ref()
                         .map(|t| PathTemplate::parse(t.get_ref()))
-                        .transpose()?,
+                        .transpose()
+                        .map_err(|error| TailerError::Template {
+                            source_name: source_name.clone(),
+                            error,
+                        })?,
+                    name: source_name,
                     read_from: s.read_from,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, TailerError>>()?;
         Ok(Tailer {
             sources: specs,
             files: HashMap::new(),
@@ -243,13 +267,13 @@ impl Tailer {
     /// Re-attach restored state to a file found on disk. Returns false if
     /// the file is not the checkpointed one: the caller adopts it as new.
     fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
-        if st.fp_len == 0 {
+        let Some(head) = st.head else {
             // Nothing was read and no head recorded: the inode may have been
             // freed and reused while we were down, so nothing says this is
             // the same file. Adopting it reads it from the start all the
             // same, and checks whether it is a copy of a followed file.
             return false;
-        }
+        };
         let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
             self.retire(&st);
             return true;
@@ -259,7 +283,7 @@ impl Tailer {
             .metadata()
             .map(|m| m.len() >= st.offset)
             .unwrap_or(false)
-            && fingerprint(&f.handle, st.fp_len).ok().flatten() == Some(st.fp);
+            && fingerprint(&f.handle, head.len).ok().flatten() == Some(head.hash);
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
@@ -276,14 +300,13 @@ impl Tailer {
     }
 
     fn retire(&mut self, st: &FileState) {
-        if st.fp_len == 0 {
+        let Some(head) = st.head else {
             return;
-        }
+        };
         self.retired.push_back(Retired {
             source: st.source.clone(),
             path: st.path.clone(),
-            fp_len: st.fp_len,
-            fp: st.fp,
+            head,
             offset: st.offset,
             skipping: st.skipping,
         });
@@ -327,7 +350,10 @@ impl Tailer {
                     || a.prev_path
                         .as_ref()
                         .is_some_and(|p| is_rotated_name(p, path)))
-                && ((a.st.fp_len > 0 && size >= a.st.fp_len && head(a.st.fp_len) == Some(a.st.fp))
+                && (a
+                    .st
+                    .head
+                    .is_some_and(|h| size >= h.len && head(h.len) == Some(h.hash))
                     || (head(n).is_some()
                         && head(n) == fingerprint(&a.handle, n).ok().flatten()
                         && a.head_unchanged().unwrap_or(false)))
@@ -338,9 +364,9 @@ impl Tailer {
             tracing::info!(path = %path.display(), original = %a.st.path.display(), "recognised a copy of a followed file; continuing from its offset");
         } else if let Some(i) = self.retired.iter().position(|r| {
             r.source == spec.name
-                && size >= r.fp_len
+                && size >= r.head.len
                 && is_rotated_name(&r.path, path)
-                && head(r.fp_len) == Some(r.fp)
+                && head(r.head.len) == Some(r.head.hash)
         }) {
             let r = self.retired.remove(i).unwrap_or_else(|| unreachable!());
             f.st.offset = r.offset.min(size);
@@ -562,20 +588,16 @@ impl Tailer {
     }
 }
 
-/// Ids captured by the template from `path`, as (id index, value).
-fn path_ids(template: Option<&PathTemplate>, path: &Path) -> Vec<(usize, String)> {
+/// Ids captured by the template from `path` (captures that are not ids,
+/// like `{date}`, only constrain the match).
+fn path_ids(template: Option<&PathTemplate>, path: &Path) -> Vec<(IdField, String)> {
     let (Some(t), Some(p)) = (template, path.to_str()) else {
         return Vec::new();
     };
     t.captures(p)
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|(name, v)| {
-            ID_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .map(|i| (i, v.to_string()))
-        })
+        .filter_map(|(name, v)| IdField::parse(name).map(|id| (id, v.to_string())))
         .collect()
 }
 

@@ -7,6 +7,24 @@
 
 use regex::Regex;
 
+/// Why a path template does not parse.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed '{{' in path template {0:?}")]
+    Unclosed(String),
+    #[error(
+        "invalid capture {{{name}}} in path template {template:?}; use names like {{buildId}}"
+    )]
+    BadCapture { name: String, template: String },
+    #[error("capture {{{name}}} appears twice in {template:?}")]
+    Repeated { name: String, template: String },
+    #[error("path template {template:?}: {source}")]
+    Regex {
+        template: String,
+        source: regex::Error,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct PathTemplate {
     re: Regex,
@@ -14,7 +32,7 @@ pub struct PathTemplate {
 }
 
 impl PathTemplate {
-    pub fn parse(template: &str) -> Result<PathTemplate, String> {
+    pub fn parse(template: &str) -> Result<PathTemplate, TemplateError> {
         let mut pattern = String::from("^");
         let mut names = Vec::new();
         let mut rest = template;
@@ -27,18 +45,22 @@ impl PathTemplate {
             }
             let close = rest[open..]
                 .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in path template {template:?}"))?;
+                .ok_or_else(|| TemplateError::Unclosed(template.to_string()))?;
             let name = &rest[open + 1..open + close];
             if name.is_empty()
                 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 || name.as_bytes()[0].is_ascii_digit()
             {
-                return Err(format!(
-                    "invalid capture {{{name}}} in path template {template:?}; use names like {{buildId}}"
-                ));
+                return Err(TemplateError::BadCapture {
+                    name: name.to_string(),
+                    template: template.to_string(),
+                });
             }
             if names.iter().any(|n| n == name) {
-                return Err(format!("capture {{{name}}} appears twice in {template:?}"));
+                return Err(TemplateError::Repeated {
+                    name: name.to_string(),
+                    template: template.to_string(),
+                });
             }
             pattern.push_str(&format!("(?P<{name}>[^/]+?)"));
             names.push(name.to_string());
@@ -46,7 +68,10 @@ impl PathTemplate {
         }
         pattern.push_str(&regex::escape(rest));
         pattern.push('$');
-        let re = Regex::new(&pattern).map_err(|e| format!("path template {template:?}: {e}"))?;
+        let re = Regex::new(&pattern).map_err(|source| TemplateError::Regex {
+            template: template.to_string(),
+            source,
+        })?;
         Ok(PathTemplate { re, names })
     }
 

@@ -40,6 +40,24 @@ fn sigterm_during_heavy_writing_exits_0_and_loses_nothing() {
     assert_exactly_once(&a.bucket_events(), &all);
 }
 
+/// A SIGTERM as soon as the agent is visible (its metrics endpoint is up)
+/// is a graceful stop: exit 0, not death by the default signal action.
+#[test]
+fn sigterm_right_after_the_metrics_endpoint_is_up_exits_0() {
+    let mut a = Agent::simple("");
+    a.enable_metrics();
+    append(&a.logs().join("app.log"), &numbered("early", 0..10));
+    a.start();
+    a.metrics_addr();
+    let st = a.term();
+    assert!(st.success(), "{st:?}; stderr:\n{}", a.stderr());
+    // Whatever was read is shipped or resumed: nothing is lost.
+    a.start();
+    a.wait_local(10);
+    assert!(a.term().success());
+    assert_exactly_once(&a.bucket_events(), &numbered("early", 0..10));
+}
+
 #[test]
 fn reload_with_a_broken_config_keeps_shipping_and_counts_the_error() {
     let mut a = Agent::simple("");

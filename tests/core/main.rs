@@ -5,11 +5,14 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod checkpoint_compat;
 mod core_cli;
 mod core_crash;
 mod core_hostile;
+mod core_idle_seal;
 mod core_lifecycle;
 mod core_redaction;
 mod core_rotation;
+mod line_path;
 mod redact_cli;
 mod redact_corpus;

@@ -46,6 +46,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use logship::config::SourceConfig;
+use logship::pipeline::checkpoint;
 use logship::source::file::{FileKey, FileState};
 use logship::source::tailer::{Retired, TailPolicy, Tailer};
 use proptest::prelude::*;
@@ -380,12 +381,15 @@ impl Agent {
     fn stop(&mut self) {
         if let Some(t) = self.tailer.take() {
             let (files, retired) = t.states();
-            let files = serde_json::to_string(&files).unwrap();
-            let retired = serde_json::to_string(&retired).unwrap();
-            self.checkpoint = (
-                serde_json::from_str(&files).unwrap(),
-                serde_json::from_str(&retired).unwrap(),
-            );
+            let cp = checkpoint::Checkpoint {
+                files,
+                retired,
+                ..checkpoint::Checkpoint::new("model")
+            };
+            let mut disk = Vec::new();
+            checkpoint::encode(&cp, &mut disk).unwrap();
+            let cp = checkpoint::decode(&disk).unwrap();
+            self.checkpoint = (cp.files, cp.retired);
         }
     }
 

@@ -8,7 +8,9 @@ mod support;
 
 mod ops_http;
 mod ops_log;
+mod ops_metrics;
 mod ops_packaging;
 mod ops_reload;
+mod ops_reload_restart;
 mod ops_reload_sighup;
 mod ops_systemd;

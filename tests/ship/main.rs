@@ -8,4 +8,5 @@ mod support;
 mod s3_agent;
 mod s3_backlog;
 mod s3_bucket;
+mod s3_credentials;
 mod s3_uploader;

@@ -19,6 +19,11 @@ pub struct Agent {
     pub child: Option<Child>,
     pub config: PathBuf,
     starts: usize,
+    /// Extra environment for every start.
+    env: Vec<(String, String)>,
+    /// Length of the stderr file when the running agent was started: what
+    /// it logged since is after this offset.
+    stderr_from: usize,
 }
 
 impl Agent {
@@ -33,6 +38,8 @@ impl Agent {
             child: None,
             config,
             starts: 0,
+            env: Vec::new(),
+            stderr_from: 0,
         };
         a.write_config(body);
         a
@@ -102,10 +109,12 @@ enabled = false
             .append(true)
             .open(self.stderr_path())
             .unwrap();
+        self.stderr_from = self.stderr().len();
         let child = Command::new(BIN)
             .args(["run", "-c"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
@@ -113,6 +122,11 @@ enabled = false
             .expect("spawn logship");
         self.child = Some(child);
         self.starts += 1;
+    }
+
+    /// Set an environment variable for the agent's next starts.
+    pub fn env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     pub fn pid(&self) -> u32 {
@@ -197,8 +211,9 @@ enabled = false
     pub fn metrics_addr(&mut self) -> String {
         let mut addr = String::new();
         self.wait_until("the metrics endpoint", Duration::from_secs(20), |a| {
+            // This run's line, not one of an earlier start.
             let log = a.stderr();
-            let plain = strip_ansi(&log);
+            let plain = strip_ansi(log.get(a.stderr_from..).unwrap_or(""));
             if let Some(line) = plain.lines().find(|l| l.contains("metrics endpoint up")) {
                 if let Some(i) = line.find("listen=") {
                     addr = line[i + 7..]

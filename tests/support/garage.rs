@@ -277,6 +277,21 @@ admin_token = "{admin_token}"
         })
     }
 
+    /// Every event in every object of the bucket (gunzipped and parsed).
+    pub fn events(&self) -> Vec<logship::event::Event> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        for key in self.list().keys() {
+            let obj = self.get(key).expect("listed object");
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(&obj.bytes[..])
+                .read_to_end(&mut raw)
+                .expect("objects are gzip");
+            out.extend(super::agent::parse_lines(&raw));
+        }
+        out
+    }
+
     /// One object's bytes and headers, or `None` if absent.
     pub fn get(&self, key: &str) -> Option<StoredObject> {
         let key = key.to_string();

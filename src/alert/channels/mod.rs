@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use super::config::{ChannelConfig, Severity};
+use super::config::{ChannelConfig, ChannelKind, Severity};
 use super::Stats;
 use crate::event::Event;
 use crate::ops::metrics::{metrics, AlertLabel, ChannelLabel};
@@ -122,31 +122,31 @@ impl Channel {
             c.to.as_ref()
                 .map(|t| t.get_ref().clone())
                 .unwrap_or_default();
-        let deliver: Box<dyn Deliver> = match c.kind(name) {
-            Some("webhook") => Box::new(webhook::Webhook::new(
+        let deliver: Box<dyn Deliver> = match c.kind(name)? {
+            ChannelKind::Webhook => Box::new(webhook::Webhook::new(
                 http.clone(),
                 need(&c.url, "url")?,
                 s(&c.secret),
                 s(&c.signature_header),
                 timeout,
             )),
-            Some("slack") => Box::new(slack::Slack::new(
+            ChannelKind::Slack => Box::new(slack::Slack::new(
                 http.clone(),
                 need(&c.url, "url")?,
                 timeout,
             )),
-            Some("discord") => Box::new(discord::Discord::new(
+            ChannelKind::Discord => Box::new(discord::Discord::new(
                 http.clone(),
                 need(&c.url, "url")?,
                 timeout,
             )),
-            Some("pagerduty") => Box::new(pagerduty::PagerDuty::new(
+            ChannelKind::PagerDuty => Box::new(pagerduty::PagerDuty::new(
                 http.clone(),
                 s(&c.api_url),
                 need(&c.routing_key, "routing_key")?,
                 timeout,
             )),
-            Some("email") => Box::new(email::Email::new(
+            ChannelKind::Email => Box::new(email::Email::new(
                 &need(&c.host, "host")?,
                 c.port.as_ref().map(|p| *p.get_ref()),
                 c.tls.as_ref().map(|t| *t.get_ref()).unwrap_or_default(),
@@ -156,7 +156,7 @@ impl Channel {
                 &to,
                 timeout,
             )?),
-            Some("sms") => Box::new(sms::Sms::new(
+            ChannelKind::Sms => Box::new(sms::Sms::new(
                 http.clone(),
                 s(&c.api_url),
                 need(&c.account_sid, "account_sid")?,
@@ -165,7 +165,6 @@ impl Channel {
                 to,
                 timeout,
             )),
-            other => anyhow::bail!("channel {name:?} has unknown type {other:?}"),
         };
         Ok(Channel {
             name: name.to_string(),
