@@ -20,6 +20,7 @@ use crate::ops::log::LogFormat;
 use crate::ops::reload::Reloader;
 use crate::ops::systemd::Notifier;
 use crate::ops::{http, shutdown, Readiness};
+use crate::pipeline::tap::Tap;
 use crate::pipeline::{self, now_ms, Parts};
 use crate::redact::Redactor;
 use crate::ship::uploader::{Uploader, UploaderConfig};
@@ -87,6 +88,8 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     }
 
     let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
+    let tap = Tap::default();
+    spawn_api(&cfg, &tap, stop.clone()).await?;
 
     // Reloads: validated configs only. Alert rules and channels change in
     // place here; the rest is applied by the pipeline thread.
@@ -140,6 +143,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         reload: Some(reload_rx),
         on_ready: Some(on_ready),
         heartbeat: Some(heartbeat),
+        tap,
     };
     let worker = std::thread::Builder::new()
         .name("logship-pipeline".into())
@@ -170,6 +174,24 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         Ok(Err(_)) => anyhow::bail!("the pipeline thread panicked"),
         Err(_) => anyhow::bail!("lost track of the pipeline thread"),
     }
+}
+
+/// The `[api]` listener, when configured: bound now (a taken port fails the
+/// start), serving until the stop signal.
+async fn spawn_api(
+    cfg: &config::Config,
+    tap: &Tap,
+    stop: shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    let Some(addr) = cfg.api.addr() else {
+        return Ok(());
+    };
+    let reader = crate::read::Reader::from_config(cfg)?;
+    let listener = crate::api::bind(addr).await?;
+    tracing::info!(listen = %listener.local_addr(), "api up");
+    let api = crate::api::Api::start(cfg.api.clone(), reader, tap);
+    tokio::spawn(listener.serve(api, stop));
+    Ok(())
 }
 
 /// A reload changed `[bucket]`: build a client from the new settings (new

@@ -9,6 +9,7 @@
 //! Every field has a default, so an empty file is a valid config that tails
 //! nothing into the local directory bucket.
 
+pub mod api;
 pub mod bucket;
 pub mod error;
 pub mod interp;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::event::IdField;
+pub use api::ApiConfig;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
 pub use source::{Format, ReadFrom, SourceConfig};
@@ -38,6 +40,7 @@ pub struct Config {
     pub bucket: BucketConfig,
     pub alerts: crate::alert::AlertsConfig,
     pub metrics: MetricsConfig,
+    pub api: ApiConfig,
 }
 
 /// `[agent]`
@@ -267,6 +270,7 @@ impl Config {
         errors.extend(self.bucket.validate(src));
         errors.extend(self.redaction.validate(src));
         errors.extend(self.alerts.validate(src));
+        errors.extend(self.api.validate(src));
         errors.sort_by_key(|e| (e.line, e.col));
         errors
     }

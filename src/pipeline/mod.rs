@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod line;
+pub mod tap;
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -65,6 +66,8 @@ pub struct Parts {
     /// Set to the wall clock (ms) at every loop turn: the watchdog's proof
     /// of progress.
     pub heartbeat: Option<Arc<AtomicI64>>,
+    /// Durable events for live readers (the API's tail).
+    pub tap: tap::Tap,
 }
 
 /// Wall clock in epoch milliseconds, as the agent sees it.
@@ -123,6 +126,7 @@ struct Pipeline {
     backpressure: bool,
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
+    tap: tap::Collector,
     _lock: File,
 }
 
@@ -138,9 +142,11 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         reload,
         on_ready,
         heartbeat,
+        tap,
     } = parts;
     let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
     p.heartbeat = heartbeat;
+    p.tap = tap.collector();
     if let Some(ready) = on_ready {
         ready();
     }
@@ -212,6 +218,7 @@ impl Pipeline {
             backpressure: false,
             scratch: Vec::new(),
             heartbeat: None,
+            tap: tap::Tap::default().collector(),
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -340,6 +347,7 @@ impl Pipeline {
             seq_next,
             scratch,
             written,
+            tap,
             ..
         } = self;
         let mut ev = Event::empty(Tier::System);
@@ -365,6 +373,7 @@ impl Pipeline {
                 return;
             }
             written[ev.tier] += 1;
+            tap.offer(&ev, scratch);
             alerts.offer(&ev);
             if let Some((build, tiers)) = segment::build_end(&ev) {
                 segments.seal_build(build, &tiers);
@@ -413,6 +422,7 @@ impl Pipeline {
         checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
             .context("writing the checkpoint failed")?;
         self.changed = false;
+        self.tap.publish();
         for job in self.segments.take_dispatch(&self.spool) {
             // The seal thread lives as long as the pipeline.
             let _ = self.sealer.send(job);

@@ -9,6 +9,7 @@ pub mod alert_util;
 pub mod garage;
 pub mod http_receiver;
 pub mod prom;
+pub mod read;
 pub mod redis_server;
 pub mod s3_proxy;
 pub mod smtp_sink;
