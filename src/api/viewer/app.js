@@ -172,7 +172,7 @@ const errors = new Errors({
 function drill(group, since) {
   const f = filterForm.elements;
   const sig = String(group.signature ?? group.sample?.msg ?? '');
-  setFormFilters({ ...formFilters(), lvl: 'error', grep: signatureRegex(sig), re: '1', tier: group.sample?.tier ?? formFilters().tier });
+  setFormFilters({ ...formFilters(), lvl: 'error', grep: signatureRegex(sig), re: '1', tier: group.tier ?? group.sample?.tier ?? formFilters().tier });
   f.grep.focus({ preventScroll: true });
   f.grep.blur();
   const now = Date.now();
@@ -211,9 +211,14 @@ function filtersChanged({ rerun = true } = {}) {
   if (rerun && view === 'errors') errors.load();
 }
 
-filterForm.addEventListener('submit', (e) => {
-  e.preventDefault();
-  filtersChanged();
+// A form with several text fields and no submit button is not submitted by
+// Enter, so Enter in any field applies the filters at once.
+filterForm.addEventListener('submit', (e) => e.preventDefault());
+filterForm.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && e.target.tagName === 'INPUT') {
+    e.preventDefault();
+    filtersChanged();
+  }
 });
 filterForm.addEventListener('change', () => filtersChanged());
 filterForm.addEventListener('input', (e) => {

@@ -115,7 +115,7 @@ export class Errors {
         msg.append(m);
       }
       msg.title = sig;
-      const where = g.sample ? [g.sample.tier, g.sample.src].filter(Boolean).join(' · ') : '';
+      const where = [g.tier ?? g.sample?.tier, g.sample?.src].filter(Boolean).join(' · ');
       const actions = document.createElement('td');
       actions.className = 'actions';
       actions.append(

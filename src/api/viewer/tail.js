@@ -169,6 +169,8 @@ export class Tail {
   updateStats() {
     const parts = [`${fmt.format(this.list.length)} shown`, `${fmt.format(this.rate)}/s`];
     if (this.badLines) parts.push(`${fmt.format(this.badLines)} unreadable`);
-    $('#tail-stats').textContent = parts.join(' · ');
+    const el = $('#tail-stats');
+    el.textContent = parts.join(' · ');
+    el.dataset.received = String(this.received); // for bench/viewer.mjs
   }
 }
