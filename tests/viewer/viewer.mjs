@@ -90,6 +90,23 @@ async function rows(page, list) {
 }
 
 const tailRows = (page) => rows(page, '#tail-list');
+
+/** What a tail of a web app and its builds looks like; `tag` keeps rounds apart. */
+function writeRealisticMix(tag) {
+  write('app.log', [
+    { level: 'info', msg: `GET /api/projects 200 in 12ms${tag}`, reqId: 'req-7f3a', userId: 'u-1001' },
+    { level: 'debug', msg: `cache hit projects:list${tag}`, reqId: 'req-7f3a' },
+    { level: 'info', msg: `worker started (pool=4)${tag}`, projectId: 'acme-web' },
+    { level: 'warn', msg: `slow query: SELECT * FROM builds took 1840ms${tag}`, reqId: 'req-9b21' },
+    { level: 'error', msg: `upstream timeout after 30000ms: POST /v1/charge${tag}`, reqId: 'req-c0de', userId: 'u-2002', retry: { attempt: 3, max: 3 } },
+  ]);
+  write(`builds/b-100.log`, [
+    { level: 'info', msg: `Cloning repository acme/web@main${tag}`, buildId: 'b-100', projectId: 'acme-web' },
+    { level: 'info', msg: `npm ci: added 1204 packages in 31s${tag}`, buildId: 'b-100', projectId: 'acme-web' },
+    { level: 'warn', msg: `npm warn deprecated inflight@1.0.6${tag}`, buildId: 'b-100', projectId: 'acme-web' },
+    { level: 'info', msg: `Build completed in 94s${tag}`, buildId: 'b-100', projectId: 'acme-web', durationMs: 94211 },
+  ]);
+}
 const hasMsg = (rs, text) => rs.some((r) => r.msg.includes(text));
 
 /**
@@ -170,6 +187,9 @@ const consoleErrors = [];
 ctx.on('request', (r) => requests.push({ url: r.url(), headers: r.headers() }));
 
 function watchConsole(page) {
+  page.on('response', async (r) => {
+    if (r.status() >= 400) consoleErrors.push(`HTTP ${r.status()} for ${r.url()}: ${(await r.text().catch(() => '')).trim()}`);
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') consoleErrors.push(`console: ${m.text()}`);
   });
@@ -183,19 +203,7 @@ try {
   watchConsole(page);
 
   // A realistic mix first, so the screenshots show what a tail looks like.
-  write('app.log', [
-    { level: 'info', msg: 'GET /api/projects 200 in 12ms', reqId: 'req-7f3a', userId: 'u-1001' },
-    { level: 'debug', msg: 'cache hit projects:list', reqId: 'req-7f3a' },
-    { level: 'info', msg: 'worker started (pool=4)', projectId: 'acme-web' },
-    { level: 'warn', msg: 'slow query: SELECT * FROM builds took 1840ms', reqId: 'req-9b21' },
-    { level: 'error', msg: 'upstream timeout after 30000ms: POST /v1/charge', reqId: 'req-c0de', userId: 'u-2002', retry: { attempt: 3, max: 3 } },
-  ]);
-  write('builds/b-100.log', [
-    { level: 'info', msg: 'Cloning repository acme/web@main', buildId: 'b-100', projectId: 'acme-web' },
-    { level: 'info', msg: 'npm ci: added 1204 packages in 31s', buildId: 'b-100', projectId: 'acme-web' },
-    { level: 'warn', msg: 'npm warn deprecated inflight@1.0.6', buildId: 'b-100', projectId: 'acme-web' },
-    { level: 'info', msg: 'Build completed in 94s', buildId: 'b-100', projectId: 'acme-web', durationMs: 94211 },
-  ]);
+  writeRealisticMix('');
 
   step('the page loads and asks for the token');
   await page.goto(`${BASE}/`);
@@ -204,7 +212,7 @@ try {
   await page.screenshot({ path: join(SHOTS, 'token.png') });
 
   step('the token is entered where the page asks for it');
-  await page.getByLabel('API token').fill(TOKEN);
+  await page.getByLabel('API token', { exact: true }).fill(TOKEN);
   await page.getByRole('button', { name: 'Connect' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await waitFor('the status to say live', async () => (await page.textContent('#conn')) === 'live');
@@ -253,14 +261,14 @@ try {
   });
 
   step('text filter: a regex');
-  await page.getByLabel('regex').check();
+  await page.getByLabel('regex', { exact: true }).check();
   await setFilter(page, 'Text', '^re-[0-9]+ ok$');
   await expectFiltered(page, 'regex filter', {
     pass: (n) => [['app.log', { level: 'info', msg: `re-${n} ok` }]],
     fail: (n) => [['app.log', { level: 'info', msg: `re-${n} ok, not` }], ['app.log', { level: 'info', msg: `re-x${n} ok` }]],
     visibleOk: (r) => /^re-[0-9]+ ok$/.test(r.msg),
   });
-  await page.getByLabel('regex').uncheck();
+  await page.getByLabel('regex', { exact: true }).uncheck();
   await clearFilters(page);
 
   step('tier filter');
@@ -308,7 +316,7 @@ try {
   await page.reload();
   await waitFor('the status to say live after the reload', async () => (await page.textContent('#conn')) === 'live');
   check(!(await dialog.isVisible()), 'no token prompt after a reload (kept for the tab)');
-  check((await page.getByLabel('Level at least').inputValue()) === 'warn', 'level kept by the reload');
+  check((await page.getByLabel('Level at least', { exact: true }).inputValue()) === 'warn', 'level kept by the reload');
   check((await page.getByLabel('Text', { exact: true }).inputValue()) === 'keep', 'text kept by the reload');
   await expectFiltered(page, 'filters after the reload', {
     pass: (n) => [['app.log', { level: 'warn', msg: `keep warn ${n}` }]],
@@ -323,8 +331,8 @@ try {
     fail: () => [],
     visibleOk: () => true,
   });
-  await page.getByRole('button', { name: 'Pause' }).click();
-  check((await page.getByRole('button', { name: 'Resume' }).getAttribute('aria-pressed')) === 'true', 'the pause button is pressed');
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  check((await page.getByRole('button', { name: 'Resume', exact: true }).getAttribute('aria-pressed')) === 'true', 'the pause button is pressed');
   write('app.log', [1, 2, 3, 4, 5].map((i) => ({ level: 'info', msg: `held back ${i}` })));
   const badge = page.locator('#new-badge');
   await waitFor('the badge to say 5 new', async () => (await badge.isVisible()) && (await badge.textContent()) === '5 new');
@@ -337,7 +345,7 @@ try {
     return [1, 2, 3, 4, 5].every((i) => hasMsg(rs, `held back ${i}`));
   });
   check(!(await badge.isVisible()), 'the badge is gone after resume');
-  check((await page.getByRole('button', { name: 'Pause' }).getAttribute('aria-pressed')) === 'false', 'the pause button is released');
+  check((await page.getByRole('button', { name: 'Pause', exact: true }).getAttribute('aria-pressed')) === 'false', 'the pause button is released');
 
   step('"/" focuses the text filter');
   await page.keyboard.press('/');
@@ -366,8 +374,8 @@ try {
 
   step('time-window query with a row limit');
   await page.getByRole('tab', { name: 'Query' }).click();
-  await page.getByLabel('Window').selectOption('15m');
-  await page.getByLabel('Row limit').fill('1000');
+  await page.getByLabel('Window', { exact: true }).selectOption('15m');
+  await page.getByLabel('Row limit', { exact: true }).fill('1000');
   await page.getByRole('button', { name: 'Run query' }).click();
   const qstats = page.locator('#query-stats');
   await waitFor('the query to finish', async () => / rows in /.test(await qstats.textContent()));
@@ -375,7 +383,7 @@ try {
   let qrows = await rows(page, '#query-list');
   check(hasMsg(qrows, 'Cloning repository acme/web@main'), `the query shows the first events: ${qrows.slice(0, 3).map((r) => r.msg)}`);
   await page.screenshot({ path: join(SHOTS, 'query.png') });
-  await page.getByLabel('Row limit').fill('3');
+  await page.getByLabel('Row limit', { exact: true }).fill('3');
   await page.getByRole('button', { name: 'Run query' }).click();
   await waitFor('the limited query', async () => /row limit \(3\) reached/.test(await qstats.textContent()));
   qrows = await rows(page, '#query-list');
@@ -383,7 +391,7 @@ try {
 
   step('error groups: most frequent first, with the right counts');
   await page.getByRole('tab', { name: 'Error groups' }).click();
-  await page.getByLabel('Since').selectOption('1h');
+  await page.getByLabel('Since', { exact: true }).selectOption('1h');
   const groupRows = page.locator('#errors-body tr');
   const expected = [...SEED].sort((a, b) => b.count - a.count);
   const table = await waitFor('the seeded error groups', async () => {
@@ -414,6 +422,8 @@ try {
     fail: () => [],
     visibleOk: () => true,
   });
+  writeRealisticMix(' (again)');
+  await waitFor('the second mix', async () => hasMsg(await tailRows(page), 'Build completed in 94s (again)'));
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   check(bg === 'rgb(15, 17, 21)', `dark background, got ${bg}`);
   await page.screenshot({ path: join(SHOTS, 'tail-dark.png') });
@@ -423,7 +433,7 @@ try {
   const page2 = await ctx.newPage();
   await page2.goto(`${BASE}/`);
   await page2.getByRole('dialog').waitFor({ state: 'visible' });
-  await page2.getByLabel('API token').fill('not-the-token');
+  await page2.getByLabel('API token', { exact: true }).fill('not-the-token');
   await page2.getByRole('button', { name: 'Connect' }).click();
   await waitFor('the token prompt again', async () => (await page2.getByRole('dialog').isVisible()) && /rejected/.test(await page2.textContent('#token-reason')));
   await page2.close();

@@ -3,6 +3,12 @@
 // NDJSON into a virtualised list while a progress bar shows how far into the
 // window the results have come (the API returns them ordered by `ts`, so the
 // last row's `ts` is an honest measure of progress).
+//
+// The API takes one tier per query (as `logship query --tier` does). With a
+// tier chosen, rows stream straight into the list; with "any", the five
+// tiers are asked in turn (the agent caps concurrent queries), each up to
+// the limit, and the union is merged in the API's order and cut to the
+// limit — the same first N rows one query over all tiers would give.
 
 import { apiUrl, streamNdjson, Rejected, Unauthorized } from './api.js';
 import { VirtualList } from './vlist.js';
@@ -13,6 +19,7 @@ const fmt = new Intl.NumberFormat('en');
 
 export const WINDOWS = { '15m': 15 * 60_000, '1h': 3_600_000, '24h': 86_400_000 };
 export const MAX_LIMIT = 50_000;
+const TIERS = ['system', 'build', 'deploy', 'action', 'lifecycle'];
 
 /** `datetime-local` value (local time, seconds) for epoch ms. */
 export function localInput(ms) {
@@ -124,7 +131,6 @@ export class Query {
     this.abort = abort;
     this.ran = true;
     this.rows = 0;
-    let bad = 0;
     this.list.reset();
     const progress = $('#query-progress');
     progress.hidden = false;
@@ -133,26 +139,38 @@ export class Query {
     $('#query-run').disabled = true;
     stats.textContent = 'running…';
     const started = performance.now();
-    const url = apiUrl('query', {
-      ...this.o.filters(),
-      since: new Date(since).toISOString(),
-      until: new Date(until).toISOString(),
-      limit,
-    });
+    const filters = this.o.filters();
+    const params = { ...filters, since: new Date(since).toISOString(), until: new Date(until).toISOString(), limit };
+    const share = (ts) => Math.min(1, Math.max(0, (Number(ts) - since) / (until - since))) || 0;
+    let bad = 0;
     try {
-      await streamNdjson(
-        url,
-        abort.signal,
-        (rows, bytes) => {
+      if (filters.tier) {
+        // One tier: rows go to the list as they arrive.
+        await streamNdjson(apiUrl('query', params), abort.signal, (rows, bytes) => {
           if (rows.length === 0) return;
           this.rows += rows.length;
           this.list.push(rows);
-          const ts = Number(rows[rows.length - 1].ts);
-          if (Number.isFinite(ts)) progress.value = Math.min(1, Math.max(0, (ts - since) / (until - since)));
+          progress.value = share(rows[rows.length - 1].ts);
           stats.textContent = `${fmt.format(this.rows)} rows · ${fmt.format(Math.round(bytes / 1024))} KiB`;
-        },
-        () => bad++,
-      );
+        }, () => bad++);
+      } else {
+        // The API queries one tier at a time: ask each in turn (the agent
+        // limits concurrent queries), then merge in the API's order.
+        const all = [];
+        for (const [k, tier] of TIERS.entries()) {
+          let n = 0;
+          await streamNdjson(apiUrl('query', { ...params, tier }), abort.signal, (rows) => {
+            n += rows.length;
+            for (const r of rows) all.push(r);
+            if (rows.length) progress.value = (k + share(rows[rows.length - 1].ts)) / TIERS.length;
+            stats.textContent = `${tier} (${k + 1}/${TIERS.length}): ${fmt.format(n)} rows`;
+          }, () => bad++);
+          progress.value = (k + 1) / TIERS.length;
+        }
+        all.sort(byEventOrder);
+        this.rows = Math.min(limit, all.length);
+        this.list.push(all.slice(0, limit));
+      }
       if (this.abort !== abort) return;
       this.abort = null;
       const secs = ((performance.now() - started) / 1000).toFixed(1);
@@ -171,4 +189,13 @@ export class Query {
       this.finish(e instanceof Rejected ? `Query rejected: ${e.message}` : `Query failed: ${e.message}`);
     }
   }
+}
+
+/** SPEC §10 order: (ts, instanceId, seq). */
+export function byEventOrder(a, b) {
+  return (
+    (Number(a.ts) || 0) - (Number(b.ts) || 0) ||
+    String(a.instanceId ?? '').localeCompare(String(b.instanceId ?? '')) ||
+    (Number(a.seq) || 0) - (Number(b.seq) || 0)
+  );
 }
