@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test dependencies of the alert engine (tests/alert_*.rs): a real
+# Test dependencies of the alert engine (tests/alert/): a real
 # redis-server, Python aiosmtpd for the SMTP sink, openssl for its test CA.
 # Idempotent: checks first, installs only what is missing, so it is quick
 # when all is present.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Garage S3 server used by the tests/s3_*.rs integration tests.
+# Install the Garage S3 server used by the tests/ship/ integration tests.
 #
 # Garage is AGPL: it is only ever run as a separate process, never linked.
 # It is built from crates.io (the only registry reachable here), with a low

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Tools the ops tests (tests/ops_*.rs) need on a fresh Debian machine.
+# Tools the ops tests (tests/ops/) need on a fresh Debian machine.
 #
 # Idempotent and fast when everything is present: each step checks first.
 # Everything that is not a Debian package lives under $LOGSHIP_CI_CACHE
 # (default $HOME/.cache/logship-ci) so later runs reuse it:
 #   bin/cargo-deb           cargo-deb, built from crates.io (once: ~1-2 min on 2 cores)
 #   venv/bin/kubernetes-validate   the Kubernetes schema validator from PyPI (schemas bundled)
-# Tests find them through the same variable; see tests/ops_support/mod.rs.
+# Tests find them through the same variable; see tests/ops/ops_support.rs.
 # A warm run takes about a second.
 set -euo pipefail
 

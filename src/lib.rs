@@ -10,12 +10,14 @@
 //! `config` describes it, `ops` runs it as a service, `cli` is the command line.
 
 pub mod alert;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event;
 pub mod normalize;
 pub mod ops;
 pub mod pipeline;
+pub mod read;
 pub mod redact;
 pub mod segment;
 pub mod ship;

@@ -106,5 +106,17 @@ pub fn summary(file: &str, c: &Config) -> String {
             "disabled"
         }
     );
+    let a = &c.api;
+    let _ = match &a.listen {
+        Some(l) => writeln!(
+            s,
+            "api: {} token={} max_tail_clients={} cors_origins={:?}",
+            l.get_ref(),
+            mask(a.token.as_deref()),
+            a.max_tail_clients,
+            a.cors_origins
+        ),
+        None => writeln!(s, "api: disabled"),
+    };
     s
 }

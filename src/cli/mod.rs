@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the agent (the default).
-    Run(ConfigArg),
+    Run(RunArgs),
     /// Validate the config and print a summary with secrets masked.
     Check(ConfigArg),
     /// Redact stdin to stdout, one output line per input line.
@@ -43,6 +43,18 @@ pub struct ConfigArg {
     /// Config file (default: $LOGSHIP_CONFIG, /etc/logship/agent.toml, ./agent.toml).
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
+}
+
+/// `logship run`: the config, and how the agent logs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The agent's own log lines on stderr: "text" (colour only on a
+    /// terminal, never with NO_COLOR) or "json" (one object per line).
+    /// Default: $LOGSHIP_LOG_FORMAT, else text.
+    #[arg(long = "log-format", value_name = "FORMAT")]
+    pub log_format: Option<crate::ops::log::LogFormat>,
 }
 
 impl ConfigArg {
@@ -65,7 +77,7 @@ impl ConfigArg {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command.unwrap_or(Command::Run(ConfigArg::default())) {
+    let result = match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(a) => run::run(&a),
         Command::Check(a) => check::run(&a),
         Command::Redact(a) => redact::run(&a),

@@ -1,23 +1,30 @@
-//! `logship query`: events from local segments and the bucket, merged,
-//! de-duplicated and ordered by `(ts, instanceId, seq)`, as NDJSON.
+//! `logship query`: a thin command line over [`crate::read`] — flags to a
+//! [`Filter`], events to stdout as NDJSON or aligned text.
 //!
-//! An uploaded segment exists both locally (until `local_retention`) and in
-//! the bucket; events are identified by `(instanceId, seq)`, so each is
-//! printed once. Bucket objects whose `first-ts`/`last-ts` metadata lies
-//! outside the time range are not read at all.
+//! The engine runs on a small runtime; this thread only writes, so a slow
+//! pipe (`| less`) slows the query through the engine's bounded channel
+//! instead of growing memory. A progress line goes to stderr when the
+//! query takes over a second and stderr is a terminal.
 
-use std::collections::HashSet;
-use std::fs;
-use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use regex::Regex;
+use anyhow::Context;
 
-use crate::config::BucketKind;
-use crate::event::{Event, Level, Tier};
-use crate::normalize::time::parse_rfc3339;
+use crate::event::{Event, Level};
+use crate::normalize::time::civil_from_days;
 use crate::pipeline::now_ms;
+use crate::read::follow::{Follower, POLL};
+use crate::read::{self, Filter, FilterParams, Reader, Stats};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Ndjson,
+    Text,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,7 +33,7 @@ pub struct Args {
     /// system, build, deploy, action or lifecycle.
     #[arg(long)]
     pub tier: String,
-    /// Start: RFC 3339, epoch milliseconds, or an age such as "2h" / "3d".
+    /// Start (inclusive): RFC 3339, a date, epoch milliseconds, or an age such as "2h".
     #[arg(long)]
     pub since: String,
     /// End (exclusive), same forms as --since; default: now.
@@ -52,198 +59,250 @@ pub struct Args {
     /// Regex on `msg`.
     #[arg(long)]
     pub grep: Option<String>,
+    /// Print at most N events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Keep printing new events as they are written.
+    #[arg(long)]
+    pub follow: bool,
+    /// ndjson, or text (aligned; coloured on a terminal unless NO_COLOR is set).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub output: Output,
+    /// Bucket objects fetched at once.
+    #[arg(long, default_value_t = read::DEFAULT_CONCURRENCY, hide = true)]
+    pub concurrency: usize,
+    /// Print the query's counters to stderr at the end (benchmarks).
+    #[arg(long, hide = true)]
+    pub stats: bool,
 }
 
-/// A time argument: RFC 3339, epoch ms, or an age before now.
-pub fn parse_time(s: &str, now: i64) -> Result<i64, String> {
-    let s = s.trim();
-    if let Some((t, used)) = parse_rfc3339(s.as_bytes()) {
-        if used == s.len() {
-            return Ok(t);
-        }
-    }
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now - d.as_millis() as i64);
-    }
-    if s.len() == 10 {
-        if let Some((t, _)) = parse_rfc3339(format!("{s}T00:00:00Z").as_bytes()) {
-            return Ok(t);
-        }
-    }
-    Err(format!("cannot read time {s:?}; use RFC 3339 (2026-01-02T03:04:05Z), a date, epoch ms, or an age like \"2h\""))
-}
-
-struct Filter {
-    tier: Tier,
-    since: i64,
-    until: i64,
-    min_lvl: Option<Level>,
-    grep: Option<Regex>,
-    args: Args,
-}
-
-impl Filter {
-    fn keep(&self, e: &Event) -> bool {
-        let a = &self.args;
-        let eq = |want: &Option<String>, have: Option<&str>| {
-            want.as_deref().is_none_or(|w| have == Some(w))
-        };
-        e.tier == self.tier
-            && e.ts >= self.since
-            && e.ts < self.until
-            && self.min_lvl.is_none_or(|l| e.lvl >= l)
-            && eq(&a.kind, Some(&e.kind))
-            && eq(&a.src, Some(&e.src))
-            && eq(&a.instance_id, Some(&e.instance_id))
-            && eq(&a.project_id, e.project_id.as_deref())
-            && eq(&a.build_id, e.build_id.as_deref())
-            && eq(&a.user_id, e.user_id.as_deref())
-            && eq(&a.req_id, e.req_id.as_deref())
-            && self.grep.as_ref().is_none_or(|r| r.is_match(&e.msg))
-    }
-
-    /// Whether an object whose metadata says its events span
-    /// `[first_ts, last_ts]` can hold events of the range.
-    fn span_may_match(&self, meta: &Path) -> bool {
-        let Some(m) = fs::read(meta).ok().and_then(|b| {
-            serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok()
-        }) else {
-            return true; // no metadata: read it
-        };
-        let get = |k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
-        match (get("first-ts"), get("last-ts")) {
-            (Some(first), Some(last)) => last >= self.since && first < self.until,
-            _ => true,
+impl Args {
+    fn params(&self) -> FilterParams {
+        FilterParams {
+            tier: Some(self.tier.clone()),
+            since: Some(self.since.clone()),
+            until: self.until.clone(),
+            kind: self.kind.clone(),
+            lvl: self.lvl.clone(),
+            src: self.src.clone(),
+            instance_id: self.instance_id.clone(),
+            project_id: self.project_id.clone(),
+            build_id: self.build_id.clone(),
+            user_id: self.user_id.clone(),
+            req_id: self.req_id.clone(),
+            grep: self.grep.clone(),
+            limit: self.limit.map(|l| l.to_string()),
         }
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cfg = args.config.load_or_default()?;
-    let tier = Tier::parse(&args.tier).ok_or_else(|| {
-        anyhow::anyhow!(
-            "unknown tier {:?}; use system, build, deploy, action or lifecycle",
-            args.tier
-        )
-    })?;
     let now = now_ms();
-    let since = parse_time(&args.since, now).map_err(anyhow::Error::msg)?;
-    let until = match &args.until {
-        Some(u) => parse_time(u, now).map_err(anyhow::Error::msg)?,
-        None => now + 1,
+    let filter = Filter::parse_query(&args.params(), now)?;
+    let mut reader = Reader::from_config(&cfg)?;
+    reader.concurrency = args.concurrency.max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let stats = Arc::new(Stats::default());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let task = {
+        let (reader, filter, stats) = (reader.clone(), filter.clone(), stats.clone());
+        runtime.spawn(async move { read::query(&reader, &filter, now, tx, stats).await })
     };
-    let min_lvl = match &args.lvl {
-        Some(l) => Some(Level::parse(l).ok_or_else(|| {
-            anyhow::anyhow!("unknown level {l:?}; use debug, info, warn or error")
-        })?),
-        None => None,
-    };
-    let grep = args.grep.as_deref().map(Regex::new).transpose()?;
-    let filter = Filter {
-        tier,
-        since,
-        until,
-        min_lvl,
-        grep,
-        args,
-    };
-    let dir = match tier {
-        Tier::System => "system",
-        Tier::Build => "builds",
-        Tier::Deploy => "deploys",
-        Tier::Action => "projects",
-        Tier::Lifecycle => "lifecycle",
-    };
-    let mut events = Vec::new();
-    let mut seen = HashSet::new();
-    let mut add = |bytes: &[u8]| {
-        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(e) = std::str::from_utf8(line)
-                .map_err(|_| ())
-                .and_then(|s| Event::from_json(s).map_err(|_| ()))
-            else {
-                continue;
-            };
-            if filter.keep(&e) && seen.insert((e.instance_id.clone(), e.seq)) {
-                events.push(e);
-            }
+    let done = Arc::new(AtomicBool::new(false));
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| spawn_progress(stats.clone(), done.clone()));
+    let stdout = std::io::stdout();
+    let mut out = Printer::new(
+        args.output,
+        stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        BufWriter::new(stdout.lock()),
+    );
+    let mut printed = 0u64;
+    let mut broken_pipe = false;
+    while let Some(e) = rx.blocking_recv() {
+        if out.print(&e).is_err() {
+            broken_pipe = true;
+            break;
         }
-    };
-    for f in files(&cfg.agent.data_dir.join(dir)) {
-        if f.to_string_lossy().ends_with(".ndjson") {
-            add(&fs::read(&f)?);
-        }
+        printed += 1;
     }
-    match cfg.bucket.kind {
-        BucketKind::Dir => {
-            let root = cfg.dir_bucket_path();
-            let base = match cfg.bucket.key_prefix() {
-                "" => root.join(dir),
-                p => root.join(p).join(dir),
-            };
-            for f in files(&base) {
-                let meta = f
-                    .strip_prefix(&root)
-                    .map(|rel| {
-                        let mut m = root.join(".meta").join(rel).into_os_string();
-                        m.push(".json");
-                        PathBuf::from(m)
-                    })
-                    .unwrap_or_default();
-                if f.to_string_lossy().ends_with(".ndjson.gz") && filter.span_may_match(&meta) {
-                    let mut raw = Vec::new();
-                    flate2::read::GzDecoder::new(fs::File::open(&f)?).read_to_end(&mut raw)?;
-                    add(&raw);
-                }
-            }
-        }
-        _ => eprintln!("logship query: reading r2/s3 buckets is not supported yet; showing local segments only"),
+    drop(rx);
+    let result = runtime.block_on(task);
+    done.store(true, Ordering::Relaxed);
+    if let Some(p) = progress {
+        let _ = p.join();
     }
-    events.sort_by(|a, b| (a.ts, &a.instance_id, a.seq).cmp(&(b.ts, &b.instance_id, b.seq)));
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut line = Vec::new();
-    for e in &events {
-        line.clear();
-        e.write_json(&mut line);
-        out.write_all(&line)?;
+    let snapshot = result.context("the query task failed")??;
+    if args.stats {
+        eprintln!(
+            "stats: listed={} pruned={} fetched={} requests={} bytes_read={} bytes_scanned={} bad_lines={} emitted={}",
+            Stats::get(&stats.listed),
+            Stats::get(&stats.pruned),
+            Stats::get(&stats.fetched),
+            Stats::get(&stats.requests),
+            Stats::get(&stats.bytes_read),
+            Stats::get(&stats.bytes_scanned),
+            Stats::get(&stats.bad_lines),
+            Stats::get(&stats.emitted)
+        );
+    }
+    if broken_pipe || !args.follow || filter.limit.is_some_and(|l| printed >= l) {
+        let _ = out.flush();
+        return Ok(ExitCode::SUCCESS);
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    let mut filter = filter;
+    if args.until.is_none() {
+        filter.until = i64::MAX;
+    }
+    let mut left = filter.limit.map(|l| l - printed);
+    let mut follower = Follower::new(&cfg.agent.data_dir, filter, snapshot);
+    loop {
+        let mut failed = false;
+        let go_on = follower.poll(now_ms(), &mut |e| {
+            if out.print(&e).is_err() {
+                failed = true;
+                return false;
+            }
+            left = left.map(|n| n.saturating_sub(1));
+            left != Some(0)
+        })?;
+        if failed || !go_on || out.flush().is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(POLL);
+    }
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        match e.file_type() {
-            Ok(t) if t.is_dir() => out.extend(files(&p)),
-            Ok(t) if t.is_file() => out.push(p),
-            _ => {}
+fn spawn_progress(stats: Arc<Stats>, done: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut shown = false;
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            if start.elapsed() < Duration::from_secs(1) || done.load(Ordering::Relaxed) {
+                continue;
+            }
+            shown = true;
+            eprint!(
+                "\r\x1b[2K{} of {} objects, {:.1} MiB read, {} events",
+                Stats::get(&stats.fetched),
+                Stats::get(&stats.listed),
+                Stats::get(&stats.bytes_read) as f64 / (1 << 20) as f64,
+                Stats::get(&stats.emitted)
+            );
+        }
+        if shown {
+            eprint!("\r\x1b[2K");
+        }
+    })
+}
+
+/// Writes events as NDJSON or text.
+struct Printer<W: Write> {
+    output: Output,
+    color: bool,
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Printer<W> {
+    fn new(output: Output, color: bool, out: W) -> Self {
+        Printer {
+            output,
+            color,
+            out,
+            buf: Vec::new(),
         }
     }
-    out
+
+    fn print(&mut self, e: &Event) -> std::io::Result<()> {
+        self.buf.clear();
+        match self.output {
+            Output::Ndjson => e.write_json(&mut self.buf),
+            Output::Text => text_line(e, self.color, &mut self.buf),
+        }
+        self.out.write_all(&self.buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `2026-01-02T03:04:05.678Z ERROR instance  src  msg`, the level coloured.
+fn text_line(e: &Event, color: bool, out: &mut Vec<u8>) {
+    let (lvl, code) = match e.lvl {
+        Level::Debug => ("DEBUG", "2"),
+        Level::Info => ("INFO", "32"),
+        Level::Warn => ("WARN", "33"),
+        Level::Error => ("ERROR", "31;1"),
+    };
+    let ts = fmt_ts(e.ts);
+    let lvl = if color {
+        format!("\x1b[{code}m{lvl:<5}\x1b[0m")
+    } else {
+        format!("{lvl:<5}")
+    };
+    let ids: Vec<&str> = [&e.build_id, &e.project_id, &e.req_id]
+        .iter()
+        .filter_map(|v| v.as_deref())
+        .collect();
+    let ids = if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", ids.join(" "))
+    };
+    // Newlines inside a message (stack traces) are indented under it.
+    let msg = e.msg.replace('\n', "\n    ");
+    let _ = writeln!(
+        out,
+        "{ts} {lvl} {:<16} {:<10}{ids} {msg}",
+        e.instance_id, e.src
+    );
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn fmt_ts(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let (y, mo, d) = civil_from_days(days);
+    let (h, mi, s, frac) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:03}Z")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Tier;
 
     #[test]
-    fn times() {
-        let now = 1_795_319_384_000;
-        assert_eq!(parse_time("2026-11-22T03:49:44Z", now), Ok(now));
-        assert_eq!(parse_time("2h", now), Ok(now - 7_200_000));
-        assert_eq!(parse_time("123", now), Ok(123));
+    fn text_lines_are_aligned_and_plain_without_colour() {
+        assert_eq!(fmt_ts(1_795_319_384_123), "2026-11-22T03:49:44.123Z");
+        let mut e = Event::empty(Tier::Build);
+        (e.ts, e.instance_id, e.src, e.msg, e.lvl) =
+            (0, "h1".into(), "app".into(), "a\nb".into(), Level::Warn);
+        e.build_id = Some("b7".into());
+        let mut out = Vec::new();
+        text_line(&e, false, &mut out);
         assert_eq!(
-            parse_time("2026-11-22", now),
-            Ok(now - (3 * 3600 + 49 * 60 + 44) * 1000)
+            String::from_utf8(out).unwrap(),
+            "1970-01-01T00:00:00.000Z WARN  h1               app        [b7] a\n    b\n"
         );
-        assert!(parse_time("yesterday-ish", now).is_err());
+        let mut out = Vec::new();
+        text_line(&e, true, &mut out);
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("\x1b[33mWARN \x1b[0m"));
     }
 }

@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::ConfigArg;
+use super::RunArgs;
 use crate::config;
+use crate::ops::log::LogFormat;
 use crate::ops::reload::Reloader;
 use crate::ops::systemd::Notifier;
 use crate::ops::{http, shutdown, Readiness};
+use crate::pipeline::tap::Tap;
 use crate::pipeline::{self, now_ms, Parts};
 use crate::redact::Redactor;
 use crate::ship::uploader::{Uploader, UploaderConfig};
@@ -28,10 +30,11 @@ use crate::ship::Bucket;
 /// recently.
 const PIPELINE_STALL: Duration = Duration::from_secs(20);
 
-pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
-    let path = args.path();
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let format = LogFormat::resolve(args.log_format)?;
+    let path = args.config.path();
     let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    init_logging(&loaded.config.agent.log_level);
+    crate::ops::log::init(&loaded.config.agent.log_level, format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -39,16 +42,6 @@ pub fn run(args: &ConfigArg) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(agent(path, loaded))
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {
@@ -91,6 +84,8 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     }
 
     let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
+    let tap = Tap::default();
+    spawn_api(&cfg, &tap, stop.clone()).await?;
 
     // Reloads: validated configs only. Alert rules and channels change in
     // place here; the rest is applied by the pipeline thread.
@@ -138,6 +133,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         reload: Some(reload_rx),
         on_ready: Some(on_ready),
         heartbeat: Some(heartbeat),
+        tap,
     };
     let worker = std::thread::Builder::new()
         .name("logship-pipeline".into())
@@ -170,4 +166,22 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         Ok(Err(_)) => anyhow::bail!("the pipeline thread panicked"),
         Err(_) => anyhow::bail!("lost track of the pipeline thread"),
     }
+}
+
+/// The `[api]` listener, when configured: bound now (a taken port fails the
+/// start), serving until the stop signal.
+async fn spawn_api(
+    cfg: &config::Config,
+    tap: &Tap,
+    stop: shutdown::Shutdown,
+) -> anyhow::Result<()> {
+    let Some(addr) = cfg.api.addr() else {
+        return Ok(());
+    };
+    let reader = crate::read::Reader::from_config(cfg)?;
+    let listener = crate::api::bind(addr).await?;
+    tracing::info!(listen = %listener.local_addr(), "api up");
+    let api = crate::api::Api::start(cfg.api.clone(), reader, tap);
+    tokio::spawn(listener.serve(api, stop));
+    Ok(())
 }

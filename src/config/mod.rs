@@ -9,6 +9,7 @@
 //! Every field has a default, so an empty file is a valid config that tails
 //! nothing into the local directory bucket.
 
+pub mod api;
 pub mod bucket;
 pub mod error;
 pub mod interp;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use api::ApiConfig;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
 pub use source::{Format, ReadFrom, SourceConfig};
@@ -37,6 +39,7 @@ pub struct Config {
     pub bucket: BucketConfig,
     pub alerts: crate::alert::AlertsConfig,
     pub metrics: MetricsConfig,
+    pub api: ApiConfig,
 }
 
 /// `[agent]`
@@ -265,6 +268,7 @@ impl Config {
         errors.extend(self.bucket.validate(src));
         errors.extend(self.redaction.validate(src));
         errors.extend(self.alerts.validate(src));
+        errors.extend(self.api.validate(src));
         errors.sort_by_key(|e| (e.line, e.col));
         errors
     }

@@ -48,6 +48,12 @@ pub struct VersionLabel {
     pub version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    pub endpoint: String,
+    pub code: String,
+}
+
 /// Every metric the agent exposes.
 pub struct Metrics {
     pub registry: Registry,
@@ -76,6 +82,12 @@ pub struct Metrics {
     pub invalid_ids: Counter,
     /// 1 while reading is paused because `segments.max_disk` is reached.
     pub backpressure: Gauge,
+    /// Live-tail clients connected (SPEC §14).
+    pub tail_clients: Gauge,
+    /// Tail clients disconnected for not keeping up.
+    pub tail_dropped: Counter,
+    /// API requests by endpoint and status code.
+    pub api_requests: Family<ApiLabel, Counter>,
 }
 
 impl Metrics {
@@ -105,6 +117,9 @@ impl Metrics {
             truncated_lines: Counter::default(),
             invalid_ids: Counter::default(),
             backpressure: Gauge::default(),
+            tail_clients: Gauge::default(),
+            tail_dropped: Counter::default(),
+            api_requests: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -204,6 +219,21 @@ impl Metrics {
             "backpressure",
             "1 while reading is paused at segments.max_disk",
             m.backpressure.clone(),
+        );
+        r.register(
+            "tail_clients",
+            "Live-tail clients connected",
+            m.tail_clients.clone(),
+        );
+        r.register(
+            "tail_dropped",
+            "Tail clients disconnected for not keeping up",
+            m.tail_dropped.clone(),
+        );
+        r.register(
+            "api_requests",
+            "API requests by endpoint and status code",
+            m.api_requests.clone(),
         );
         // Known label sets exist from the start, so a scrape (and an alert
         // on rate()) sees zeros rather than missing series.

@@ -1,6 +1,7 @@
 //! Running the agent as a service: metrics, endpoints, signals, reload.
 
 pub mod http;
+pub mod log;
 pub mod metrics;
 pub mod readiness;
 pub mod reload;

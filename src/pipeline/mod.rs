@@ -13,6 +13,7 @@
 //! resumes from the last checkpoint. Nothing is skipped to keep going.
 
 pub mod checkpoint;
+pub mod tap;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -64,6 +65,8 @@ pub struct Parts {
     /// Set to the wall clock (ms) at every loop turn: the watchdog's proof
     /// of progress.
     pub heartbeat: Option<Arc<AtomicI64>>,
+    /// Durable events for live readers (the API's tail).
+    pub tap: tap::Tap,
 }
 
 /// Wall clock in epoch milliseconds.
@@ -97,6 +100,7 @@ struct Pipeline {
     backpressure: bool,
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
+    tap: tap::Collector,
     _lock: File,
 }
 
@@ -112,9 +116,11 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         reload,
         on_ready,
         heartbeat,
+        tap,
     } = parts;
     let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
     p.heartbeat = heartbeat;
+    p.tap = tap.collector();
     if let Some(ready) = on_ready {
         ready();
     }
@@ -187,6 +193,7 @@ impl Pipeline {
             backpressure: false,
             scratch: Vec::new(),
             heartbeat: None,
+            tap: tap::Tap::default().collector(),
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -311,6 +318,7 @@ impl Pipeline {
             seq_next,
             scratch,
             written,
+            tap,
             ..
         } = self;
         let mut ev = Event::empty(Tier::System);
@@ -347,6 +355,7 @@ impl Pipeline {
                 return;
             }
             written[ev.tier as usize] += 1;
+            tap.offer(&ev, scratch);
             alerts.offer(&ev);
             if let Some((build, tiers)) = segment::build_end(&ev) {
                 segments.seal_build(build, &tiers);
@@ -396,6 +405,7 @@ impl Pipeline {
         checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
             .context("writing the checkpoint failed")?;
         self.changed = false;
+        self.tap.publish();
         for job in self.segments.take_dispatch(&self.spool) {
             // The seal thread lives as long as the pipeline.
             let _ = self.sealer.send(job);

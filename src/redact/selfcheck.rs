@@ -1,6 +1,6 @@
 //! Invariants checked on arbitrary input, shared by the `cargo fuzz` target
 //! (`fuzz/fuzz_targets/redact.rs`, nightly) and a proptest that runs on
-//! stable (`tests/redact_fuzz_stable.rs`), so both exercise the same code.
+//! stable (`tests/model/redact_props.rs`), so both exercise the same code.
 //!
 //! Each check panics with the offending input; a fuzzer reports the panic.
 

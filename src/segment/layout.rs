@@ -78,6 +78,54 @@ pub fn object_key(
     }
 }
 
+/// The top-level directory (local) and key component (bucket) of a tier.
+pub fn tier_root(tier: Tier) -> &'static str {
+    match tier {
+        Tier::System => "system",
+        Tier::Build => "builds",
+        Tier::Deploy => "deploys",
+        Tier::Action => "projects",
+        Tier::Lifecycle => "lifecycle",
+    }
+}
+
+fn with_prefix(prefix: &str, key: String) -> String {
+    if prefix.is_empty() {
+        key
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// The key prefix under which the tier's objects live (ends in `/`); for
+/// tiers keyed by a group, `group` narrows it to one group.
+pub fn key_root(prefix: &str, tier: Tier, group: Option<&str>) -> String {
+    let root = tier_root(tier);
+    with_prefix(
+        prefix,
+        match group {
+            Some(g) if group_id(tier).is_some() => format!("{root}/{g}/"),
+            _ => format!("{root}/"),
+        },
+    )
+}
+
+/// The key prefix of one UTC day's objects below a [`key_root`] (which
+/// ends in `/`). Build/deploy keys carry no day: callers list their root.
+pub fn key_day_prefix(root: &str, day: i64) -> String {
+    format!("{root}{}/", slashed(day))
+}
+
+/// The one object of a build/deploy (`builds/{id}.ndjson.gz`).
+pub fn build_key(prefix: &str, tier: Tier, build_id: &str) -> String {
+    object_key(prefix, tier, build_id, 0, "", "")
+}
+
+/// The local directory of one UTC day's segments, relative to `data_dir`.
+pub fn local_day_dir(tier: Tier, day: i64) -> PathBuf {
+    PathBuf::from(tier_root(tier)).join(dashed(day))
+}
+
 /// Top-level local directories that hold segments.
 pub const LOCAL_ROOTS: [&str; 5] = ["system", "builds", "deploys", "projects", "lifecycle"];
 
@@ -85,6 +133,19 @@ pub const LOCAL_ROOTS: [&str; 5] = ["system", "builds", "deploys", "projects", "
 mod tests {
     use super::*;
     use crate::normalize::time::days_from_civil;
+
+    #[test]
+    fn read_side_prefixes_match_the_keys() {
+        let day = days_from_civil(2026, 1, 2);
+        let key = object_key("logs", Tier::Action, "p1", day, "h1", "U");
+        let root = key_root("logs", Tier::Action, Some("p1"));
+        assert!(key.starts_with(&key_day_prefix(&root, day)), "{key}");
+        let key = object_key("", Tier::System, "", day, "h1", "U");
+        assert!(key.starts_with(&key_day_prefix(&key_root("", Tier::System, None), day)));
+        assert_eq!(build_key("", Tier::Deploy, "b7"), "deploys/b7.ndjson.gz");
+        assert!(local_path(Tier::Lifecycle, "p", day, "h", "U")
+            .starts_with(local_day_dir(Tier::Lifecycle, day)));
+    }
 
     #[test]
     fn paths_and_keys_follow_the_spec() {

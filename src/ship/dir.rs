@@ -14,7 +14,10 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{Bucket, ObjectInfo, ObjectMeta, ShipError};
+use super::{Bucket, Depth, ListPage, Listed, ObjectBody, ObjectInfo, ObjectMeta, ShipError};
+
+/// Keys per listing page, as S3 does.
+const PAGE: usize = 1000;
 
 pub struct DirBucket {
     root: PathBuf,
@@ -42,6 +45,62 @@ impl DirBucket {
         p.as_mut_os_string().push(".json");
         Ok(p)
     }
+}
+
+fn read_meta(meta_path: &Path) -> BTreeMap<String, String> {
+    fs::read(meta_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// The keys under `prefix` (a key prefix, not necessarily a whole
+/// directory name), sorted; with [`Depth::OneLevel`], deeper keys become
+/// their first directory below the prefix.
+fn walk(root: &Path, prefix: &str, depth: Depth) -> std::io::Result<ListPage> {
+    let (dir_part, name_part) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+    let dir_key = if dir_part.is_empty() {
+        String::new()
+    } else {
+        format!("{dir_part}/")
+    };
+    let mut page = ListPage::default();
+    let mut stack = vec![(root.join(dir_part), dir_key, true)];
+    while let Some((dir, key, top)) = stack.pop() {
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in rd {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue; // not a key this bucket wrote
+            };
+            if top && !name.starts_with(name_part) {
+                continue;
+            }
+            if key.is_empty() && name == ".meta" {
+                continue;
+            }
+            let t = entry.file_type()?;
+            if t.is_dir() {
+                let sub = format!("{key}{name}/");
+                match depth {
+                    Depth::OneLevel => page.dirs.push(sub),
+                    Depth::All => stack.push((entry.path(), sub, false)),
+                }
+            } else if t.is_file() && !name.ends_with(".tmp") {
+                page.objects.push(Listed {
+                    key: format!("{key}{name}"),
+                    size: entry.metadata()?.len(),
+                });
+            }
+        }
+    }
+    page.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    page.dirs.sort();
+    Ok(page)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -76,21 +135,65 @@ impl Bucket for DirBucket {
         let path = self.path_of(&self.root, key)?;
         let meta_path = self.meta_path(key)?;
         tokio::task::spawn_blocking(move || match fs::metadata(&path) {
-            Ok(m) => {
-                let meta: BTreeMap<String, String> = fs::read(&meta_path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice(&b).ok())
-                    .unwrap_or_default();
-                Ok(Some(ObjectInfo {
-                    size: m.len(),
-                    meta,
-                }))
-            }
+            Ok(m) => Ok(Some(ObjectInfo {
+                size: m.len(),
+                meta: read_meta(&meta_path),
+            })),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ShipError::soon(format!("stat {}: {e}", path.display()))),
         })
         .await
         .map_err(|e| ShipError::soon(format!("dir bucket task failed: {e}")))?
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        depth: Depth,
+        token: Option<String>,
+    ) -> Result<ListPage, ShipError> {
+        if prefix.split('/').any(|c| c == "..") {
+            return Err(ShipError::slowly(format!(
+                "refusing unsafe prefix {prefix:?}"
+            )));
+        }
+        let (root, p) = (self.root.clone(), prefix.to_string());
+        let mut page = tokio::task::spawn_blocking(move || walk(&root, &p, depth))
+            .await
+            .map_err(|e| ShipError::soon(format!("dir bucket task failed: {e}")))?
+            .map_err(|e| ShipError::soon(format!("listing {prefix}: {e}")))?;
+        // Pages continue after the last key handed out, as S3's do.
+        if let Some(after) = token {
+            page.objects.retain(|o| o.key > after);
+            page.dirs.retain(|d| *d > after);
+        }
+        if page.objects.len() > PAGE {
+            page.objects.truncate(PAGE);
+            page.next = page.objects.last().map(|o| o.key.clone());
+            page.dirs
+                .retain(|d| page.next.as_ref().is_some_and(|n| d < n));
+        }
+        Ok(page)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(ObjectInfo, ObjectBody)>, ShipError> {
+        let path = self.path_of(&self.root, key)?;
+        let meta_path = self.meta_path(key)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ShipError::soon(format!("opening {key}: {e}"))),
+        };
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| ShipError::soon(format!("stat {key}: {e}")))?
+            .len();
+        let meta = tokio::task::spawn_blocking(move || read_meta(&meta_path))
+            .await
+            .map_err(|e| ShipError::soon(format!("dir bucket task failed: {e}")))?;
+        let body: ObjectBody = Box::pin(tokio::io::BufReader::with_capacity(64 * 1024, file));
+        Ok(Some((ObjectInfo { size, meta }, body)))
     }
 
     fn describe(&self) -> String {
@@ -122,6 +225,49 @@ mod tests {
         assert_eq!(info.size, 3);
         assert_eq!(info.meta["lines"], "3");
         assert!(b.head("nope").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn lists_by_prefix_and_level_and_gets() {
+        let d = tempfile::tempdir().unwrap();
+        let b = DirBucket::new(d.path());
+        let meta = ObjectMeta {
+            first_ts: 5,
+            ..Default::default()
+        };
+        for key in [
+            "system/2026/01/02/a.ndjson.gz",
+            "system/2026/01/03/b.ndjson.gz",
+            "system/2026/01/30/c.ndjson.gz",
+            "projects/p1/2026/01/02/d.ndjson.gz",
+        ] {
+            b.put(key, key.as_bytes().to_vec(), &meta).await.unwrap();
+        }
+        let keys = |p: &ListPage| p.objects.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
+        let p = b.list("system/2026/01/0", Depth::All, None).await.unwrap();
+        assert_eq!(
+            keys(&p),
+            [
+                "system/2026/01/02/a.ndjson.gz",
+                "system/2026/01/03/b.ndjson.gz"
+            ]
+        );
+        let p = b.list("", Depth::OneLevel, None).await.unwrap();
+        assert_eq!(p.dirs, ["projects/", "system/"]);
+        assert!(p.objects.is_empty());
+        let (info, mut body) = b
+            .get("system/2026/01/30/c.ndjson.gz")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(info.meta["first-ts"], "5");
+        let mut got = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut body, &mut got)
+            .await
+            .unwrap();
+        assert_eq!(got, b"system/2026/01/30/c.ndjson.gz");
+        assert!(b.get("system/nope").await.unwrap().is_none());
+        assert!(b.list("../", Depth::All, None).await.is_err());
     }
 
     #[tokio::test]

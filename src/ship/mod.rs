@@ -51,6 +51,35 @@ pub struct ObjectInfo {
     pub meta: BTreeMap<String, String>,
 }
 
+/// One object found by [`Bucket::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+}
+
+/// One page of a listing: objects, and (for a delimited listing) the
+/// "directories" one level below the prefix, each ending in `/`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<Listed>,
+    pub dirs: Vec<String>,
+    /// Pass back to [`Bucket::list`] for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// How far a listing goes below its prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Every key that starts with the prefix.
+    All,
+    /// Keys directly below the prefix; deeper ones are reported as `dirs`.
+    OneLevel,
+}
+
+/// An object's bytes as they arrive (gzip, as stored).
+pub type ObjectBody = std::pin::Pin<Box<dyn tokio::io::AsyncBufRead + Send>>;
+
 /// Whether a failed operation may succeed if tried again soon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {
@@ -97,8 +126,51 @@ pub trait Bucket: Send + Sync + 'static {
     async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError>;
     /// Size and metadata of `key`, or `None` if absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ShipError>;
+    /// One page of the keys under `prefix`, in key order; `token` is the
+    /// previous page's `next`.
+    async fn list(
+        &self,
+        prefix: &str,
+        depth: Depth,
+        token: Option<String>,
+    ) -> Result<ListPage, ShipError> {
+        let _ = (prefix, depth, token);
+        Err(ShipError::slowly(format!(
+            "{} cannot list objects",
+            self.describe()
+        )))
+    }
+    /// Metadata and a stream of the stored bytes of `key`, or `None` if
+    /// absent. One request: the metadata arrives with the response headers,
+    /// so a caller that only needed it drops the body unread.
+    async fn get(&self, key: &str) -> Result<Option<(ObjectInfo, ObjectBody)>, ShipError> {
+        let _ = key;
+        Err(ShipError::slowly(format!(
+            "{} cannot read objects",
+            self.describe()
+        )))
+    }
     /// Human-readable description for logs and `check` (no secrets).
     fn describe(&self) -> String;
+}
+
+/// Every key under `prefix` (all pages), in key order.
+pub async fn list_all(
+    bucket: &dyn Bucket,
+    prefix: &str,
+    depth: Depth,
+) -> Result<ListPage, ShipError> {
+    let mut all = ListPage::default();
+    let mut token = None;
+    loop {
+        let page = bucket.list(prefix, depth, token).await?;
+        all.objects.extend(page.objects);
+        all.dirs.extend(page.dirs);
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(all),
+        }
+    }
 }
 
 /// The bucket `[bucket]` describes. For `r2`/`s3` with `lifecycle = true`,

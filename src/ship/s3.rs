@@ -36,7 +36,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine;
 use md5::{Digest, Md5};
 
-use super::{Bucket, ObjectInfo, ObjectMeta, ShipError};
+use super::{Bucket, Depth, ListPage, Listed, ObjectBody, ObjectInfo, ObjectMeta, ShipError};
 
 pub use lifecycle::LifecycleRule;
 
@@ -211,7 +211,90 @@ impl Bucket for S3Bucket {
         }
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        depth: Depth,
+        token: Option<String>,
+    ) -> Result<ListPage, ShipError> {
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_continuation_token(token);
+        if depth == Depth::OneLevel {
+            req = req.delimiter("/");
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify::ship_error("LIST", prefix, e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                })
+            })
+            .collect();
+        let dirs = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_string))
+            .collect();
+        let next = match out.is_truncated() {
+            Some(true) => out.next_continuation_token().map(str::to_string),
+            _ => None,
+        };
+        Ok(ListPage {
+            objects,
+            dirs,
+            next,
+        })
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<(ObjectInfo, ObjectBody)>, ShipError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => {
+                let info = ObjectInfo {
+                    size: o.content_length().unwrap_or(0).max(0) as u64,
+                    meta: lowercase_keys(o.metadata()),
+                };
+                let body: ObjectBody = Box::pin(o.body.into_async_read());
+                Ok(Some((info, body)))
+            }
+            Err(aws_sdk_s3::error::SdkError::ServiceError(s))
+                if s.err().is_no_such_key() || s.raw().status().as_u16() == 404 =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify::ship_error("GET", key, e)),
+        }
+    }
+
     fn describe(&self) -> String {
         format!("s3:{}/{}", self.endpoint, self.bucket)
     }
+}
+
+/// User metadata with lowercase keys (servers differ in the case they return).
+fn lowercase_keys(
+    m: Option<&HashMap<String, String>>,
+) -> std::collections::BTreeMap<String, String> {
+    m.map(|m| {
+        m.iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    })
+    .unwrap_or_default()
 }

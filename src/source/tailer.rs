@@ -25,7 +25,7 @@
 //! at new ones, and adopts new ones shortest name first, so an original is
 //! always followed or retired before its copies are judged.
 //!
-//! `tests/tailer_model.rs` checks these rules against a model of the files
+//! `tests/model/tailer_model.rs` checks these rules against a model of the files
 //! under random rotations, truncations, deletions and restarts.
 
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -1,5 +1,9 @@
-//! The read side: the query engine, the API and the viewer, driven like a user.
+//! The read side (SPEC §10, §14) driven like a user: `logship query` on
+//! every bucket kind, the `[api]` listener with real SSE clients, the
+//! DuckDB worked example, and the viewer in a real browser.
+
 #[path = "../support/mod.rs"]
 mod support;
 
+mod query_corpus;
 mod viewer;

@@ -8,6 +8,15 @@ pub mod agent;
 pub mod alert_util;
 pub mod garage;
 pub mod http_receiver;
+pub mod read;
 pub mod redis_server;
 pub mod s3_proxy;
 pub mod smtp_sink;
+
+/// Serializes the tests of one binary that change or read exact values of
+/// the process-wide metrics (`logship::ops::metrics::metrics()`): the
+/// registry is global, and the tests of a binary run in parallel threads.
+pub async fn metrics_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}

@@ -1,0 +1,15 @@
+//! The agent end to end: lifecycle, crash recovery, rotation, hostile input, redaction and the CLI.
+//!
+//! One test binary per seam (link time dominates CI on two cores); each file below was a binary of its own.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod core_cli;
+mod core_crash;
+mod core_hostile;
+mod core_lifecycle;
+mod core_redaction;
+mod core_rotation;
+mod redact_cli;
+mod redact_corpus;

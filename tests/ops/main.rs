@@ -1,0 +1,14 @@
+//! Operations: metrics and health endpoints, reload, systemd notify/watchdog, packaging.
+//!
+//! One test binary per seam (link time dominates CI on two cores); each file below was a binary of its own.
+
+mod ops_support;
+#[path = "../support/mod.rs"]
+mod support;
+
+mod ops_http;
+mod ops_log;
+mod ops_packaging;
+mod ops_reload;
+mod ops_reload_sighup;
+mod ops_systemd;
