@@ -133,13 +133,12 @@ fn viewer_modules_unit_tests() {
         return missing("node is not installed");
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ok, out) = run_node(
-        dir.path(),
-        &["--test", "tests/viewer/unit.test.mjs"],
-        &[],
-    );
+    let (ok, out) = run_node(dir.path(), &["--test", "tests/viewer/unit.test.mjs"], &[]);
     assert!(ok, "node --test tests/viewer/unit.test.mjs failed:\n{out}");
-    assert!(out.contains("# fail 0"), "unexpected node test output:\n{out}");
+    assert!(
+        out.contains("# fail 0"),
+        "unexpected node test output:\n{out}"
+    );
 }
 
 #[test]
@@ -175,9 +174,28 @@ token = "{TOKEN}"
     // Error groups the page must show with exactly these counts: the
     // varying parts (4+ digit numbers, hex ids) normalize away.
     let seed = [
-        ("db timeout after", 3, vec!["db timeout after 1234 ms", "db timeout after 5678 ms", "db timeout after 91011 ms"]),
-        ("payment declined for card", 2, vec!["payment declined for card 4f3a9c21e0b7", "payment declined for card 0b1c2d3e4f5a"]),
-        ("disk almost full on", 1, vec!["disk almost full on /var/lib/app"]),
+        (
+            "db timeout after",
+            3,
+            vec![
+                "db timeout after 1234 ms",
+                "db timeout after 5678 ms",
+                "db timeout after 91011 ms",
+            ],
+        ),
+        (
+            "payment declined for card",
+            2,
+            vec![
+                "payment declined for card 4f3a9c21e0b7",
+                "payment declined for card 0b1c2d3e4f5a",
+            ],
+        ),
+        (
+            "disk almost full on",
+            1,
+            vec!["disk almost full on /var/lib/app"],
+        ),
     ];
     let mut lines = Vec::new();
     for (_, _, msgs) in &seed {
@@ -205,7 +223,10 @@ token = "{TOKEN}"
             ("LOGSHIP_VIEWER_LOGS", agent.logs().display().to_string()),
             ("LOGSHIP_VIEWER_SEED", seed_json.to_string()),
             ("LOGSHIP_VIEWER_SHOTS", shots.display().to_string()),
-            ("LOGSHIP_VIEWER_NODE_MODULES", node_dir().display().to_string()),
+            (
+                "LOGSHIP_VIEWER_NODE_MODULES",
+                node_dir().display().to_string(),
+            ),
             ("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1".to_string()),
         ],
     );

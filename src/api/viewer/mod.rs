@@ -84,10 +84,21 @@ mod tests {
         for p in ["/", "", "/index.html", "index.html", "/?x=1"] {
             assert_eq!(asset(p).map(|a| a.content_type), Some(HTML), "{p:?}");
         }
-        for p in ["/assets/app.js", "assets/app.js", "app.js", "/assets/app.js?v=2"] {
+        for p in [
+            "/assets/app.js",
+            "assets/app.js",
+            "app.js",
+            "/assets/app.js?v=2",
+        ] {
             assert_eq!(asset(p).map(|a| a.content_type), Some(JS), "{p:?}");
         }
-        for p in ["/assets/", "/assets/../mod.rs", "/mod.rs", "/assets/x/app.js", "/api/tail"] {
+        for p in [
+            "/assets/",
+            "/assets/../mod.rs",
+            "/mod.rs",
+            "/assets/x/app.js",
+            "/api/tail",
+        ] {
             assert_eq!(asset(p), None, "{p:?}");
         }
     }
@@ -127,9 +138,20 @@ mod tests {
     fn nothing_external_or_inline() {
         for (name, a) in ASSETS {
             let t = std::str::from_utf8(a.body).unwrap();
-            for bad in ["http://", "https://", "//cdn", "eval(", "new Function", "innerHTML", "outerHTML", "document.write"] {
+            for bad in [
+                "http://",
+                "https://",
+                "//cdn",
+                "eval(",
+                "new Function",
+                "innerHTML",
+                "outerHTML",
+                "document.write",
+            ] {
                 // The SVG namespace is an identifier, not a request.
-                let hits = t.matches(bad).count() - t.matches("http://www.w3.org/2000/svg").count() * usize::from(bad == "http://");
+                let hits = t.matches(bad).count()
+                    - t.matches("http://www.w3.org/2000/svg").count()
+                        * usize::from(bad == "http://");
                 assert_eq!(hits, 0, "{name} contains {bad:?}");
             }
         }
@@ -137,7 +159,11 @@ mod tests {
         assert!(!html.contains(" style="), "inline style attribute");
         assert!(!html.contains("<style"), "inline style element");
         for part in html.split("<script").skip(1) {
-            assert!(part.starts_with(" type=\"module\" src=\""), "inline script: <script{}", &part[..40.min(part.len())]);
+            assert!(
+                part.starts_with(" type=\"module\" src=\""),
+                "inline script: <script{}",
+                &part[..40.min(part.len())]
+            );
         }
         assert!(!CSP.contains("unsafe"), "CSP allows unsafe-*: {CSP}");
         assert!(CSP.contains("connect-src 'self'") && CSP.contains("default-src 'self'"));
