@@ -175,8 +175,12 @@ pub fn tail(api: &Arc<Api>, q: Option<&str>, headers: &HeaderMap, kill: Kill) ->
         {
             return;
         }
-        for e in replay {
-            if tx.send(Ok(tail::frame(&Item::Event(e)))).await.is_err() {
+        for chunk in replay.chunks(256) {
+            if tx
+                .send(Ok(tail::frame(&Item::Events(chunk.to_vec()))))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

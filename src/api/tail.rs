@@ -3,7 +3,8 @@
 //!
 //! One hub task receives the tap's batches and, under one lock, appends
 //! them to the recent ring (for `Last-Event-ID`) and offers each client
-//! its matching events with `try_send` on the client's bounded channel —
+//! its matching events of the batch as one delivery, with `try_send` on
+//! the client's channel of at most `api.tail_buffer` deliveries —
 //! nothing here ever waits for a client, and the tap never waits for the
 //! hub (a hub that falls behind loses batches, counted as
 //! `events_dropped_total{reason="tail"}`). A delivery that finds a client's
@@ -32,9 +33,10 @@ use crate::read::Filter;
 /// Consecutive full deliveries after which a client is disconnected.
 pub const MAX_FULL: u32 = 3;
 
-/// What a client's body receives.
+/// What a client's body receives: one delivery (the matching events of
+/// one commit) or a heartbeat.
 pub enum Item {
-    Event(Arc<TapEvent>),
+    Events(Vec<Arc<TapEvent>>),
     Heartbeat,
 }
 
@@ -205,27 +207,24 @@ impl Hub {
         }
         let mut gone = Vec::new();
         for (id, c) in st.clients.iter_mut() {
-            let mut full = false;
-            for e in events.iter().filter(|e| c.filter.keep_fields(&e.event)) {
-                match c.tx.try_send(Item::Event(e.clone())) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        full = true;
-                        break; // the rest of this batch is lost for it
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        gone.push((*id, false));
-                        break;
-                    }
-                }
+            let mine: Vec<_> = events
+                .iter()
+                .filter(|e| c.filter.keep_fields(&e.event))
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
             }
-            if full {
-                c.full_in_a_row += 1;
-                if c.full_in_a_row >= MAX_FULL {
-                    gone.push((*id, true));
+            match c.tx.try_send(Item::Events(mine)) {
+                Ok(()) => c.full_in_a_row = 0,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    // These events are lost for this client.
+                    c.full_in_a_row += 1;
+                    if c.full_in_a_row >= MAX_FULL {
+                        gone.push((*id, true));
+                    }
                 }
-            } else {
-                c.full_in_a_row = 0;
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push((*id, false)),
             }
         }
         self.drop_clients(st, gone);
@@ -292,16 +291,18 @@ pub async fn run(
     }
 }
 
-/// The SSE frame of one item.
+/// The SSE frames of one item.
 pub fn frame(item: &Item) -> Bytes {
     match item {
-        Item::Event(e) => {
-            let mut b = Vec::with_capacity(e.line.len() + 32);
-            b.extend_from_slice(b"id: ");
-            b.extend_from_slice(itoa::Buffer::new().format(e.event.seq).as_bytes());
-            b.extend_from_slice(b"\ndata: ");
-            b.extend_from_slice(&e.line);
-            b.extend_from_slice(b"\n\n");
+        Item::Events(events) => {
+            let mut b = Vec::with_capacity(events.iter().map(|e| e.line.len() + 32).sum());
+            for e in events {
+                b.extend_from_slice(b"id: ");
+                b.extend_from_slice(itoa::Buffer::new().format(e.event.seq).as_bytes());
+                b.extend_from_slice(b"\ndata: ");
+                b.extend_from_slice(&e.line);
+                b.extend_from_slice(b"\n\n");
+            }
             Bytes::from(b)
         }
         Item::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
@@ -350,19 +351,20 @@ mod tests {
             hub.register(any(), None, Kill::default()).err(),
             Some(Refused::TooMany)
         );
-        // b never reads: its buffer of 2 fills, then three full deliveries drop it.
+        // b never reads: its buffer of 2 deliveries fills, then three full
+        // deliveries in a row drop it.
         let before = metrics().tail_dropped.get();
-        for i in 0..4 {
-            hub.deliver(&[
-                ev(10 + i, Level::Info),
-                ev(20 + i, Level::Info),
-                ev(30 + i, Level::Info),
-            ]);
+        for i in 0..6 {
+            hub.deliver(&[ev(10 + i, Level::Info), ev(20 + i, Level::Info)]);
+            assert_eq!(
+                hub.clients(),
+                if i < 4 { 2 } else { 1 },
+                "after delivery {i}"
+            );
         }
-        assert_eq!(hub.clients(), 1);
         assert!(metrics().tail_dropped.get() > before);
         assert!(*kill.0.borrow());
-        assert!(matches!(b.rx.try_recv(), Ok(Item::Event(e)) if e.event.seq == 10));
+        assert!(matches!(b.rx.try_recv(), Ok(Item::Events(e)) if e[0].event.seq == 10));
         drop(a);
         assert_eq!(hub.clients(), 0);
     }

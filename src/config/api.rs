@@ -23,8 +23,9 @@ pub struct ApiConfig {
     pub max_tail_clients: usize,
     /// Exact origins allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
-    /// Events buffered per tail client; a client whose buffer is full at 3
-    /// consecutive deliveries is disconnected.
+    /// Deliveries (the matching events of one commit) buffered per tail
+    /// client; a client whose buffer is full at 3 consecutive deliveries is
+    /// disconnected.
     pub tail_buffer: usize,
     /// Recent events kept for `Last-Event-ID` resumption.
     pub tail_replay: usize,
@@ -44,7 +45,7 @@ impl Default for ApiConfig {
             token: None,
             max_tail_clients: 50,
             cors_origins: Vec::new(),
-            tail_buffer: 1024,
+            tail_buffer: 16,
             tail_replay: 10_000,
             heartbeat: HumanDuration::secs(15),
             max_error_signatures: 2_000,
