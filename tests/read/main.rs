@@ -5,8 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_s3;
 mod api;
 mod duckdb;
-mod agent_s3;
 mod query_corpus;
 mod viewer;
