@@ -48,7 +48,21 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CORPUS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "corpus"))
+
+
+def default_corpus():
+    """`shared/corpus` beside the checkout or beside any parent of it (a
+    worktree under /work/wt/NAME finds /work/shared/corpus)."""
+    d = os.path.dirname(HERE)
+    while True:
+        parent = os.path.dirname(d)
+        cand = os.path.join(parent, "shared", "corpus")
+        if os.path.isdir(cand) or parent == d:
+            return cand
+        d = parent
+
+
+DEFAULT_CORPUS = default_corpus()
 DEFAULT_GARAGE = os.environ.get("LOGSHIP_GARAGE") or os.path.join(
     os.environ.get("LOGSHIP_CI_CACHE", os.path.expanduser("~/.cache/logship-ci")), "garage", "bin", "garage"
 )
