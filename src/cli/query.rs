@@ -195,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .unwrap_or_default();
                 if f.to_string_lossy().ends_with(".ndjson.gz") && filter.span_may_match(&meta) {
                     let mut raw = Vec::new();
-                    flate2::read::GzDecoder::new(fs::File::open(&f)?).read_to_end(&mut raw)?;
+                    flate2::read::MultiGzDecoder::new(fs::File::open(&f)?).read_to_end(&mut raw)?;
                     add(&raw);
                 }
             }
