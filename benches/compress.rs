@@ -104,7 +104,8 @@ fn segment_file(dir: &Path) -> (PathBuf, u64, &'static str) {
 fn zlib_rs(src: &Path, len: u64, dst: &Path, level: u32) -> u64 {
     use std::io::Read;
     let input = std::fs::File::open(src).expect("open").take(len);
-    let out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(dst).expect("create"));
+    let out =
+        std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(dst).expect("create"));
     let mut gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(out, flate2::Compression::new(level));
@@ -127,15 +128,24 @@ fn bench_compress(c: &mut Criterion) {
     for level in [1u32, 4, 6, 9] {
         let mut z = SegmentCompressor::new(level);
         let (gz, _) = z.compress(&src, len, &dst).expect("compress");
-        eprintln!("seal/libdeflate level {level}: {len} -> {gz} bytes, ratio {:.2}", ratio(gz));
+        eprintln!(
+            "seal/libdeflate level {level}: {len} -> {gz} bytes, ratio {:.2}",
+            ratio(gz)
+        );
         g.bench_function(
-            BenchmarkId::new("libdeflate", format!("level{level}/{origin}/{}MiB", len >> 20)),
+            BenchmarkId::new(
+                "libdeflate",
+                format!("level{level}/{origin}/{}MiB", len >> 20),
+            ),
             |b| b.iter(|| black_box(z.compress(&src, len, &dst).expect("compress"))),
         );
     }
     for level in [1u32, 6] {
         let gz = zlib_rs(&src, len, &dst, level);
-        eprintln!("seal/zlib-rs level {level}: {len} -> {gz} bytes, ratio {:.2}", ratio(gz));
+        eprintln!(
+            "seal/zlib-rs level {level}: {len} -> {gz} bytes, ratio {:.2}",
+            ratio(gz)
+        );
         g.bench_function(
             BenchmarkId::new("zlib-rs", format!("level{level}/{origin}/{}MiB", len >> 20)),
             |b| b.iter(|| black_box(zlib_rs(&src, len, &dst, level))),

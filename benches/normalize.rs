@@ -250,10 +250,5 @@ fn bench_split(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    bench_normalize,
-    bench_write_json,
-    bench_split
-);
+criterion_group!(benches, bench_normalize, bench_write_json, bench_split);
 criterion_main!(benches);

@@ -178,7 +178,12 @@ mod tests {
         let mut i = 0u64;
         while out.len() < n {
             out.extend_from_slice(
-                format!("{{\"seq\":{i},\"msg\":\"worker {} served {}\"}}\n", i % 7, i * 31).as_bytes(),
+                format!(
+                    "{{\"seq\":{i},\"msg\":\"worker {} served {}\"}}\n",
+                    i % 7,
+                    i * 31
+                )
+                .as_bytes(),
             );
             i += 1;
         }

@@ -36,9 +36,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
     ResponseChecksumValidation, RuntimeComponents,
@@ -171,7 +171,10 @@ impl S3Bucket {
             .timeout_config(timeouts)
             .retry_config(RetryConfig::disabled())
             .build();
-        let tls = s.endpoint.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+        let tls = s
+            .endpoint
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
         S3Bucket {
             client: aws_sdk_s3::Client::from_conf(config),
             bucket: s.bucket.clone(),

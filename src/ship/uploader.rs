@@ -225,7 +225,11 @@ impl JobCtx {
     }
 
     /// Find the file, skip if already stored, else PUT.
-    async fn attempt(&self, job: &UploadJob, sealed: Option<(u64, Digest)>) -> Result<(), ShipError> {
+    async fn attempt(
+        &self,
+        job: &UploadJob,
+        sealed: Option<(u64, Digest)>,
+    ) -> Result<(), ShipError> {
         let started = Instant::now();
         // Every attempt streams the file afresh: after a BadDigest (bytes
         // damaged in transit) the retry sends them again.
@@ -236,8 +240,7 @@ impl JobCtx {
         let mut head_refused = false;
         if !self.health.head_refused.load(Ordering::Relaxed) {
             match self.bucket.head(&job.key).await {
-                Ok(Some(info)) if info.size == obj.len && info.meta == job.meta.to_map() =>
-                {
+                Ok(Some(info)) if info.size == obj.len && info.meta == job.meta.to_map() => {
                     tracing::info!(key = %job.key, "already in the bucket with the same size and metadata; not uploading again");
                     metrics().uploads.inc();
                     return Ok(());

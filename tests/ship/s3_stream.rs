@@ -16,13 +16,27 @@ use crate::support::s3_proxy::{Faults, Proxy};
 /// A sealed segment of `n` NDJSON lines: (segment bytes, sealed object).
 fn sealed(dir: &std::path::Path, n: usize) -> (Vec<u8>, ObjectFile) {
     let body: Vec<u8> = (0..n)
-        .flat_map(|i| format!("{{\"seq\":{i},\"msg\":\"request {} served in {} ms\"}}\n", i * 7, i % 97).into_bytes())
+        .flat_map(|i| {
+            format!(
+                "{{\"seq\":{i},\"msg\":\"request {} served in {} ms\"}}\n",
+                i * 7,
+                i % 97
+            )
+            .into_bytes()
+        })
         .collect();
     let src = dir.join("s.ndjson");
     std::fs::write(&src, &body).unwrap();
     let gz = dir.join("s.ndjson.gz");
     let (len, digest) = seal::compress(&src, body.len() as u64, &gz, 6).unwrap();
-    (body, ObjectFile { path: gz, len, digest })
+    (
+        body,
+        ObjectFile {
+            path: gz,
+            len,
+            digest,
+        },
+    )
 }
 
 fn meta() -> ObjectMeta {
@@ -53,11 +67,23 @@ async fn a_streamed_put_carries_precomputed_digests_and_stores_the_file() {
 
     let rec = proxy.recorded();
     let put = rec.iter().find(|r| r.method == "PUT").expect("a PUT");
-    assert_eq!(put.header("content-md5"), Some(obj.digest.content_md5().as_str()));
-    assert_eq!(put.body_md5.as_deref(), Some(obj.digest.content_md5().as_str()));
+    assert_eq!(
+        put.header("content-md5"),
+        Some(obj.digest.content_md5().as_str())
+    );
+    assert_eq!(
+        put.body_md5.as_deref(),
+        Some(obj.digest.content_md5().as_str())
+    );
     assert_eq!(put.body_len as u64, obj.len);
-    assert_eq!(put.header("content-length"), Some(obj.len.to_string().as_str()));
-    assert_eq!(put.header("x-amz-content-sha256"), Some(obj.digest.sha256_hex().as_str()));
+    assert_eq!(
+        put.header("content-length"),
+        Some(obj.len.to_string().as_str())
+    );
+    assert_eq!(
+        put.header("x-amz-content-sha256"),
+        Some(obj.digest.sha256_hex().as_str())
+    );
     for (name, value) in &put.headers {
         assert!(
             !name.starts_with("x-amz-checksum-")
