@@ -1,5 +1,5 @@
-//! Micro-benchmarks of the per-line hot path: normalize, serialize, split,
-//! and the sealing compression.
+//! Micro-benchmarks of the per-line hot path: normalize, serialize, split.
+//! (The sealing compressor has its own: `benches/compress.rs`.)
 //!
 //! Inputs are real lines from the shared corpus (`../shared/corpus`, or
 //! `$LOGSHIP_CORPUS`) when it is present, so the numbers reflect the line
@@ -17,13 +17,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use logship::config::Format;
 use logship::event::{Event, Tier};
 use logship::normalize::Normalizer;
-use logship::segment::seal::compress;
 use logship::source::lines::{split, LineRef};
 
 /// A fixed "now", so syslog year inference does not depend on the clock.
 const NOW_MS: i64 = 1_763_780_000_000;
-/// Size of a full system segment (`segments.max_bytes` default).
-const SEGMENT_BYTES: usize = 16 << 20;
 /// The tailer's read size is 1 MiB; `split` sees chunks of that size.
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -253,56 +250,5 @@ fn bench_split(c: &mut Criterion) {
     g.finish();
 }
 
-/// A full segment of real NDJSON: the mixed events, re-sequenced, repeated.
-fn segment_file(dir: &Path) -> (PathBuf, u64) {
-    let events = mixed_events();
-    let mut body = Vec::with_capacity(SEGMENT_BYTES + (1 << 16));
-    let mut seq = 0u64;
-    'fill: loop {
-        for e in &events {
-            let mut e = e.clone();
-            e.seq = seq;
-            seq += 1;
-            e.write_json(&mut body);
-            if body.len() >= SEGMENT_BYTES {
-                break 'fill;
-            }
-        }
-    }
-    let path = dir.join("segment.ndjson");
-    std::fs::write(&path, &body).expect("write bench segment");
-    (path, body.len() as u64)
-}
-
-fn bench_compress(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (src, len) = segment_file(dir.path());
-    let dst = dir.path().join("segment.ndjson.gz");
-    let mut g = c.benchmark_group("seal");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Bytes(len));
-    for level in [1u32, 3, 6] {
-        compress(&src, len, &dst, level).expect("compress");
-        let gz = std::fs::metadata(&dst).map(|m| m.len()).unwrap_or(0);
-        eprintln!(
-            "seal/compress level {level}: {len} -> {gz} bytes, ratio {:.2}x",
-            len as f64 / gz.max(1) as f64
-        );
-        g.bench_function(
-            BenchmarkId::new("compress", format!("level{level}/{}MiB", len >> 20)),
-            |b| b.iter(|| compress(&src, len, &dst, level).expect("compress")),
-        );
-    }
-    g.finish();
-}
-
-criterion_group!(
-    benches,
-    bench_normalize,
-    bench_write_json,
-    bench_split,
-    bench_compress
-);
+criterion_group!(benches, bench_normalize, bench_write_json, bench_split);
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
+use super::digest::ObjectFile;
 use super::{Bucket, Depth, ListPage, Listed, ObjectBody, ObjectInfo, ObjectMeta, ShipError};
 
 /// Keys per listing page, as S3 does.
@@ -104,12 +105,20 @@ fn walk(root: &Path, prefix: &str, depth: Depth) -> std::io::Result<ListPage> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace_atomic(path, |f| f.write_all(bytes))
+}
+
+/// Write a temporary file with `fill`, fsync it, rename it to `path`.
+fn replace_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = path.to_path_buf();
     tmp.as_mut_os_string().push(".tmp");
     let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
+    fill(&mut f)?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
     fs::File::open(dir)?.sync_all()
@@ -125,6 +134,28 @@ impl Bucket for DirBucket {
             // Metadata first: an object is only ever visible with its metadata.
             write_atomic(&meta_path, &meta)?;
             write_atomic(&path, &body)
+        })
+        .await
+        .map_err(|e| ShipError::soon(format!("dir bucket task failed: {e}")))?
+        .map_err(|e| ShipError::soon(format!("writing {key}: {e}")))
+    }
+
+    /// Copies the file (in the kernel where it can), never holding it whole.
+    async fn put_file(
+        &self,
+        key: &str,
+        obj: &ObjectFile,
+        meta: &ObjectMeta,
+    ) -> Result<(), ShipError> {
+        let path = self.path_of(&self.root, key)?;
+        let meta_path = self.meta_path(key)?;
+        let meta = serde_json::to_vec(&meta.to_map()).unwrap_or_default();
+        let src = obj.path.clone();
+        tokio::task::spawn_blocking(move || {
+            write_atomic(&meta_path, &meta)?;
+            replace_atomic(&path, |f| {
+                std::io::copy(&mut fs::File::open(&src)?, f).map(|_| ())
+            })
         })
         .await
         .map_err(|e| ShipError::soon(format!("dir bucket task failed: {e}")))?

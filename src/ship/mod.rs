@@ -8,6 +8,7 @@
 //! and other S3-compatible stores); [`from_config`] picks one. [`uploader`]
 //! is the queue in front of either, and the one place that retries.
 
+pub mod digest;
 pub mod dir;
 pub mod s3;
 pub mod uploader;
@@ -137,6 +138,20 @@ impl ShipError {
 pub trait Bucket: Send + Sync + 'static {
     /// Store `body` (gzip bytes) under `key`, replacing any object there.
     async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), ShipError>;
+    /// Store the sealed file `obj` under `key`. The upload queue calls this;
+    /// implementations stream from the file so memory does not grow with
+    /// object size or uploads in flight. The default reads it whole.
+    async fn put_file(
+        &self,
+        key: &str,
+        obj: &digest::ObjectFile,
+        meta: &ObjectMeta,
+    ) -> Result<(), ShipError> {
+        let body = tokio::fs::read(&obj.path)
+            .await
+            .map_err(|e| ShipError::soon(format!("reading {}: {e}", obj.path.display())))?;
+        self.put(key, body, meta).await
+    }
     /// Size and metadata of `key`, or `None` if absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ShipError>;
     /// One page of the keys under `prefix`, in key order; `token` is the

@@ -13,6 +13,15 @@
 //! retries, so backoff, metrics and "never drop" live together. The SDK has
 //! no timeouts by default; connect and per-request limits come from config.
 //!
+//! The upload queue's PUTs ([`Bucket::put_file`]) stream the sealed file
+//! from disk in 64 KiB reads, with the MD5 and SHA-256 the seal thread
+//! computed while compressing ([`super::digest`]): no body is held in
+//! memory, and nothing is hashed twice. Over `https` the payload is sent as
+//! `UNSIGNED-PAYLOAD` (TLS protects it in transit, and the signed
+//! `Content-MD5` makes the bucket check the exact bytes); over plain `http`
+//! the signature covers the payload's precomputed SHA-256, so a body altered
+//! on the way is refused.
+//!
 //! Objects are stored with `Content-Type: application/x-ndjson` and *no*
 //! `Content-Encoding`: the object is a `.ndjson.gz` file, and clients that
 //! see `Content-Encoding: gzip` (browsers, `curl --compressed`, some SDKs
@@ -27,15 +36,19 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
+    ResponseChecksumValidation, RuntimeComponents,
 };
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use base64::Engine;
 use md5::{Digest, Md5};
 
+use super::digest::ObjectFile;
 use super::{Bucket, Depth, ListPage, Listed, ObjectBody, ObjectInfo, ObjectMeta, ShipError};
 
 pub use lifecycle::LifecycleRule;
@@ -111,7 +124,22 @@ pub struct S3Bucket {
     client: aws_sdk_s3::Client,
     bucket: String,
     endpoint: String,
+    /// How streamed PUT bodies are signed (by the endpoint's scheme).
+    payload: PayloadSigning,
 }
+
+/// What the SigV4 signature of a streamed PUT covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PayloadSigning {
+    /// `UNSIGNED-PAYLOAD`: over TLS, which already protects the body.
+    Unsigned,
+    /// The body's SHA-256, precomputed at sealing: over plain HTTP.
+    Sha256,
+}
+
+/// Reads of a streamed body: large enough that a 16 MiB object is a few
+/// hundred reads, small enough that many uploads in flight stay cheap.
+const BODY_READ: usize = 64 * 1024;
 
 impl S3Bucket {
     pub fn new(s: &S3Settings) -> S3Bucket {
@@ -143,10 +171,19 @@ impl S3Bucket {
             .timeout_config(timeouts)
             .retry_config(RetryConfig::disabled())
             .build();
+        let tls = s
+            .endpoint
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
         S3Bucket {
             client: aws_sdk_s3::Client::from_conf(config),
             bucket: s.bucket.clone(),
             endpoint: s.endpoint.clone(),
+            payload: if tls {
+                PayloadSigning::Unsigned
+            } else {
+                PayloadSigning::Sha256
+            },
         }
     }
 
@@ -180,6 +217,42 @@ impl Bucket for S3Bucket {
             .content_length(len)
             .set_metadata(Some(metadata))
             .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify::ship_error("PUT", key, e))
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        obj: &ObjectFile,
+        meta: &ObjectMeta,
+    ) -> Result<(), ShipError> {
+        let body = ByteStream::read_from()
+            .path(&obj.path)
+            .length(Length::Exact(obj.len))
+            .buffer_size(BODY_READ)
+            .build()
+            .await
+            .map_err(|e| ShipError::soon(format!("reading {}: {e}", obj.path.display())))?;
+        let metadata: HashMap<String, String> = meta.to_map().into_iter().collect();
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(CONTENT_TYPE)
+            .content_md5(obj.digest.content_md5())
+            .content_length(obj.len as i64)
+            .set_metadata(Some(metadata))
+            .body(body)
+            .customize();
+        let request = match self.payload {
+            PayloadSigning::Unsigned => request.disable_payload_signing(),
+            PayloadSigning::Sha256 => request.interceptor(SignedPayload(obj.digest.sha256_hex())),
+        };
+        request
             .send()
             .await
             .map(|_| ())
@@ -297,4 +370,29 @@ fn lowercase_keys(
             .collect()
     })
     .unwrap_or_default()
+}
+
+/// Signs a streamed body with its precomputed SHA-256. The SDK signs bodies
+/// it cannot see in memory as `UNSIGNED-PAYLOAD`; this puts the real hash in
+/// the signature (and in `x-amz-content-sha256`) instead.
+#[derive(Debug)]
+struct SignedPayload(String);
+
+impl Intercept for SignedPayload {
+    fn name(&self) -> &'static str {
+        "logship::SignedPayload"
+    }
+
+    fn modify_before_signing(
+        &self,
+        _context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(aws_runtime::auth::PayloadSigningOverride::Precomputed(
+                self.0.clone(),
+            ));
+        Ok(())
+    }
 }

@@ -24,6 +24,10 @@
 //!   [`REPEAT_LOG_EVERY`], then summarized with its count: a rejected token
 //!   retried by many jobs does not flood the log (the failures metric still
 //!   counts each one).
+//! - Memory does not grow with object size or `concurrency`: a job holds a
+//!   path, and [`Bucket::put_file`] streams the file. Its length and digests
+//!   come from the seal thread ([`Uploader::submit_sealed`]); a job without
+//!   them ([`Uploader::submit`]) has them computed from the file, in chunks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -33,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, Semaphore};
 
+use super::digest::{Digest, ObjectFile};
 use super::{Bucket, ObjectMeta, Retry, ShipError};
 use crate::config::BucketConfig;
 use crate::ops::metrics::metrics;
@@ -108,6 +113,8 @@ struct Queued {
     job: UploadJob,
     /// Size counted into the backlog gauge at submit, taken out when done.
     bytes: u64,
+    /// Length and digests of the file as sealed, when the sealer gave them.
+    sealed: Option<(u64, Digest)>,
 }
 
 /// Shared between the handle and the job tasks.
@@ -148,7 +155,7 @@ impl Uploader {
                 };
                 let done = done.clone();
                 tokio::spawn(async move {
-                    ctx.upload_until_done(&q.job).await;
+                    ctx.upload_until_done(&q.job, q.sealed).await;
                     ctx.health.pending.fetch_sub(1, Ordering::Relaxed);
                     metrics().upload_backlog_segments.dec();
                     metrics().upload_backlog_bytes.dec_by(q.bytes as i64);
@@ -170,12 +177,24 @@ impl Uploader {
     }
 
     /// Queue a job (never blocks; the queue is bounded by segments on disk).
+    /// The file's digests are computed from it at upload.
     pub fn submit(&self, job: UploadJob) {
         let bytes = std::fs::metadata(&job.gz_path).map_or(0, |m| m.len());
+        self.enqueue(job, bytes, None);
+    }
+
+    /// Queue a job whose file is `len` bytes with `digest`, as the seal
+    /// thread wrote it.
+    pub fn submit_sealed(&self, job: UploadJob, len: u64, digest: Digest) {
+        self.enqueue(job, len, Some((len, digest)));
+    }
+
+    fn enqueue(&self, job: UploadJob, bytes: u64, sealed: Option<(u64, Digest)>) {
         metrics().upload_backlog_segments.inc();
         metrics().upload_backlog_bytes.inc_by(bytes as i64);
         self.health.pending.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(Queued { job, bytes }).is_err() {
+        let q = Queued { job, bytes, sealed };
+        if self.tx.send(q).is_err() {
             // Only after the queue task stopped (runtime shutdown): the job
             // stays on disk and is re-submitted at the next start.
             self.health.pending.fetch_sub(1, Ordering::Relaxed);
@@ -221,7 +240,7 @@ impl JobCtx {
             .clone()
     }
 
-    async fn upload_until_done(&self, job: &UploadJob) {
+    async fn upload_until_done(&self, job: &UploadJob, sealed: Option<(u64, Digest)>) {
         let mut backoff = self.target().cfg.initial_backoff;
         loop {
             let result = {
@@ -229,7 +248,7 @@ impl JobCtx {
                 // while this task holds an Arc to it.
                 let _permit = self.permits.acquire().await;
                 let target = self.target();
-                self.attempt(&target.bucket, job).await
+                self.attempt(&target.bucket, job, sealed).await
             };
             let e = match result {
                 Ok(()) => {
@@ -270,28 +289,24 @@ impl JobCtx {
         }
     }
 
-    /// Read the file, skip if already stored, else PUT.
-    async fn attempt(&self, bucket: &Arc<dyn Bucket>, job: &UploadJob) -> Result<(), ShipError> {
+    /// Find the file, skip if already stored, else PUT.
+    async fn attempt(
+        &self,
+        bucket: &Arc<dyn Bucket>,
+        job: &UploadJob,
+        sealed: Option<(u64, Digest)>,
+    ) -> Result<(), ShipError> {
         let started = Instant::now();
-        // Re-read every attempt: after a BadDigest the bytes are sent afresh.
-        let body = tokio::fs::read(&job.gz_path).await.map_err(|e| {
-            let msg = format!("reading {}: {e}", job.gz_path.display());
-            match e.kind() {
-                std::io::ErrorKind::NotFound => ShipError::slowly(
-                    msg + " (the sealed segment is gone; was the data dir cleaned by hand?)",
-                ),
-                _ => ShipError::soon(msg),
-            }
-        })?;
+        // Every attempt streams the file afresh: after a BadDigest (bytes
+        // damaged in transit) the retry sends them again.
+        let obj = locate(job, sealed).await?;
         // The HEAD costs one small request; it saves a full PUT when a crash
         // re-submits an uploaded segment, or when a PUT that "timed out" had
         // in fact landed. A failed HEAD just means we PUT anyway.
         let mut head_refused = false;
         if !self.health.head_refused.load(Ordering::Relaxed) {
             match bucket.head(&job.key).await {
-                Ok(Some(info))
-                    if info.size == body.len() as u64 && info.meta == job.meta.to_map() =>
-                {
+                Ok(Some(info)) if info.size == obj.len && info.meta == job.meta.to_map() => {
                     tracing::info!(key = %job.key, "already in the bucket with the same size and metadata; not uploading again");
                     metrics().uploads.inc();
                     return Ok(());
@@ -300,8 +315,8 @@ impl JobCtx {
                 Ok(_) => {}
             }
         }
-        let len = body.len();
-        bucket.put(&job.key, body, &job.meta).await?;
+        let len = obj.len;
+        bucket.put_file(&job.key, &obj, &job.meta).await?;
         // HEAD refused but PUT accepted: a PUT-only token, not bad credentials.
         if head_refused && !self.health.head_refused.swap(true, Ordering::Relaxed) {
             tracing::warn!(key = %job.key, "the bucket refuses HEAD but accepts PUT; segments re-submitted after a restart will be uploaded again (same key, same bytes)");
@@ -363,6 +378,41 @@ impl RepeatLog {
         self.seen.insert(message.to_string(), (now, 0));
         Some(0)
     }
+}
+
+/// The job's file with its length and digests: the sealer's, after checking
+/// the file still has that length, else computed from the file.
+async fn locate(job: &UploadJob, sealed: Option<(u64, Digest)>) -> Result<ObjectFile, ShipError> {
+    let path = job.gz_path.clone();
+    let unreadable = |e: std::io::Error| {
+        let msg = format!("reading {}: {e}", path.display());
+        match e.kind() {
+            std::io::ErrorKind::NotFound => ShipError::slowly(
+                msg + " (the sealed segment is gone; was the data dir cleaned by hand?)",
+            ),
+            _ => ShipError::soon(msg),
+        }
+    };
+    let (len, digest) = match sealed {
+        Some((len, digest)) => {
+            let on_disk = tokio::fs::metadata(&path).await.map_err(unreadable)?.len();
+            if on_disk != len {
+                return Err(ShipError::slowly(format!(
+                    "{} is {on_disk} bytes but was sealed as {len}: it changed on disk; it is compressed again at the next start",
+                    path.display()
+                )));
+            }
+            (len, digest)
+        }
+        None => {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || Digest::of_file(&p))
+                .await
+                .map_err(|e| ShipError::soon(format!("digest task failed: {e}")))?
+                .map_err(unreadable)?
+        }
+    };
+    Ok(ObjectFile { path, len, digest })
 }
 
 /// Jitter between half and all of `d`, so many agents do not retry in step.

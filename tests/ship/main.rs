@@ -9,4 +9,5 @@ mod s3_agent;
 mod s3_backlog;
 mod s3_bucket;
 mod s3_credentials;
+mod s3_stream;
 mod s3_uploader;

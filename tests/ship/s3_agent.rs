@@ -91,7 +91,7 @@ enabled = false
             .get("lines")
             .and_then(|v| v.parse::<usize>().ok());
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(&obj.bytes[..])
+        flate2::read::MultiGzDecoder::new(&obj.bytes[..])
             .read_to_end(&mut raw)
             .unwrap();
         assert_eq!(lines, Some(parse_lines(&raw).len()), "{k}");

@@ -18,7 +18,7 @@ fn bucket_events(g: &Garage) -> Vec<Event> {
     for key in g.list().keys() {
         let obj = g.get(key).expect("listed object");
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(&obj.bytes[..])
+        flate2::read::MultiGzDecoder::new(&obj.bytes[..])
             .read_to_end(&mut raw)
             .unwrap();
         out.extend(parse_lines(&raw));

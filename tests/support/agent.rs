@@ -317,7 +317,7 @@ enabled = false
                 continue;
             }
             let mut raw = Vec::new();
-            flate2::read::GzDecoder::new(fs::File::open(&f).unwrap())
+            flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap())
                 .read_to_end(&mut raw)
                 .unwrap();
             out.insert(key, parse_lines(&raw));

@@ -284,7 +284,7 @@ admin_token = "{admin_token}"
         for key in self.list().keys() {
             let obj = self.get(key).expect("listed object");
             let mut raw = Vec::new();
-            flate2::read::GzDecoder::new(&obj.bytes[..])
+            flate2::read::MultiGzDecoder::new(&obj.bytes[..])
                 .read_to_end(&mut raw)
                 .expect("objects are gzip");
             out.extend(super::agent::parse_lines(&raw));

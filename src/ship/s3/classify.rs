@@ -54,7 +54,7 @@ where
 fn hint(status: u16, code: &str) -> &'static str {
     match (status, code) {
         (_, "BadDigest") | (_, "InvalidDigest") => {
-            "the bytes received did not match Content-MD5 (corrupted in transit, or the file changed while being read); it will be re-read and re-sent"
+            "the bytes received did not match Content-MD5 (corrupted in transit: it is sent again; or the sealed file changed on disk: it is compressed again at the next start)"
         }
         (_, "NoSuchBucket") | (404, _) => {
             "the bucket does not exist; check bucket.bucket and bucket.endpoint/account_id"
