@@ -112,7 +112,7 @@ pub struct Metrics {
     pub backpressure: Gauge,
     /// Live-tail clients connected (SPEC §14).
     pub tail_clients: Gauge,
-    /// Events a slow live-tail client missed (SPEC §14).
+    /// Live-tail clients disconnected for falling behind (SPEC §10, §14).
     pub tail_dropped: Counter,
     /// API requests by endpoint and status code (SPEC §14).
     pub api_requests: Family<ApiLabel, Counter>,
@@ -265,7 +265,7 @@ impl Metrics {
         );
         r.register(
             "tail_dropped",
-            "Events dropped for slow live-tail clients",
+            "Live-tail clients disconnected after 3 consecutive full buffers",
             m.tail_dropped.clone(),
         );
         r.register(
