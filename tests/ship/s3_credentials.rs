@@ -6,25 +6,10 @@
 
 use crate::support;
 
-use std::io::Read;
 use std::time::Duration;
 
-use logship::event::Event;
-use support::agent::{append, assert_exactly_once, numbered, parse_lines, strip_ansi, Agent};
+use support::agent::{append, assert_exactly_once, numbered, strip_ansi, Agent};
 use support::garage::Garage;
-
-fn bucket_events(g: &Garage) -> Vec<Event> {
-    let mut out = Vec::new();
-    for key in g.list().keys() {
-        let obj = g.get(key).expect("listed object");
-        let mut raw = Vec::new();
-        flate2::read::MultiGzDecoder::new(&obj.bytes[..])
-            .read_to_end(&mut raw)
-            .unwrap();
-        out.extend(parse_lines(&raw));
-    }
-    out
-}
 
 fn config(g: &Garage, secret: &str) -> String {
     format!(
@@ -122,5 +107,5 @@ fn a_reload_with_new_credentials_ships_without_a_restart() {
     let log = strip_ansi(&a.stderr());
     assert!(log.contains("bucket client rebuilt"), "{log}");
     assert!(a.term().success(), "stderr:\n{}", a.stderr());
-    assert_exactly_once(&bucket_events(&g), &lines);
+    assert_exactly_once(&g.events(), &lines);
 }
