@@ -27,6 +27,9 @@ use crate::event::{Level, Tier};
 pub struct AlertsConfig {
     /// Shared suppression state for the fleet; without it, per process.
     pub redis_url: Option<String>,
+    /// For `rediss://`: PEM file of the CA that signed the server's
+    /// certificate (a private CA); default: the system's roots.
+    pub redis_ca_file: Option<String>,
     /// Prefix of the suppression keys in Redis.
     pub redis_prefix: Option<String>,
     /// Events waiting for evaluation; when full, events are skipped (counted
@@ -414,6 +417,18 @@ fn keys_of(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static st
 }
 
 impl AlertsConfig {
+    /// The Redis that suppression shares, if configured.
+    pub fn redis_target(&self) -> Option<crate::alert::suppress::RedisTarget> {
+        self.redis_url
+            .as_ref()
+            .map(|url| crate::alert::suppress::RedisTarget {
+                url: url.clone(),
+                ca_file: self.redis_ca_file.clone(),
+            })
+    }
+}
+
+impl AlertsConfig {
     /// Semantic checks, each error at the value it is about.
     pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
         let mut errors = Vec::new();
@@ -440,15 +455,15 @@ impl AlertsConfig {
         for r in &self.rules {
             validate_rule(src, r, &channel_names, &mut rule_names, &mut errors);
         }
-        if let Some(url) = &self.redis_url {
-            if let Err(e) = redis::Client::open(url.as_str()) {
-                errors.push(src.error_at(
-                    None,
-                    format!(
-                        "alerts.redis_url is not usable ({e}); write e.g. \"redis://127.0.0.1:6379\" (TLS `rediss://` is not supported)"
-                    ),
-                ));
+        if let Some(target) = self.redis_target() {
+            if let Err(e) = target.client() {
+                errors.push(src.error_at(None, format!("alerts.redis_url: {e}")));
             }
+        } else if self.redis_ca_file.is_some() {
+            errors.push(src.error_at(
+                None,
+                "alerts.redis_ca_file is set without alerts.redis_url; it would not be used",
+            ));
         }
         if self.queue_capacity == Some(0) {
             errors.push(src.error_at(None, "alerts.queue_capacity must be at least 1"));

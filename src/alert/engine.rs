@@ -32,7 +32,7 @@ use super::clock::Clock;
 use super::config::Severity;
 use super::fingerprint::{fingerprint, fingerprint_parts};
 use super::rules::{Kind, Outcome, Rule, Window};
-use super::suppress::{Decision, Suppressor};
+use super::suppress::{Decision, RedisTarget, Suppressor};
 use super::Stats;
 use crate::event::Event;
 use crate::ops::metrics::{metrics, RuleLabel};
@@ -45,7 +45,7 @@ const MAX_EPISODES: usize = 100_000;
 pub struct Compiled {
     pub rules: Vec<Rule>,
     pub channels: BTreeMap<String, Arc<Channel>>,
-    pub redis_url: Option<String>,
+    pub redis: Option<RedisTarget>,
     pub redis_prefix: Option<String>,
 }
 
@@ -82,7 +82,7 @@ pub struct Engine {
     pub suppress: Suppressor,
     pub stats: Arc<Stats>,
     pub inflight: Arc<Inflight>,
-    pub redis_url: Option<String>,
+    pub redis: Option<RedisTarget>,
     pub probe_interval: Duration,
     pub shutdown: Shutdown,
     episodes: HashMap<String, Episode>,
@@ -108,7 +108,7 @@ impl Engine {
             suppress,
             stats,
             inflight,
-            redis_url: compiled.redis_url.clone(),
+            redis: compiled.redis.clone(),
             probe_interval,
             shutdown,
             episodes: HashMap::new(),
@@ -191,9 +191,9 @@ impl Engine {
     }
 
     async fn reconfigure(&mut self, c: Compiled) {
-        if c.redis_url != self.redis_url {
+        if c.redis != self.redis {
             self.suppress = Suppressor::for_config(
-                c.redis_url.as_deref(),
+                c.redis.as_ref(),
                 c.redis_prefix.as_deref(),
                 &self.instance_id,
                 self.probe_interval,
@@ -201,7 +201,7 @@ impl Engine {
                 self.shutdown.clone(),
             )
             .await;
-            self.redis_url = c.redis_url.clone();
+            self.redis = c.redis.clone();
         }
         self.install(c);
         tracing::info!(rules = self.rules.len(), "alert rules reloaded");

@@ -146,7 +146,7 @@ pub fn start_with(
     let id = instance_id.to_string();
     runtime.spawn(async move {
         let suppress = suppress::Suppressor::for_config(
-            compiled.redis_url.as_deref(),
+            compiled.redis.as_ref(),
             compiled.redis_prefix.as_deref(),
             &id,
             opts.redis_probe,
@@ -183,7 +183,7 @@ fn compile(cfg: &AlertsConfig, http: &reqwest::Client) -> anyhow::Result<Compile
     Ok(Compiled {
         rules,
         channels,
-        redis_url: cfg.redis_url.clone(),
+        redis: cfg.redis_target(),
         redis_prefix: cfg.redis_prefix.clone(),
     })
 }

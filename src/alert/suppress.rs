@@ -68,6 +68,72 @@ struct Shared {
     instance_id: String,
 }
 
+/// Where the fleet's shared suppression state lives: `alerts.redis_url`,
+/// and for `rediss://` a private CA to trust (`alerts.redis_ca_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisTarget {
+    pub url: String,
+    /// PEM file of the CA(s) that signed the server's certificate; without
+    /// it, `rediss://` trusts the system's roots.
+    pub ca_file: Option<String>,
+}
+
+/// A Redis target that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisTargetError {
+    #[error("cannot read redis_ca_file {path:?}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("redis_ca_file is set but the url is not rediss:// (TLS); the CA would not be used")]
+    CaWithoutTls,
+    #[error(
+        "not usable ({0}); write e.g. \"redis://127.0.0.1:6379\" or \"rediss://host:6380\" for TLS"
+    )]
+    Url(#[from] redis::RedisError),
+}
+
+impl RedisTarget {
+    /// The client for this target: the one constructor, used by `check`
+    /// (validation builds it) and by the agent. Reads and parses the CA
+    /// file, so a bad file is a config error, not a failure at start.
+    pub fn client(&self) -> Result<redis::Client, RedisTargetError> {
+        if self.url.starts_with("rediss://") {
+            ensure_tls_provider();
+        }
+        let Some(path) = &self.ca_file else {
+            return Ok(redis::Client::open(self.url.as_str())?);
+        };
+        if !self.url.starts_with("rediss://") {
+            return Err(RedisTargetError::CaWithoutTls);
+        }
+        let root_cert = std::fs::read(path).map_err(|source| RedisTargetError::CaFile {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(redis::Client::build_with_tls(
+            self.url.as_str(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            },
+        )?)
+    }
+}
+
+/// redis-rs builds its TLS config from rustls' process-wide provider, and
+/// more than one provider is linked (the S3 and HTTP clients bring their
+/// own), so one must be chosen before the first TLS connection.
+pub fn ensure_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only if another part of the process installed one first,
+        // which is as good.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
 impl Suppressor {
     /// In-process only.
     pub fn local(stats: Arc<Stats>) -> Suppressor {
@@ -83,18 +149,18 @@ impl Suppressor {
     /// in-process when not — and in-process, with a warning, when the URL
     /// cannot be used at all. The one place that decides the fallback.
     pub async fn for_config(
-        redis_url: Option<&str>,
+        redis: Option<&RedisTarget>,
         prefix: Option<&str>,
         instance_id: &str,
         probe_interval: Duration,
         stats: Arc<Stats>,
         stop: crate::ops::shutdown::Shutdown,
     ) -> Suppressor {
-        let Some(url) = redis_url else {
+        let Some(target) = redis else {
             return Suppressor::local(stats);
         };
         match Suppressor::with_redis(
-            url,
+            target,
             prefix,
             instance_id,
             probe_interval,
@@ -116,17 +182,18 @@ impl Suppressor {
     /// there; spawns the probe that restores Redis after an outage. The probe
     /// ends when `stop` fires.
     pub async fn with_redis(
-        url: &str,
+        target: &RedisTarget,
         prefix: Option<&str>,
         instance_id: &str,
         probe_interval: Duration,
         stats: Arc<Stats>,
         mut stop: crate::ops::shutdown::Shutdown,
     ) -> anyhow::Result<Suppressor> {
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("alerts.redis_url is not usable: {e}"))?;
+        let client = target
+            .client()
+            .map_err(|e| anyhow::anyhow!("alerts.redis_url: {e}"))?;
         let shared = Shared {
-            url_redacted: redact_url(url),
+            url_redacted: redact_url(&target.url),
             prefix: prefix.unwrap_or(DEFAULT_PREFIX).to_string(),
             client,
             conn: Arc::new(Mutex::new(None)),
@@ -315,6 +382,29 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(url: &str, ca_file: Option<&str>) -> RedisTarget {
+        RedisTarget {
+            url: url.into(),
+            ca_file: ca_file.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn redis_targets_are_checked_by_building_the_client() {
+        assert!(target("redis://127.0.0.1:6379", None).client().is_ok());
+        assert!(target("rediss://127.0.0.1:6380", None).client().is_ok());
+        let e = target("redis://127.0.0.1:6379", Some("/etc/ca.pem"))
+            .client()
+            .unwrap_err();
+        assert!(matches!(e, RedisTargetError::CaWithoutTls), "{e}");
+        let e = target("rediss://127.0.0.1:6380", Some("/nonexistent/ca.pem"))
+            .client()
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        let e = target("http://127.0.0.1", None).client().unwrap_err();
+        assert!(e.to_string().contains("rediss://"), "{e}");
+    }
 
     #[test]
     fn redis_password_is_hidden() {

@@ -9,4 +9,5 @@ mod alert_agents;
 mod alert_check;
 mod alert_delivery;
 mod alert_fleet;
+mod alert_redis_tls;
 mod alert_windows;

@@ -1,6 +1,6 @@
 //! A real SMTP server: `smtp_sink.py` (Python aiosmtpd) writing each message
 //! it accepts into a temp directory; optionally with required STARTTLS and a
-//! certificate from a throwaway CA (made with the `openssl` CLI). Killed on
+//! certificate from a throwaway CA ([`super::tls`]). Killed on
 //! drop.
 
 use std::io::{BufRead, BufReader};
@@ -11,7 +11,7 @@ pub struct SmtpSink {
     pub port: u16,
     child: Child,
     dir: tempfile::TempDir,
-    _certs: Option<tempfile::TempDir>,
+    _certs: Option<super::tls::ThrowawayCa>,
 }
 
 impl SmtpSink {
@@ -21,75 +21,13 @@ impl SmtpSink {
 
     /// With STARTTLS required; returns the sink and the CA's PEM path.
     pub fn start_tls() -> (SmtpSink, PathBuf) {
-        let certs = tempfile::tempdir().expect("tempdir for certs");
-        let d = certs.path();
-        let openssl = |args: &[&str]| {
-            let ok = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("run openssl")
-                .success();
-            assert!(ok, "openssl {args:?} failed");
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-subj",
-            "/CN=logship test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            d.join("ext.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-        )
-        .expect("write ext");
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        let mut sink = SmtpSink::spawn(Some((d.join("leaf.pem"), d.join("leaf.key"))));
-        let ca = d.join("ca.pem");
+        let certs = super::tls::ThrowawayCa::new();
+        let mut sink = SmtpSink::spawn(Some((certs.leaf_cert(), certs.leaf_key())));
+        let ca = certs.ca_cert();
         // Keep the cert dir alive as long as the sink.
         sink._certs = Some(certs);
         (sink, ca)
     }
-
     fn spawn(tls: Option<(PathBuf, PathBuf)>) -> SmtpSink {
         let dir = tempfile::tempdir().expect("tempdir for smtp sink");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
