@@ -341,7 +341,17 @@ async fn from_config_builds_an_s3_bucket_and_applies_lifecycle() {
     assert!(cfg.bucket.validate(&loaded.source).is_empty());
     let b = logship::ship::from_config(&cfg).await.unwrap();
     let k = format!("{}/system/2026/01/02/h.ndjson.gz", cfg.bucket.key_prefix());
-    b.put(&k, b"{}\n".to_vec(), &meta()).await.unwrap();
+    // The SDK's own retries are off (the uploader is the one place that
+    // retries): a pooled connection the server closed after the lifecycle
+    // PUT comes back as a `Retry::Soon` error, retried here the same way.
+    let mut tries = 0;
+    loop {
+        match b.put(&k, b"{}\n".to_vec(), &meta()).await {
+            Ok(()) => break,
+            Err(e) if e.retry == logship::ship::Retry::Soon && tries < 3 => tries += 1,
+            Err(e) => panic!("PUT failed: {e}"),
+        }
+    }
     assert_eq!(b.head(&k).await.unwrap().unwrap().size, 3);
     let s3 = S3Bucket::new(&g.settings());
     let rules = s3
