@@ -408,8 +408,13 @@ try {
   step('an error group clicks through to its events');
   const top1 = expected[0];
   await groupRows.filter({ hasText: top1.text }).getByRole('button', { name: /^Show the events/ }).click();
-  await waitFor('the group query', async () => / rows in /.test(await qstats.textContent()));
-  qrows = await rows(page, '#query-list');
+  // The stats line still shows the previous query's " rows in " until the
+  // new one ends: wait for the group's rows themselves.
+  qrows = await waitFor('the group query', async () => {
+    if (!/ rows in /.test(await qstats.textContent())) return null;
+    const r = await rows(page, '#query-list');
+    return r.length === top1.count ? r : null;
+  });
   check(qrows.length === top1.count, `the group's ${top1.count} events, got ${qrows.length}: ${qrows.map((r) => r.msg).join(' | ')}`);
   for (const r of qrows) check(r.msg.startsWith(top1.text) && r.lvl.toUpperCase() === 'ERROR', `a group event: ${JSON.stringify(r)}`);
 
