@@ -473,13 +473,8 @@ impl Pipeline {
     /// followed files keep their offsets (sources are matched by name). If
     /// the new pieces cannot be built, the running config stays.
     fn apply(&mut self, cfg: Config) -> anyhow::Result<()> {
-        if cfg.agent.data_dir != self.cfg.agent.data_dir
-            || cfg.agent.instance_id() != self.instance_id
-        {
-            tracing::warn!(
-                "agent.data_dir and agent.instance_id changes take effect at the next restart"
-            );
-        }
+        // A new `[agent]` never gets here: the reloader refuses a config
+        // that changes a restart-only key (`ops::reload::restart_only_changes`).
         let redactor = match Redactor::new(&cfg.redaction) {
             Ok(r) => Arc::new(r),
             Err(e) => {
