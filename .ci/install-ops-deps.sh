@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tools the ops tests (tests/ops/) need on a fresh Debian machine.
+# Tools the ops tests (tests/ops/) need on a fresh Debian machine:
+# systemd-analyze, cargo-deb, kubernetes-validate, podman + runc.
 #
 # Idempotent and fast when everything is present: each step checks first.
 # Everything that is not a Debian package lives under $LOGSHIP_CI_CACHE
@@ -31,6 +32,17 @@ if ((${#need_apt[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 else
     step "debian tools present"
+fi
+# podman builds and runs the container image (tests/ops/ops_container.rs);
+# runc because crun refuses these machines' hybrid cgroup v1 layout.
+need_ctr=()
+command -v podman >/dev/null || need_ctr+=(podman)
+command -v runc >/dev/null || need_ctr+=(runc)
+if ((${#need_ctr[@]})); then
+    step "apt-get install ${need_ctr[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_ctr[@]}"
 fi
 
 # 2. cargo-deb, pinned, into the cache (its own target dir so it does not

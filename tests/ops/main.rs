@@ -6,6 +6,7 @@ mod ops_support;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod ops_container;
 mod ops_http;
 mod ops_log;
 mod ops_metrics;
