@@ -144,6 +144,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         on_ready: Some(on_ready),
         heartbeat: Some(heartbeat),
         tap,
+        readiness: ready.clone(),
     };
     let worker = std::thread::Builder::new()
         .name("logship-pipeline".into())

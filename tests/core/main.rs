@@ -8,6 +8,7 @@ mod support;
 mod checkpoint_compat;
 mod core_cli;
 mod core_crash;
+mod core_disk;
 mod core_hostile;
 mod core_idle_seal;
 mod core_lifecycle;
