@@ -47,7 +47,7 @@ use checkpoint::Checkpoint;
 use line::{LinePath, Stream};
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
-const SEQ_LEASE: u64 = 1 << 26;
+pub const SEQ_LEASE: u64 = 1 << 26;
 /// Most lines one `read_file` call can emit (its byte budget, plus one).
 const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1;
 /// How often the globs are re-evaluated even without events.
@@ -670,7 +670,7 @@ fn source_counters(cfg: &Config) -> Vec<Counter> {
 }
 
 /// One agent per data_dir: two would both append to the same segments.
-fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
     let dir = data_dir.join("state");
     fs::create_dir_all(&dir)?;
     let path = dir.join("lock");
