@@ -125,6 +125,10 @@ pub struct Metrics {
     pub data_dir_blocked: Family<ReasonLabel, Gauge>,
     /// Owned by `ops::disk`: times reading paused for that, by reason.
     pub data_dir_pauses: Family<ReasonLabel, Counter>,
+    /// Owned by `source::watch`: directories that fell back to polling.
+    pub watch_fallbacks: Counter,
+    /// Owned by `source::watch`: directories polled now (not watched).
+    pub polled_dirs: Gauge,
 }
 
 impl Metrics {
@@ -161,6 +165,8 @@ impl Metrics {
             stream_reconnects: Family::default(),
             data_dir_blocked: Family::default(),
             data_dir_pauses: Family::default(),
+            watch_fallbacks: Counter::default(),
+            polled_dirs: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -299,6 +305,16 @@ impl Metrics {
             "data_dir_pauses",
             "Times reading paused because data_dir took no writes, by reason",
             Listed(m.data_dir_pauses.clone()),
+        );
+        r.register(
+            "watch_fallbacks",
+            "Directories that could not be watched (inotify limit) and fell back to polling",
+            m.watch_fallbacks.clone(),
+        );
+        r.register(
+            "polled_dirs",
+            "Directories polled because they could not be watched",
+            m.polled_dirs.clone(),
         );
         // Known label sets exist from the start, so a scrape (and an alert
         // on rate()) sees zeros rather than missing series.

@@ -288,6 +288,7 @@ impl Pipeline {
         let mut dirty: HashSet<FileKey> = self.tailer.keys().into_iter().collect();
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
+        let mut last_fast_poll = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_expire = Instant::now() - EXPIRE_INTERVAL;
         while !shutdown.is_set() {
@@ -352,6 +353,18 @@ impl Pipeline {
                 last_poll = now;
                 dirty.extend(self.tailer.keys());
                 self.tailer.reap(now);
+            } else if self.watcher.polls_some()
+                && now.duration_since(last_fast_poll) >= crate::source::watch::POLL_WITHOUT
+            {
+                // Directories that could not be watched: only their files.
+                last_fast_poll = now;
+                let index = self.tailer.path_index();
+                dirty.extend(
+                    index
+                        .iter()
+                        .filter(|(p, _)| self.watcher.is_polled(p))
+                        .map(|(_, &k)| k),
+                );
             }
             if self.blocked.is_some() && self.probe()? {
                 dirty.extend(self.tailer.keys());
