@@ -81,7 +81,7 @@ impl SegmentSet {
                         // Only expiry deletes a sealed segment's file, and
                         // only after its upload: it is in the bucket.
                         Status::Sealed => {
-                            tracing::warn!(path = %path.display(), key = %st.key, "sealed segment is gone from disk; taking it as uploaded");
+                            tracing::info!(path = %path.display(), key = %st.key, "sealed segment's file is gone (deleted after its upload, before a checkpoint recorded that); taking it as uploaded");
                             st.status = Status::Uploaded;
                             st.uploaded_ms = Some(st.last_write_ms);
                         }
