@@ -1,6 +1,7 @@
 //! The command line (SPEC §5): one file per subcommand.
 
 pub mod check;
+pub mod checkpoint;
 pub mod normalize;
 pub mod query;
 pub mod redact;
@@ -34,6 +35,8 @@ pub enum Command {
     Normalize(normalize::Args),
     /// Events from local segments and the bucket, merged and ordered.
     Query(Box<query::Args>),
+    /// Repair the checkpoint: `logship checkpoint repair [-c FILE]`.
+    Checkpoint(checkpoint::Args),
     /// Print version and build information.
     Version,
 }
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Redact(a) => redact::run(&a),
         Command::Normalize(a) => normalize::run(&a),
         Command::Query(a) => query::run(*a),
+        Command::Checkpoint(a) => checkpoint::run(&a),
         Command::Version => {
             println!(
                 "logship {} ({} {})",

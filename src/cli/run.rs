@@ -35,6 +35,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let path = args.config.path();
     let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::ops::log::init(&loaded.config.agent.log_level, format);
+    raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -144,6 +145,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         on_ready: Some(on_ready),
         heartbeat: Some(heartbeat),
         tap,
+        readiness: ready.clone(),
     };
     let worker = std::thread::Builder::new()
         .name("logship-pipeline".into())
@@ -210,5 +212,30 @@ async fn rebuild_bucket(cfg: &config::Config, uploader: &Uploader, ready: &Readi
             tracing::error!(error = %format!("{e:#}"), "the reloaded [bucket] could not be applied; uploads continue with the previous client");
             false
         }
+    }
+}
+
+/// One descriptor per followed file: take the hard `RLIMIT_NOFILE` as the
+/// soft one (a unit's default soft limit of 1024 is far below the usual
+/// hard one), as servers that hold many files do.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur >= lim.rlim_max
+    {
+        return;
+    }
+    let old = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } == 0 {
+        tracing::debug!(
+            from = old,
+            to = lim.rlim_max,
+            "raised the open-files limit to its hard limit"
+        );
     }
 }

@@ -120,6 +120,15 @@ pub struct Metrics {
     pub stream_events: Family<SourceLabel, Counter>,
     /// Reconnects of event-stream sources (SPEC §11, §14).
     pub stream_reconnects: Family<SourceLabel, Counter>,
+    /// Owned by `ops::disk`: 1 while reading is paused because data_dir
+    /// takes no writes, by reason (`no_space`, `read_only`).
+    pub data_dir_blocked: Family<ReasonLabel, Gauge>,
+    /// Owned by `ops::disk`: times reading paused for that, by reason.
+    pub data_dir_pauses: Family<ReasonLabel, Counter>,
+    /// Owned by `source::watch`: directories that fell back to polling.
+    pub watch_fallbacks: Counter,
+    /// Owned by `source::watch`: directories polled now (not watched).
+    pub polled_dirs: Gauge,
 }
 
 impl Metrics {
@@ -154,6 +163,10 @@ impl Metrics {
             api_requests: Family::default(),
             stream_events: Family::default(),
             stream_reconnects: Family::default(),
+            data_dir_blocked: Family::default(),
+            data_dir_pauses: Family::default(),
+            watch_fallbacks: Counter::default(),
+            polled_dirs: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -283,6 +296,26 @@ impl Metrics {
             "Reconnects of event-stream sources",
             Listed(m.stream_reconnects.clone()),
         );
+        r.register(
+            "data_dir_blocked",
+            "1 while reading is paused because data_dir takes no writes, by reason",
+            Listed(m.data_dir_blocked.clone()),
+        );
+        r.register(
+            "data_dir_pauses",
+            "Times reading paused because data_dir took no writes, by reason",
+            Listed(m.data_dir_pauses.clone()),
+        );
+        r.register(
+            "watch_fallbacks",
+            "Directories that could not be watched (inotify limit) and fell back to polling",
+            m.watch_fallbacks.clone(),
+        );
+        r.register(
+            "polled_dirs",
+            "Directories polled because they could not be watched",
+            m.polled_dirs.clone(),
+        );
         // Known label sets exist from the start, so a scrape (and an alert
         // on rate()) sees zeros rather than missing series.
         for tier in ["system", "build", "deploy", "action", "lifecycle"] {
@@ -296,6 +329,13 @@ impl Metrics {
             let _ = m.config_reloads.get_or_create(&ResultLabel {
                 result: result.to_string(),
             });
+        }
+        for p in super::disk::DiskProblem::ALL {
+            let r = ReasonLabel {
+                reason: p.reason().to_string(),
+            };
+            let _ = m.data_dir_blocked.get_or_create(&r);
+            let _ = m.data_dir_pauses.get_or_create(&r);
         }
         m.dropped("alert_queue_full");
         m.build_info

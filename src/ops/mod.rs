@@ -1,5 +1,6 @@
 //! Running the agent as a service: metrics, endpoints, signals, reload.
 
+pub mod disk;
 pub mod http;
 pub mod log;
 pub mod metrics;

@@ -11,9 +11,11 @@
 //! look. `max_upload_failing` draws that line (default 5 minutes).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::disk::DiskProblem;
 
 /// How long uploads may keep failing before `/readyz` says 503.
 pub const DEFAULT_MAX_UPLOAD_FAILING: Duration = Duration::from_secs(300);
@@ -35,6 +37,8 @@ struct State {
     /// 0 = uploads healthy; else 1 + ms from `base` to the first failure.
     failing_since: AtomicU64,
     max_failing_ms: AtomicU64,
+    /// 0 = data_dir writable; else 1 + index in [`DiskProblem::ALL`].
+    data_dir: AtomicU8,
 }
 
 /// Why the agent is not ready; its `Display` is the 503 body.
@@ -42,7 +46,12 @@ struct State {
 pub enum NotReady {
     ConfigNotLoaded,
     SourcesNotWatched,
-    UploadsFailing { for_: Duration, max: Duration },
+    UploadsFailing {
+        for_: Duration,
+        max: Duration,
+    },
+    /// Reading is paused: data_dir takes no writes.
+    DataDir(DiskProblem),
     Stopping,
 }
 
@@ -56,6 +65,11 @@ impl fmt::Display for NotReady {
                 "uploads failing for {}s (limit {}s); see logship_upload_failures_total and the agent log",
                 for_.as_secs(),
                 max.as_secs()
+            ),
+            NotReady::DataDir(p) => write!(
+                f,
+                "{p}; reading paused, nothing lost (see logship_data_dir_blocked): {}",
+                p.hint()
             ),
             NotReady::Stopping => write!(f, "shutting down"),
         }
@@ -79,6 +93,7 @@ impl Readiness {
                 stopping: AtomicBool::new(false),
                 failing_since: AtomicU64::new(0),
                 max_failing_ms: AtomicU64::new(millis(max_upload_failing)),
+                data_dir: AtomicU8::new(0),
             }),
         }
     }
@@ -109,6 +124,14 @@ impl Readiness {
         self.inner.failing_since.store(v, Ordering::Relaxed);
     }
 
+    /// `Some(p)`: reading is paused because data_dir takes no writes.
+    pub fn set_data_dir(&self, problem: Option<DiskProblem>) {
+        let v = problem.map_or(0, |p| {
+            1 + DiskProblem::ALL.iter().position(|&q| q == p).unwrap_or(0) as u8
+        });
+        self.inner.data_dir.store(v, Ordering::Relaxed);
+    }
+
     /// `Ok(())` when ready at `now`, else the first reason it is not.
     pub fn check(&self, now: Instant) -> Result<(), NotReady> {
         let s = &self.inner;
@@ -120,6 +143,10 @@ impl Readiness {
         }
         if !s.sources_watched.load(Ordering::Relaxed) {
             return Err(NotReady::SourcesNotWatched);
+        }
+        let disk = s.data_dir.load(Ordering::Relaxed);
+        if let Some(&p) = DiskProblem::ALL.get(usize::from(disk).wrapping_sub(1)) {
+            return Err(NotReady::DataDir(p));
         }
         let since = s.failing_since.load(Ordering::Relaxed);
         if since != 0 {
@@ -187,6 +214,20 @@ mod tests {
         r.set_upload_failing_since(Some(start));
         r.set_max_upload_failing(Duration::ZERO);
         assert!(r.check(start + Duration::from_millis(10)).is_err());
+    }
+
+    #[test]
+    fn a_blocked_data_dir_is_not_ready_until_cleared() {
+        let r = ready();
+        let now = Instant::now();
+        r.set_data_dir(Some(DiskProblem::ReadOnly));
+        let err = r.check(now).unwrap_err();
+        assert_eq!(err, NotReady::DataDir(DiskProblem::ReadOnly));
+        assert!(err.to_string().contains("read-only"), "{err}");
+        r.set_data_dir(Some(DiskProblem::NoSpace));
+        assert_eq!(r.check(now), Err(NotReady::DataDir(DiskProblem::NoSpace)));
+        r.set_data_dir(None);
+        assert_eq!(r.check(now), Ok(()));
     }
 
     #[test]

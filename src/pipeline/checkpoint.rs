@@ -21,6 +21,19 @@
 //! - 1: the in-memory structs serialized directly; `fp_len == 0` meant "no
 //!   head fingerprint yet";
 //! - 2: explicit types; the head is an optional `{len, hash}`.
+//!
+//! **The previous checkpoint is kept** (`checkpoint.prev.json`, a hard link
+//! to the file each store replaces). A current file that is corrupt or
+//! truncated on disk (a bad block, a bad copy, a hand edit) falls back to
+//! it, and that is exactly-once by the same argument as a crash just after
+//! it was written: segments are cut back to the lengths it records, files
+//! it does not know are removed, sources resume from its offsets — and no
+//! segment it does not know as sealed was ever uploaded, because the
+//! segment layer dispatches a sealed segment only after *two* checkpoints
+//! record it (`SegmentSet::take_dispatch`). What the fallback costs: the
+//! lines read between the two checkpoints (one `commit_interval`) are read
+//! again, with new `seq` values (the `seq` lease moves on by one lease, so
+//! none is reused).
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -62,11 +75,17 @@ impl Checkpoint {
 pub enum CheckpointError {
     #[error("cannot read checkpoint {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("checkpoint {path} is corrupt ({source}); move it away to start over (files would be read again from the beginning)")]
+    #[error("checkpoint {path} is corrupt ({source}) and {prev}. Do not delete it to start over: every file would be read again from the beginning and every line already shipped would be shipped twice. Instead run `logship checkpoint repair` with this agent's config, which rebuilds it from the local segments and the bucket (README, \"Recovering a lost checkpoint\" says what that keeps and what it cannot)")]
     Corrupt {
         path: PathBuf,
         source: serde_json::Error,
+        /// What became of the previous checkpoint, as a clause.
+        prev: String,
     },
+    #[error(
+        "cannot move the corrupt checkpoint {path} aside to resume from the previous one: {source}"
+    )]
+    MoveAside { path: PathBuf, source: io::Error },
     #[error("checkpoint {path} has format version {found}, which this agent does not know (it reads 1 to {VERSION}); it was written by a newer logship: run that version, or move the file away to start over (files would then be read again from the beginning)")]
     UnknownVersion { path: PathBuf, found: u64 },
 }
@@ -75,21 +94,97 @@ pub fn path(data_dir: &Path) -> PathBuf {
     data_dir.join("state").join("checkpoint.json")
 }
 
-/// The last checkpoint, or `None` at the very first start.
-pub fn load(data_dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
-    let p = path(data_dir);
-    let bytes = match fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(CheckpointError::Read { path: p, source }),
-    };
-    decode(&bytes).map(Some).map_err(|e| match e {
-        Decode::Json(source) => CheckpointError::Corrupt { path: p, source },
-        Decode::Version(found) => CheckpointError::UnknownVersion { path: p, found },
-    })
+/// The checkpoint before the current one (see the module doc).
+pub fn prev_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state").join("checkpoint.prev.json")
 }
 
-/// Write `cp` durably and atomically (in the current format).
+/// Which file a loaded checkpoint came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Current,
+    /// The current one was corrupt (and is now `checkpoint.json.corrupt`).
+    Previous,
+}
+
+/// The last checkpoint, or `None` at the very first start.
+pub fn load(data_dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    load_with_fallback(data_dir).map(|o| o.map(|(cp, _)| cp))
+}
+
+/// The last checkpoint, falling back to the previous one when the current
+/// file is corrupt. The corrupt file is moved aside first, so the next
+/// store cannot make it the "previous" one.
+pub fn load_with_fallback(
+    data_dir: &Path,
+) -> Result<Option<(Checkpoint, Origin)>, CheckpointError> {
+    let p = path(data_dir);
+    let source = match read_one(&p) {
+        Ok(None) => {
+            // A current file missing beside a previous one was deleted by
+            // hand: not a first start.
+            return Ok(read_one(&prev_path(data_dir)).ok().flatten().map(|cp| {
+                tracing::warn!(path = %p.display(), "checkpoint is missing; resuming from the previous one");
+                (cp, Origin::Previous)
+            }));
+        }
+        Ok(Some(cp)) => return Ok(Some((cp, Origin::Current))),
+        Err(LoadError::Io(source)) => return Err(CheckpointError::Read { path: p, source }),
+        Err(LoadError::Decode(Decode::Version(found))) => {
+            return Err(CheckpointError::UnknownVersion { path: p, found })
+        }
+        Err(LoadError::Decode(Decode::Json(e))) => e,
+    };
+    let pp = prev_path(data_dir);
+    let prev = match read_one(&pp) {
+        Ok(Some(cp)) => cp,
+        Ok(None) => {
+            return Err(CheckpointError::Corrupt {
+                path: p,
+                source,
+                prev: "there is no previous checkpoint to fall back to".into(),
+            })
+        }
+        Err(e) => {
+            return Err(CheckpointError::Corrupt {
+                path: p,
+                source,
+                prev: format!("the previous one, {}, is unusable too ({e})", pp.display()),
+            })
+        }
+    };
+    let aside = p.with_extension("json.corrupt");
+    fs::rename(&p, &aside).map_err(|source| CheckpointError::MoveAside {
+        path: p.clone(),
+        source,
+    })?;
+    tracing::warn!(path = %p.display(), error = %source, moved_to = %aside.display(), previous = %pp.display(), "checkpoint is corrupt; resuming from the previous one (exactly once: segments are cut back to its lengths, the lines read since are read again)");
+    Ok(Some((prev, Origin::Previous)))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("{0}")]
+    Io(io::Error),
+    #[error("{0}")]
+    Decode(Decode),
+}
+
+fn read_one(p: &Path) -> Result<Option<Checkpoint>, LoadError> {
+    let bytes = match fs::read(p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LoadError::Io(e)),
+    };
+    decode(&bytes).map(Some).map_err(LoadError::Decode)
+}
+
+/// Write `cp` durably and atomically (in the current format), keeping the
+/// checkpoint it replaces as the previous one. On an error nothing changed
+/// on disk but perhaps the previous one (the current file is untouched);
+/// an error after the new file took its place is not returned when it is a
+/// full or read-only disk, since the new file is then already what a
+/// restart reads, and the old one would be just as safe (module doc).
 pub fn store(data_dir: &Path, cp: &Checkpoint, scratch: &mut Vec<u8>) -> io::Result<()> {
     let p = path(data_dir);
     let dir = p.parent().unwrap_or(data_dir);
@@ -97,11 +192,40 @@ pub fn store(data_dir: &Path, cp: &Checkpoint, scratch: &mut Vec<u8>) -> io::Res
     scratch.clear();
     encode(cp, scratch)?;
     let tmp = dir.join("checkpoint.json.tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(scratch)?;
-    f.sync_data()?;
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(scratch)?;
+        f.sync_data()
+    });
+    if let Err(e) = written.and_then(|()| keep_previous(data_dir)) {
+        // Give the space back: a full disk is a condition to wait out.
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, &p)?;
-    File::open(dir)?.sync_all()
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e) if crate::ops::disk::classify(&e).is_some() => {
+            tracing::warn!(error = %e, "fsync of the checkpoint directory failed; the next commit makes it durable");
+            Ok(())
+        }
+        r => r,
+    }
+}
+
+/// Hard-link the current checkpoint as the previous one (no copy: the
+/// current file is replaced by a rename, never written in place).
+fn keep_previous(data_dir: &Path) -> io::Result<()> {
+    let (p, prev) = (path(data_dir), prev_path(data_dir));
+    let tmp = prev.with_extension("json.tmp");
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match fs::hard_link(&p, &tmp) {
+        Ok(()) => fs::rename(&tmp, &prev),
+        // First store, or the current one was moved aside as corrupt.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// `cp` in the current on-disk format, appended to `out`.
@@ -509,6 +633,40 @@ mod tests {
         fs::write(path(d.path()), b"{garbage").unwrap();
         let e = load(d.path()).unwrap_err().to_string();
         assert!(e.contains("corrupt"), "{e}");
+        assert!(
+            e.contains("checkpoint repair") && e.contains("Do not delete"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_falls_back_to_the_previous_one() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = (sample(), sample());
+        a.seq_lease_end = 1;
+        b.seq_lease_end = 2;
+        store(d.path(), &a, &mut Vec::new()).unwrap();
+        assert!(!prev_path(d.path()).exists(), "nothing to keep at first");
+        store(d.path(), &b, &mut Vec::new()).unwrap();
+        assert_eq!(decode(&fs::read(prev_path(d.path())).unwrap()).unwrap(), a);
+        // Torn in the middle.
+        let text = fs::read(path(d.path())).unwrap();
+        fs::write(path(d.path()), &text[..text.len() / 2]).unwrap();
+        let (cp, origin) = load_with_fallback(d.path()).unwrap().unwrap();
+        assert_eq!((cp, origin), (a.clone(), Origin::Previous));
+        assert!(path(d.path()).with_extension("json.corrupt").exists());
+        // The next store does not make the corrupt file the previous one.
+        store(d.path(), &b, &mut Vec::new()).unwrap();
+        assert_eq!(decode(&fs::read(prev_path(d.path())).unwrap()).unwrap(), a);
+        assert_eq!(load(d.path()).unwrap().unwrap(), b);
+        // Both unusable: an error naming both, and no advice to delete.
+        fs::write(path(d.path()), b"{").unwrap();
+        fs::write(prev_path(d.path()), b"").unwrap();
+        let e = load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("checkpoint.json") && e.contains("checkpoint.prev.json"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,11 +8,14 @@
 //! uploads and alert delivery on the async runtime. File I/O here is
 //! blocking on purpose — this is not an async thread.
 //!
-//! Failure policy is crash-only: if a segment write fails (disk full,
-//! I/O error) the pipeline stops *without* committing, and the next start
-//! resumes from the last checkpoint. Nothing is skipped to keep going.
+//! Failure policy is crash-only: if a segment write fails (I/O error) the
+//! pipeline stops *without* committing, and the next start resumes from the
+//! last checkpoint. Nothing is skipped to keep going. A full or read-only
+//! data_dir is the exception, an expected condition waited out in process
+//! with the same rollback a restart would do (`disk`).
 
 pub mod checkpoint;
+mod disk;
 pub mod line;
 pub mod tap;
 
@@ -33,6 +36,7 @@ use crate::event::{Event, PerTier, Tier};
 use crate::normalize::Normalizer;
 use crate::ops::metrics::{metrics, SourceLabel, TierLabel};
 use crate::ops::shutdown::Shutdown;
+use crate::ops::Readiness;
 use crate::redact::Redactor;
 use crate::segment::{self, seal::SealJob, SegmentSet};
 use crate::ship::uploader::{UploadTicket, Uploader};
@@ -43,7 +47,7 @@ use checkpoint::Checkpoint;
 use line::{LinePath, Stream};
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
-const SEQ_LEASE: u64 = 1 << 26;
+pub const SEQ_LEASE: u64 = 1 << 26;
 /// Most lines one `read_file` call can emit (its byte budget, plus one).
 const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1;
 /// How often the globs are re-evaluated even without events.
@@ -68,6 +72,8 @@ pub struct Parts {
     pub heartbeat: Option<Arc<AtomicI64>>,
     /// Durable events for live readers (the API's tail).
     pub tap: tap::Tap,
+    /// Told when data_dir takes no writes (reading paused).
+    pub readiness: Readiness,
 }
 
 /// Wall clock in epoch milliseconds, as the agent sees it.
@@ -127,6 +133,17 @@ struct Pipeline {
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
     tap: tap::Collector,
+    /// The last checkpoint known to be on disk: what a rollback returns to.
+    committed: Checkpoint,
+    /// No checkpoint was ever written (`read_from = "end"` still applies).
+    first_start: bool,
+    /// Reading paused: data_dir takes no writes (`disk`).
+    blocked: Option<disk::Blocked>,
+    readiness: Readiness,
+    /// Spool bytes and when they were measured.
+    spool_usage: (u64, Option<Instant>),
+    /// A reloaded config not applied yet (it came while paused).
+    pending_reload: Option<Config>,
     _lock: File,
 }
 
@@ -143,8 +160,9 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         on_ready,
         heartbeat,
         tap,
+        readiness,
     } = parts;
-    let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
+    let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done, readiness)?;
     p.heartbeat = heartbeat;
     p.tap = tap.collector();
     if let Some(ready) = on_ready {
@@ -161,18 +179,30 @@ impl Pipeline {
         alerts: AlertHandle,
         uploader: Uploader,
         upload_done: tokio::sync::mpsc::UnboundedReceiver<UploadTicket>,
+        readiness: Readiness,
     ) -> anyhow::Result<Pipeline> {
         let data_dir = cfg.agent.data_dir.clone();
         fs::create_dir_all(&data_dir)
             .with_context(|| format!("cannot create data_dir {}", data_dir.display()))?;
         let lock = lock_data_dir(&data_dir)?;
         let instance_id = cfg.agent.instance_id();
-        let cp = checkpoint::load(&data_dir)?;
-        let first_start = cp.is_none();
-        let cp = cp.unwrap_or_else(|| Checkpoint::new(&instance_id));
+        let loaded = checkpoint::load_with_fallback(&data_dir)?;
+        let first_start = loaded.is_none();
+        let cp = match loaded {
+            Some((mut cp, checkpoint::Origin::Previous)) => {
+                // Values of the lost checkpoint's lease may have been handed
+                // out (a lease is taken by a checkpoint of its own, so it
+                // ends at most one lease after the previous one's).
+                cp.seq_lease_end += SEQ_LEASE;
+                cp
+            }
+            Some((cp, checkpoint::Origin::Current)) => cp,
+            None => Checkpoint::new(&instance_id),
+        };
         if !first_start && cp.instance_id != instance_id {
             tracing::warn!(old = %cp.instance_id, new = %instance_id, "instance_id changed since the last run; new events use the new id");
         }
+        let committed = cp.clone();
         let tailer = Tailer::new(
             &cfg.sources,
             cp.files,
@@ -186,13 +216,23 @@ impl Pipeline {
             cfg.bucket.key_prefix(),
             cfg.segments.clone(),
         );
-        segments
-            .restore(cp.segments)
-            .context("restoring segments")?;
+        // A full or read-only disk leaves segments to repair before reading.
+        let unrepaired = match segments.restore(cp.segments) {
+            Ok(()) => None,
+            Err(e) => match crate::ops::disk::classify(&e) {
+                Some(problem) => Some((problem, e)),
+                None => return Err(anyhow::Error::new(e).context("restoring segments")),
+            },
+        };
         // Compressed files from before a restart are made again: stale ones go.
         let spool = data_dir.join("spool");
         let _ = fs::remove_dir_all(&spool);
-        fs::create_dir_all(&spool)?;
+        if let Err(e) = fs::create_dir_all(&spool) {
+            // The seal thread makes it when it can.
+            if crate::ops::disk::classify(&e).is_none() {
+                return Err(e.into());
+            }
+        }
         let sealer = segment::seal::spawn_sealer(cfg.segments.compression_level, uploader)?;
         let (tx, changes) = mpsc::channel();
         let watcher = Watcher::new(tx);
@@ -219,11 +259,23 @@ impl Pipeline {
             scratch: Vec::new(),
             heartbeat: None,
             tap: tap::Tap::default().collector(),
+            committed,
+            first_start,
+            blocked: None,
+            readiness,
+            spool_usage: (0, None),
+            pending_reload: None,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
         p.tailer.scan();
-        p.lease_seq()?;
+        if let Some((problem, e)) = unrepaired {
+            p.on_write_error(
+                anyhow::Error::new(e).context(format!("restoring segments ({problem})")),
+            )?;
+        } else if let Err(e) = p.lease_seq() {
+            p.on_write_error(e)?;
+        }
         Ok(p)
     }
 
@@ -236,21 +288,35 @@ impl Pipeline {
         let mut dirty: HashSet<FileKey> = self.tailer.keys().into_iter().collect();
         let mut last_scan = Instant::now();
         let mut last_poll = Instant::now();
+        let mut last_fast_poll = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_expire = Instant::now() - EXPIRE_INTERVAL;
         while !shutdown.is_set() {
             if let Some(hb) = &self.heartbeat {
                 hb.store(now_ms(), Ordering::Relaxed);
             }
-            if let Some(new_cfg) = reload.and_then(|r| r.try_recv().ok()) {
-                self.apply(new_cfg)?;
-                dirty.extend(self.tailer.keys());
+            if self.blocked.is_none() {
+                let next = self
+                    .pending_reload
+                    .take()
+                    .or_else(|| reload.and_then(|r| r.try_recv().ok()));
+                if let Some(new_cfg) = next {
+                    // Its first step is a commit: a full disk keeps it for later.
+                    match self.commit() {
+                        Ok(()) => self.apply(new_cfg)?,
+                        Err(e) => {
+                            self.pending_reload = Some(new_cfg);
+                            self.on_write_error(e)?;
+                        }
+                    }
+                    dirty.extend(self.tailer.keys());
+                }
             }
             // Wait for a change, at most until something periodic is due.
             let commit_every = self.cfg.segments.commit_interval.get();
             // Files left with unread bytes (their read budget ran out) are
             // read again at once: no waiting while catching up.
-            let wait = if dirty.is_empty() || self.backpressure {
+            let wait = if dirty.is_empty() || self.backpressure || self.blocked.is_some() {
                 Duration::from_millis(100).min(
                     self.watcher
                         .poll_interval
@@ -287,13 +353,38 @@ impl Pipeline {
                 last_poll = now;
                 dirty.extend(self.tailer.keys());
                 self.tailer.reap(now);
+            } else if self.watcher.polls_some()
+                && now.duration_since(last_fast_poll) >= crate::source::watch::POLL_WITHOUT
+            {
+                // Directories that could not be watched: only their files.
+                last_fast_poll = now;
+                let index = self.tailer.path_index();
+                dirty.extend(
+                    index
+                        .iter()
+                        .filter(|(p, _)| self.watcher.is_polled(p))
+                        .map(|(_, &k)| k),
+                );
             }
+            if self.blocked.is_some() && self.probe()? {
+                dirty.extend(self.tailer.keys());
+            }
+            self.make_room();
             self.check_backpressure();
-            if !self.backpressure {
+            if self.blocked.is_none()
+                && !self.backpressure
+                && !dirty.is_empty()
+                && self.free_bytes() < self.reserve()
+            {
+                self.pause_for_space()?;
+            }
+            if self.blocked.is_none() && !self.backpressure {
                 let mut again = Vec::new();
                 for key in dirty.drain() {
-                    self.lease_seq()?;
-                    self.read(key, &mut buf)?;
+                    if let Err(e) = self.lease_seq().and_then(|()| self.read(key, &mut buf)) {
+                        self.on_write_error(e)?;
+                        break; // all files are read again after the pause
+                    }
                     if self.tailer.has_more(key) {
                         again.push(key);
                     }
@@ -302,6 +393,9 @@ impl Pipeline {
                     }
                 }
                 dirty.extend(again);
+                if self.blocked.is_some() {
+                    dirty.extend(self.tailer.keys());
+                }
             }
             self.collect_uploads();
             // A segment can come due while its file is idle: sealing it is
@@ -309,8 +403,13 @@ impl Pipeline {
             if self.segments.rotate_due(now_ms()) {
                 self.changed = true;
             }
-            if self.changed && last_commit.elapsed() >= commit_every {
-                self.commit()?;
+            if self.blocked.is_none()
+                && (self.changed || self.segments.has_staged())
+                && last_commit.elapsed() >= commit_every
+            {
+                if let Err(e) = self.commit() {
+                    self.on_write_error(e)?;
+                }
                 last_commit = Instant::now();
             }
             if last_expire.elapsed() >= EXPIRE_INTERVAL {
@@ -329,14 +428,17 @@ impl Pipeline {
         let now = Instant::now();
         let wall = now_ms();
         let mut failed: Option<std::io::Error> = None;
-        // Stay within the disk budget: an event takes about twice its raw
-        // line in NDJSON, so read at most half of what is left.
+        // Stay within the disk budget (all local segments and the spool) and
+        // the filesystem's free space less the reserve: an event takes about
+        // twice its raw line in NDJSON, so read at most half of what is left.
+        let used = self.segments.local_bytes() + self.spool_bytes();
         let room = self
             .cfg
             .segments
             .max_disk
             .0
-            .saturating_sub(self.segments.pending_bytes());
+            .saturating_sub(used)
+            .min(self.free_bytes().saturating_sub(self.reserve()));
         let budget = usize::try_from(room / 2).unwrap_or(usize::MAX);
         let Pipeline {
             tailer,
@@ -380,8 +482,8 @@ impl Pipeline {
             }
         });
         if let Some(e) = failed {
-            // Crash-only: stop without committing; the next start resumes
-            // from the last checkpoint and loses nothing.
+            // Crash-only (or, for a full or read-only disk, a rollback to
+            // the last checkpoint): nothing is committed, nothing lost.
             return Err(anyhow::Error::new(e)
                 .context("writing a segment failed; stopping without committing"));
         }
@@ -421,6 +523,8 @@ impl Pipeline {
         };
         checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
             .context("writing the checkpoint failed")?;
+        self.committed = cp;
+        self.first_start = false;
         self.changed = false;
         self.tap.publish();
         for job in self.segments.take_dispatch(&self.spool) {
@@ -440,9 +544,28 @@ impl Pipeline {
         }
     }
 
+    /// Near `max_disk`, delete uploaded segments (oldest first) now rather
+    /// than at the next expiry round: catching up must not outrun deletion.
+    /// Leaves room for one full read (or half the budget, if smaller).
+    fn make_room(&mut self) {
+        let max = self.cfg.segments.max_disk.0;
+        let headroom = (2 * READ_BUDGET as u64).min(max / 2);
+        let spool = self.spool_bytes();
+        if self.segments.local_bytes() + spool + headroom > max
+            && self.segments.local_bytes() > self.segments.pending_bytes()
+            && self
+                .segments
+                .expire_to(now_ms(), max.saturating_sub(headroom + spool))
+                > 0
+        {
+            self.changed = true;
+        }
+    }
+
     /// Whether reading must pause for the disk budget (and say so once).
     fn check_backpressure(&mut self) -> bool {
-        let full = self.segments.pending_bytes() >= self.cfg.segments.max_disk.0;
+        let full =
+            self.segments.pending_bytes() + self.spool_bytes() >= self.cfg.segments.max_disk.0;
         if full != self.backpressure {
             self.backpressure = full;
             metrics().backpressure.set(i64::from(full));
@@ -510,7 +633,19 @@ impl Pipeline {
     /// Graceful stop: seal everything, upload within the timeout, persist.
     fn drain_for_shutdown(mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.cfg.agent.shutdown_timeout.get();
+        if let Some(b) = self.blocked.as_mut() {
+            b.last_probe = Instant::now() - disk::PROBE_EVERY;
+        }
+        if self.blocked.is_some() && !self.probe()? {
+            let problem = self.blocked.as_ref().map(|b| b.problem);
+            anyhow::bail!(
+                "stopping while data_dir takes no writes ({}); the last checkpoint is kept and the next start resumes from it (nothing is lost)",
+                problem.map_or_else(String::new, |p| p.to_string())
+            );
+        }
         self.segments.seal_all();
+        self.commit()?;
+        // A second checkpoint, after which the sealed segments are dispatched.
         self.commit()?;
         while self.segments.awaiting_upload() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -548,11 +683,22 @@ fn source_counters(cfg: &Config) -> Vec<Counter> {
 }
 
 /// One agent per data_dir: two would both append to the same segments.
-fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
     let dir = data_dir.join("state");
     fs::create_dir_all(&dir)?;
     let path = dir.join("lock");
-    let f = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    // On a read-only mount an existing lock file is locked read-only.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .or_else(|e| match crate::ops::disk::classify(&e) {
+            Some(_) => File::open(&path),
+            None => Err(e),
+        })
+        .with_context(|| format!("cannot create {}", path.display()))?;
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };

@@ -142,6 +142,12 @@ impl Collector {
         });
     }
 
+    /// Forget what was collected since the last publish: those events were
+    /// rolled back (`pipeline::disk`) and are read again, with new `seq`s.
+    pub fn discard(&mut self) {
+        self.pending.clear();
+    }
+
     /// Hand what was collected to subscribers; call right after a
     /// successful commit.
     pub fn publish(&mut self) {

@@ -14,6 +14,7 @@
 //! survives a crash — it is re-read from the sources instead.
 
 pub mod layout;
+mod recover;
 pub mod seal;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -86,8 +87,13 @@ pub struct SegmentSet {
     next_ticket: u64,
     /// Upload in flight -> (segment, generation it was sealed at).
     tickets: HashMap<UploadTicket, (SegmentId, u32)>,
-    /// Sealed since the last checkpoint; dispatched after it.
+    /// Sealed since the last checkpoint.
     to_dispatch: Vec<SegmentId>,
+    /// Sealed (at this generation) in the last checkpoint written: handed to
+    /// compression and upload after the next one, so that the previous
+    /// checkpoint, kept as a fallback, knows every segment ever uploaded
+    /// (`pipeline::checkpoint`).
+    staged: Vec<(SegmentId, u32)>,
 }
 
 impl SegmentSet {
@@ -108,6 +114,7 @@ impl SegmentSet {
             next_ticket: 1,
             tickets: HashMap::new(),
             to_dispatch: Vec::new(),
+            staged: Vec::new(),
         }
     }
 
@@ -115,51 +122,14 @@ impl SegmentSet {
         self.cfg = cfg;
     }
 
-    /// Bring segments back after a restart (see the module doc). Sealed
-    /// segments are queued for dispatch again.
+    /// Bring segments back after a restart (see the module doc): the
+    /// states in memory, then the files made to match them
+    /// ([`SegmentSet::repair_disk`]). Sealed segments are dispatched after
+    /// the next two checkpoints. On an error from the disk part the states
+    /// are in place and `repair_disk` can be retried.
     pub fn restore(&mut self, states: Vec<SegmentState>) -> io::Result<()> {
-        let mut known = HashSet::new();
-        for st in states {
-            let path = self.data_dir.join(&st.path);
-            known.insert(path.clone());
-            match st.status {
-                Status::Open => match OpenOptions::new().write(true).open(&path) {
-                    Ok(f) => {
-                        let actual = f.metadata()?.len();
-                        if actual > st.len {
-                            f.set_len(st.len)?;
-                            f.sync_all()?;
-                        } else if actual < st.len {
-                            tracing::error!(path = %path.display(), "segment is shorter than its checkpoint ({actual} < {}); was it modified by hand?", st.len);
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound && st.len == 0 => {}
-                    Err(e) => {
-                        tracing::error!(path = %path.display(), error = %e, "cannot reopen segment")
-                    }
-                },
-                Status::Sealed => self.to_dispatch.push(st.id),
-                Status::Uploaded => {}
-            }
-            self.next_id = self.next_id.max(st.id.0 + 1);
-            if st.status != Status::Uploaded || layout::per_build(st.tier) {
-                self.routes.insert(route_of(&st), st.id);
-            }
-            self.segs.insert(
-                st.id,
-                Segment {
-                    st,
-                    writer: None,
-                    dirty: false,
-                },
-            );
-        }
-        // Segment files the checkpoint does not know hold only uncommitted
-        // events (written after the last checkpoint): remove them.
-        for root in layout::LOCAL_ROOTS {
-            remove_unknown(&self.data_dir.join(root), &known)?;
-        }
-        Ok(())
+        self.load_states(states);
+        self.repair_disk()
     }
 
     /// Append one serialized event (`line` ends in `\n`).
@@ -360,15 +330,27 @@ impl SegmentSet {
         Ok(())
     }
 
-    /// Jobs for segments sealed before the checkpoint just written.
+    /// Call after each checkpoint written: jobs for the segments that this
+    /// checkpoint and the one before it both record as sealed (at the same
+    /// generation). Those sealed since the one before wait for the next
+    /// ([`SegmentSet::has_staged`] says a commit is wanted for them).
     pub fn take_dispatch(&mut self, spool: &Path) -> Vec<SealJob> {
-        let ids = std::mem::take(&mut self.to_dispatch);
+        let mut next: Vec<(SegmentId, u32)> = Vec::new();
+        for id in std::mem::take(&mut self.to_dispatch) {
+            if let Some(seg) = self.segs.get(&id) {
+                let e = (id, seg.st.generation);
+                if seg.st.status == Status::Sealed && !next.contains(&e) {
+                    next.push(e);
+                }
+            }
+        }
+        let ready = std::mem::replace(&mut self.staged, next);
         let mut jobs = Vec::new();
-        for id in ids {
+        for (id, generation) in ready {
             let Some(seg) = self.segs.get(&id) else {
                 continue;
             };
-            if seg.st.status != Status::Sealed {
+            if seg.st.status != Status::Sealed || seg.st.generation != generation {
                 continue;
             }
             let ticket = UploadTicket(self.next_ticket);
@@ -409,6 +391,12 @@ impl SegmentSet {
         true
     }
 
+    /// Segments sealed in the last checkpoint and not dispatched yet: one
+    /// more checkpoint is wanted, even if nothing else changes.
+    pub fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
     /// Bytes of segments not uploaded yet (the `max_disk` budget).
     pub fn pending_bytes(&self) -> u64 {
         self.segs
@@ -422,6 +410,12 @@ impl SegmentSet {
     /// uploaded ones early while the disk budget is exceeded. Never touches
     /// a segment that was not uploaded. Returns how many were deleted.
     pub fn expire(&mut self, now_ms: i64) -> usize {
+        self.expire_to(now_ms, self.cfg.max_disk.0)
+    }
+
+    /// [`SegmentSet::expire`], deleting uploaded segments early while all
+    /// segments together hold more than `limit` bytes.
+    pub fn expire_to(&mut self, now_ms: i64, limit: u64) -> usize {
         let keep = self.cfg.local_retention.get().as_millis() as i64;
         let mut uploaded: Vec<(i64, SegmentId, u64)> = self
             .segs
@@ -433,7 +427,7 @@ impl SegmentSet {
         let mut total: u64 = self.segs.values().map(|s| s.st.len).sum();
         let mut removed = 0;
         for (at, id, len) in uploaded {
-            if now_ms - at < keep && total <= self.cfg.max_disk.0 {
+            if now_ms - at < keep && total <= limit {
                 continue;
             }
             if let Some(seg) = self.segs.remove(&id) {
@@ -442,7 +436,11 @@ impl SegmentSet {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot delete expired segment")
+                        // Kept (and counted) until it can be deleted: a
+                        // read-only data_dir must not leave orphan files.
+                        tracing::warn!(path = %path.display(), error = %e, "cannot delete expired segment; will retry");
+                        self.segs.insert(id, seg);
+                        continue;
                     }
                 }
                 if let Some(dir) = path.parent() {
@@ -651,6 +649,8 @@ mod tests {
         s.seal_build(build, &tiers);
         assert_eq!(statuses(&s), vec![Status::Sealed]);
         s.sync().unwrap();
+        // Dispatched after the second checkpoint that records it sealed.
+        assert!(s.take_dispatch(d.path()).is_empty());
         let jobs = s.take_dispatch(d.path());
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].key, "builds/b-1.ndjson.gz");
@@ -662,6 +662,8 @@ mod tests {
         assert_eq!(statuses(&s), vec![Status::Open]);
         s.rotate_due(now + 1 + 600_000);
         s.sync().unwrap();
+        // Dispatched after the second checkpoint that records it sealed.
+        assert!(s.take_dispatch(d.path()).is_empty());
         let jobs = s.take_dispatch(d.path());
         assert_eq!(
             (jobs[0].key.as_str(), jobs[0].meta.lines),
@@ -729,6 +731,8 @@ mod tests {
             s.seal_build(b, &[Tier::Build]);
         }
         s.sync().unwrap();
+        // Dispatched after the second checkpoint that records it sealed.
+        assert!(s.take_dispatch(d.path()).is_empty());
         let jobs = s.take_dispatch(d.path());
         assert!(s.uploaded(jobs[0].ticket, now));
         assert_eq!(s.expire(now + 3_599_000), 0);

@@ -142,6 +142,30 @@ pub struct SealJob {
     pub meta: ObjectMeta,
 }
 
+/// Compress one job; while the spool's filesystem is full or read-only
+/// (`ops::disk`), wait and try again (1 s, doubling to 30 s) rather than
+/// give the segment up until the next start: uploads are what frees space.
+fn compress_waiting_for_disk(
+    z: &mut SegmentCompressor,
+    job: &SealJob,
+) -> io::Result<(u64, Digest)> {
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        if let Some(dir) = job.gz.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match z.compress(&job.src, job.len, &job.gz) {
+            Err(e) if crate::ops::disk::classify(&e).is_some() => {
+                let _ = std::fs::remove_file(&job.gz);
+                tracing::warn!(segment = %job.src.display(), error = %e, "cannot write the compressed segment to the spool; retrying in {}s", wait.as_secs());
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A thread that compresses sealed segments and submits them for upload.
 /// Compression runs here, not on the pipeline thread, so reading goes on
 /// while a segment is deflated.
@@ -152,10 +176,7 @@ pub fn spawn_sealer(level: u32, uploader: Uploader) -> io::Result<mpsc::Sender<S
         .spawn(move || {
             let mut z = SegmentCompressor::new(level);
             for job in rx {
-                if let Some(dir) = job.gz.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                match z.compress(&job.src, job.len, &job.gz) {
+                match compress_waiting_for_disk(&mut z, &job) {
                     Ok((len, digest)) => uploader.submit_sealed(
                         UploadJob {
                             ticket: job.ticket,

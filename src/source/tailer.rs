@@ -274,9 +274,20 @@ impl Tailer {
             // same, and checks whether it is a copy of a followed file.
             return false;
         };
-        let Ok(mut f) = TailedFile::open(path, &st.source, si) else {
-            self.retire(&st);
-            return true;
+        let mut f = match TailedFile::open(path, &st.source, si) {
+            Ok(f) => f,
+            // Out of file descriptors: the state stays pending (and in the
+            // checkpoint) for the next scan. Retiring it would read the
+            // file again from the start.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot open a followed file; retrying at the next scan");
+                self.pending.insert(st.key(), st);
+                return true;
+            }
+            Err(_) => {
+                self.retire(&st);
+                return true;
+            }
         };
         let same_head = f
             .handle

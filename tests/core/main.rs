@@ -6,13 +6,16 @@
 mod support;
 
 mod checkpoint_compat;
+mod core_checkpoint_repair;
 mod core_cli;
 mod core_crash;
+mod core_disk;
 mod core_hostile;
 mod core_idle_seal;
 mod core_lifecycle;
 mod core_redaction;
 mod core_rotation;
+mod core_watch_limit;
 mod line_path;
 mod redact_cli;
 mod redact_corpus;

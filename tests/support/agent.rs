@@ -378,6 +378,28 @@ enabled = false
         find(&v, path.to_str()?)
     }
 
+    /// Wait until at least `n` distinct events (by `(instanceId, seq)`) are
+    /// stored, in local segments or the dir bucket: uploaded segments may
+    /// be deleted locally before the test looks (near `segments.max_disk`).
+    pub fn wait_stored(&mut self, n: usize) {
+        self.wait_until(
+            &format!("{n} events stored locally or in the bucket"),
+            Duration::from_secs(60),
+            |a| {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut ids: Vec<(String, u64)> = a
+                    .local_events()
+                    .into_iter()
+                    .chain(a.bucket_events())
+                    .map(|e| (e.instance_id, e.seq))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids.len() >= n
+            },
+        );
+    }
+
     /// Wait until the local segments hold at least `n` events.
     pub fn wait_local(&mut self, n: usize) {
         self.wait_until(
