@@ -28,7 +28,8 @@ ctx="$(mktemp -d)"
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
 mkdir -p "$root/usr/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/var/lib/logship" "$root/home/nonroot"
-install -m 0755 "$bin" "$root/usr/bin/logship"
+# Stripped, as the Dockerfile installs it.
+install -s -m 0755 "$bin" "$root/usr/bin/logship"
 # The loader and every library the binary links, at the paths it expects.
 for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
     mkdir -p "$root$(dirname "$lib")"
