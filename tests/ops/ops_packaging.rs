@@ -307,8 +307,8 @@ fn kubernetes_example_validates() {
     );
 }
 
-/// The image cannot be built here (no Docker engine); check what the
-/// Kubernetes example and the agent's defaults rely on instead.
+/// What the Kubernetes example and the agent's defaults rely on (the image
+/// itself is built and run in `ops_container.rs`).
 #[test]
 fn dockerfile_agrees_with_the_kubernetes_example() {
     let docker = std::fs::read_to_string(repo().join("packaging/Dockerfile")).unwrap();
