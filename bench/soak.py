@@ -338,7 +338,7 @@ def main():
         next_redis = t0 + args.redis_every
         next_sample = t0
         reloads = redis_restarts = 0
-        prev_cpu, prev_t = 0.0, t0
+        prev_cpu, prev_t = proc_sample(agent.pid)[2], t0
         while time.monotonic() - t0 < duration:
             now = time.monotonic()
             if agent.poll() is not None:
