@@ -8,11 +8,14 @@
 //! Why "failing for longer than a duration" and not "failing now": a single
 //! failed PUT is normal (retries exist for that); a store that has been
 //! unreachable for minutes means data piles up on disk and someone should
-//! look. `max_upload_failing` draws that line (default 5 minutes).
+//! look. `max_upload_failing` draws that line (default 5 minutes). Event
+//! streams (SPEC §11) are judged the same way, each against its source's
+//! `not_ready_after`; their state is computed by `source::stream::Health`
+//! and set here once a second.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long uploads may keep failing before `/readyz` says 503.
@@ -35,6 +38,8 @@ struct State {
     /// 0 = uploads healthy; else 1 + ms from `base` to the first failure.
     failing_since: AtomicU64,
     max_failing_ms: AtomicU64,
+    /// An event stream failing past its limit: (source, for, limit).
+    stream_failing: Mutex<Option<(String, Duration, Duration)>>,
 }
 
 /// Why the agent is not ready; its `Display` is the 503 body.
@@ -42,7 +47,15 @@ struct State {
 pub enum NotReady {
     ConfigNotLoaded,
     SourcesNotWatched,
-    UploadsFailing { for_: Duration, max: Duration },
+    UploadsFailing {
+        for_: Duration,
+        max: Duration,
+    },
+    StreamFailing {
+        source: String,
+        for_: Duration,
+        max: Duration,
+    },
     Stopping,
 }
 
@@ -54,6 +67,12 @@ impl fmt::Display for NotReady {
             NotReady::UploadsFailing { for_, max } => write!(
                 f,
                 "uploads failing for {}s (limit {}s); see logship_upload_failures_total and the agent log",
+                for_.as_secs(),
+                max.as_secs()
+            ),
+            NotReady::StreamFailing { source, for_, max } => write!(
+                f,
+                "event stream of source {source:?} failing for {}s (limit {}s); see logship_stream_reconnects_total and the agent log",
                 for_.as_secs(),
                 max.as_secs()
             ),
@@ -79,6 +98,7 @@ impl Readiness {
                 stopping: AtomicBool::new(false),
                 failing_since: AtomicU64::new(0),
                 max_failing_ms: AtomicU64::new(millis(max_upload_failing)),
+                stream_failing: Mutex::new(None),
             }),
         }
     }
@@ -109,6 +129,14 @@ impl Readiness {
         self.inner.failing_since.store(v, Ordering::Relaxed);
     }
 
+    /// `Some((source, for, limit))`: that event stream has failed for
+    /// longer than its limit; `None`: all streams are fine.
+    pub fn set_stream_failing(&self, failing: Option<(String, Duration, Duration)>) {
+        if let Ok(mut f) = self.inner.stream_failing.lock() {
+            *f = failing;
+        }
+    }
+
     /// `Ok(())` when ready at `now`, else the first reason it is not.
     pub fn check(&self, now: Instant) -> Result<(), NotReady> {
         let s = &self.inner;
@@ -129,6 +157,9 @@ impl Readiness {
             if for_ > max {
                 return Err(NotReady::UploadsFailing { for_, max });
             }
+        }
+        if let Some((source, for_, max)) = s.stream_failing.lock().ok().and_then(|f| f.clone()) {
+            return Err(NotReady::StreamFailing { source, for_, max });
         }
         Ok(())
     }
@@ -187,6 +218,20 @@ mod tests {
         r.set_upload_failing_since(Some(start));
         r.set_max_upload_failing(Duration::ZERO);
         assert!(r.check(start + Duration::from_millis(10)).is_err());
+    }
+
+    #[test]
+    fn a_failing_stream_is_not_ready() {
+        let r = ready();
+        let d = Duration::from_secs(1);
+        r.set_stream_failing(Some(("vercel".into(), d * 400, d * 300)));
+        let err = r.check(Instant::now()).unwrap_err();
+        assert!(
+            err.to_string().contains("\"vercel\" failing for 400s"),
+            "{err}"
+        );
+        r.set_stream_failing(None);
+        assert_eq!(r.check(Instant::now()), Ok(()));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub mod checkpoint;
 pub mod line;
+mod streams;
 pub mod tap;
 
 use std::collections::HashSet;
@@ -37,6 +38,7 @@ use crate::redact::Redactor;
 use crate::segment::{self, seal::SealJob, SegmentSet};
 use crate::ship::uploader::{UploadTicket, Uploader};
 use crate::source::file::FileKey;
+use crate::source::stream;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
@@ -68,6 +70,9 @@ pub struct Parts {
     pub heartbeat: Option<Arc<AtomicI64>>,
     /// Durable events for live readers (the API's tail).
     pub tap: tap::Tap,
+    /// Where event-stream sources run their HTTP side (SPEC §11); `None`:
+    /// they are not started (tests of the file path).
+    pub streams: Option<stream::Link>,
 }
 
 /// Wall clock in epoch milliseconds, as the agent sees it.
@@ -127,6 +132,10 @@ struct Pipeline {
     scratch: Vec<u8>,
     heartbeat: Option<Arc<AtomicI64>>,
     tap: tap::Collector,
+    /// Event-stream positions, committed with the segments.
+    streams: stream::state::Streams,
+    /// Lines from the event-stream tasks.
+    inbox: Option<stream::Inbox>,
     _lock: File,
 }
 
@@ -143,8 +152,12 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         on_ready,
         heartbeat,
         tap,
+        streams,
     } = parts;
     let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done)?;
+    if let Some(link) = streams {
+        p.start_streams(&link);
+    }
     p.heartbeat = heartbeat;
     p.tap = tap.collector();
     if let Some(ready) = on_ready {
@@ -219,6 +232,8 @@ impl Pipeline {
             scratch: Vec::new(),
             heartbeat: None,
             tap: tap::Tap::default().collector(),
+            streams: stream::state::Streams::restore(cp.streams),
+            inbox: None,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -302,6 +317,8 @@ impl Pipeline {
                     }
                 }
                 dirty.extend(again);
+                self.lease_seq()?;
+                self.read_streams()?;
             }
             self.collect_uploads();
             // A segment can come due while its file is idle: sealing it is
@@ -316,6 +333,9 @@ impl Pipeline {
             if last_expire.elapsed() >= EXPIRE_INTERVAL {
                 last_expire = Instant::now();
                 if self.segments.expire(now_ms()) > 0 {
+                    self.changed = true;
+                }
+                if self.prune_streams() > 0 {
                     self.changed = true;
                 }
             }
@@ -418,6 +438,7 @@ impl Pipeline {
             files,
             retired,
             segments: self.segments.states(),
+            streams: self.streams.checkpoint(),
         };
         checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
             .context("writing the checkpoint failed")?;
@@ -529,7 +550,13 @@ impl Pipeline {
 fn normalizers(cfg: &Config, instance_id: &str) -> Vec<Normalizer> {
     cfg.sources
         .iter()
-        .map(|s| Normalizer::new(s, instance_id))
+        .map(|s| {
+            if crate::config::stream::is_stream(s) {
+                stream::normalizer(s, instance_id)
+            } else {
+                Normalizer::new(s, instance_id)
+            }
+        })
         .collect()
 }
 
