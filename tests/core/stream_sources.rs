@@ -76,9 +76,9 @@ not_ready_after = "1s"
 
 #[test]
 fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
-    // Page size 2: the listing needs `pagination.next`. Every 4th events
-    // response is cut in the middle of a line.
-    let mock = Mock::start(TOKEN, Some("team_t"), 2, 4);
+    // Page size 2: the listing needs `pagination.next`. Every 61st event
+    // line is cut in the middle and its connection dropped.
+    let mock = Mock::start(TOKEN, Some("team_t"), 2, 61);
     let t0 = now_ms() - 3_600_000;
     let mut expected: Vec<MockEvent> = Vec::new();
     let mut owner: HashMap<String, String> = HashMap::new();
@@ -101,9 +101,11 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
     mock.add_deployment(deployment("dpl_B", t0 + 10, "BUILDING", Vec::new()));
     mock.add_deployment(deployment("dpl_C", t0 + 20, "BUILDING", Vec::new()));
     let live_b = events("dpl_B", 0, 400, t0 + 100_000);
+    let late_b = events("dpl_B", 400, 40, t0 + 100_000);
     let live_c = events("dpl_C", 0, 200, t0 + 200_000);
     add("dpl_B", &live_b);
     add("dpl_C", &live_c);
+    add("dpl_B", &late_b);
     let publisher = {
         let mock = mock.clone();
         std::thread::spawn(move || {
@@ -117,21 +119,30 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
                 }
                 std::thread::sleep(Duration::from_millis(60));
             }
-            mock.set_state("dpl_B", "READY");
         })
     };
 
     let mut agent = Agent::with("build_idle_timeout = \"1h\"", &vercel_config(&mock));
     agent.env("VERCEL_TOKEN", TOKEN);
-    agent.env("RUST_LOG", "trace");
+    // Everything at trace, but the config watcher's own events (the
+    // stderr file sits beside the config: each line would be one more).
+    agent.env("RUST_LOG", "trace,notify=warn");
     agent.enable_metrics();
     agent.start();
+    let mut third = Instant::now();
     for pause in [700, 1300] {
         std::thread::sleep(Duration::from_millis(pause));
         agent.kill9();
+        third = Instant::now();
         agent.start();
     }
     agent.wait_ready();
+    // This process follows B before the outage (so it must reconnect).
+    agent.wait_until("B followed", Duration::from_secs(30), |_| {
+        mock.requests()
+            .iter()
+            .any(|r| r.at > third && r.status == 200 && r.path.contains("dpl_B"))
+    });
 
     // An outage: /readyz turns 503 once the streams have failed for
     // longer than `not_ready_after`, and the agent does not storm.
@@ -150,20 +161,44 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
     let up = Instant::now();
     let outage = up - down;
     agent.wait_ready();
+    // Events after the outage; then B is finished.
+    publisher.join().unwrap();
+    mock.publish("dpl_B", late_b.clone());
+    mock.set_state("dpl_B", "READY");
+    let last = late_b.last().unwrap().id.clone();
+    agent.wait_until(
+        "events published after the outage",
+        Duration::from_secs(60),
+        |a| by_id(&a.local_events()).contains_key(&last),
+    );
+    // This run reconnected after the outage and wrote events.
+    let reconnects = agent.metric("logship_stream_reconnects_total{source=\"vercel\"}");
+    let written = agent.metric("logship_stream_events_total{source=\"vercel\"}");
 
     // Rate limited for a moment, then killed once more.
+    // (Killed only past the waits the 429s ask for: a new process does
+    // not know about them.)
     mock.rate_limit(2);
-    std::thread::sleep(Duration::from_millis(800));
+    let limited_at = Instant::now();
+    agent.wait_until("the agent past its 429s", Duration::from_secs(30), |_| {
+        let reqs = mock.requests();
+        let last_429 = reqs.iter().rposition(|r| r.status == 429);
+        reqs.iter().filter(|r| r.status == 429).count() == 2
+            && last_429.is_some_and(|i| {
+                reqs[i..]
+                    .iter()
+                    .any(|r| r.status == 200 && r.path == reqs[i].path)
+            })
+    });
+    let killed_at = Instant::now();
     agent.kill9();
     agent.start();
-    publisher.join().unwrap();
+    agent.wait_ready();
 
     let total = expected.len();
     agent.wait_until("every Vercel event", Duration::from_secs(120), |a| {
         by_id(&a.local_events()).len() >= total
     });
-    let reconnects = agent.metric("logship_stream_reconnects_total{source=\"vercel\"}");
-    let written = agent.metric("logship_stream_events_total{source=\"vercel\"}");
     assert!(agent.term().success());
 
     // Exactly once, with the right ids, level, timestamp and text.
@@ -239,12 +274,19 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
         {
             assert!(
                 next.at - r.at >= Duration::from_millis(1900),
-                "429 on {} retried after {:?}",
+                "429 on {} retried after {:?}: {:?} killed {:?}",
                 r.path,
-                next.at - r.at
+                next.at - r.at,
+                reqs[i.saturating_sub(3)..(i + 6).min(reqs.len())]
+                    .iter()
+                    .map(|q| (q.at.duration_since(limited_at), &q.path, q.status))
+                    .collect::<Vec<_>>(),
+                killed_at - limited_at
             );
         }
     }
+    assert_eq!(reqs.iter().filter(|r| r.status == 429).count(), 2);
+    assert!(mock.cuts() > 0, "no response was cut mid-line");
     assert!(
         !reqs.iter().any(|r| r.path.contains("dpl_old")),
         "followed a deployment outside lookback"
@@ -266,7 +308,7 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
 
 #[test]
 fn generic_ndjson_stream_exactly_once_and_check_masks_headers() {
-    let mock = Mock::start(TOKEN, None, 20, 3);
+    let mock = Mock::start(TOKEN, None, 20, 97);
     let base = now_ms() - 60_000;
     let levels = ["info", "warn", "error"];
     let all: Vec<MockEvent> = (0..600)
@@ -344,4 +386,5 @@ cursor_param = "since"
         assert_eq!(ev.kind, "event");
     }
     assert!(!agent.stderr().contains(TOKEN));
+    assert!(mock.cuts() > 0, "no response was cut mid-line");
 }

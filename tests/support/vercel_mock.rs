@@ -13,8 +13,8 @@
 //!   end (the last chunk) differs from a dropped connection;
 //! - every request needs `Authorization: Bearer <token>` (else 401), and
 //!   `teamId` when the mock has one (else 403);
-//! - faults: every `drop_every`-th events response is cut in the middle of
-//!   a line; an outage closes every connection at once; `rate_limit(n)`
+//! - faults: every `drop_every`-th event line sent is cut in the middle
+//!   and its connection dropped; an outage closes every connection at once; `rate_limit(n)`
 //!   answers the next n requests 429 with `retry-after` and
 //!   `x-ratelimit-reset`.
 //!
@@ -61,7 +61,10 @@ struct State {
     requests: Vec<Request>,
     outage: bool,
     rate_limited: u32,
-    events_responses: u64,
+    /// Event lines sent (whole or cut), over all responses.
+    lines_sent: u64,
+    /// Responses cut in the middle of a line.
+    cuts: u64,
 }
 
 pub struct Mock {
@@ -69,7 +72,8 @@ pub struct Mock {
     pub token: String,
     pub team_id: Option<String>,
     pub page_size: usize,
-    /// Every n-th events response is cut mid-line (0: never).
+    /// Every n-th event line sent is cut in the middle, and its
+    /// connection dropped (0: never).
     pub drop_every: u64,
     state: Arc<(Mutex<State>, Condvar)>,
 }
@@ -145,6 +149,11 @@ impl Mock {
     /// The next `n` requests get 429.
     pub fn rate_limit(&self, n: u32) {
         self.with(|s| s.rate_limited = n);
+    }
+
+    /// How many responses were cut in the middle of a line.
+    pub fn cuts(&self) -> u64 {
+        self.with(|s| s.cuts)
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -324,20 +333,12 @@ impl Mock {
         }
     }
 
-    /// Send events from `since` on; cut mid-line on every `drop_every`-th
-    /// response, after a few lines.
+    /// Send events from `since` on; every `drop_every`-th line is cut.
     fn stream(&self, mut conn: TcpStream, deployment: Option<String>, since: i64, follow: bool) {
-        let n = self.with(|s| {
-            s.events_responses += 1;
-            s.events_responses
-        });
-        let cut_after =
-            (self.drop_every > 0 && n % self.drop_every == 0).then_some(3 + (n % 7) as usize);
         if write!(conn, "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n").is_err() {
             return;
         }
         let mut sent = 0usize; // index into the events with created >= since
-        let mut lines_out = 0usize;
         loop {
             let (lock, cv) = &*self.state;
             let guard = lock.lock().unwrap();
@@ -361,19 +362,23 @@ impl Mock {
             drop(guard);
             for e in fresh {
                 let line = format!("{}\n", Self::line(&deployment, &e));
-                if cut_after == Some(lines_out) {
+                let n = self.with(|s| {
+                    s.lines_sent += 1;
+                    s.lines_sent
+                });
+                if self.drop_every > 0 && n.is_multiple_of(self.drop_every) {
                     let half = &line.as_bytes()[..line.len() / 2];
                     let _ = write!(conn, "{:x}\r\n", half.len());
                     let _ = conn.write_all(half);
                     let _ = conn.write_all(b"\r\n");
                     let _ = conn.flush();
+                    self.with(|s| s.cuts += 1);
                     return; // dropped mid-line
                 }
                 if write!(conn, "{:x}\r\n{line}\r\n", line.len()).is_err() {
                     return;
                 }
                 sent += 1;
-                lines_out += 1;
             }
         }
     }

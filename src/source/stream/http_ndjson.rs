@@ -146,7 +146,7 @@ impl Follower {
             Ok(r) => r,
             Err(e) => {
                 self.ctx.health.failed(&self.key, limit);
-                tracing::warn!(source = %name, error = %e.without_url(), "event stream: cannot connect");
+                tracing::warn!(source = %name, error = %super::describe(e), "event stream: cannot connect");
                 return Ok(Attempt::Failed);
             }
         };

@@ -313,14 +313,24 @@ pub fn field_text(v: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// A request error with its causes, without the URL (a query may carry a
+/// token): "error sending request: connection refused".
+pub fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// Read a whole (small) response body, at most `cap` bytes.
 pub async fn body_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| e.without_url().to_string())?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(describe)? {
         if out.len() + chunk.len() > cap {
             return Err(format!("response larger than {cap} bytes"));
         }

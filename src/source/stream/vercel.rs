@@ -122,6 +122,8 @@ async fn discover(
     let mut followers: HashMap<String, tokio::task::JoinHandle<bool>> = HashMap::new();
     let mut backoff = Backoff::new();
     loop {
+        // A rate-limit wait is not cut short by a follower's refresh request.
+        let mut limited = false;
         let wait = match list(&shared, lookback).await {
             Ok(deployments) => {
                 shared.ctx.health.ok(&key);
@@ -157,7 +159,10 @@ async fn discover(
                 }
                 poll_interval
             }
-            Err(Listing::Later(asked)) => asked.unwrap_or_default().max(backoff.next_wait()),
+            Err(Listing::Later(asked)) => {
+                limited = true;
+                asked.unwrap_or_default().max(backoff.next_wait())
+            }
             Err(Listing::Failed) => {
                 shared
                     .ctx
@@ -166,6 +171,10 @@ async fn discover(
                 backoff.next_wait()
             }
         };
+        if limited {
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.refresh.notified() => {
@@ -214,7 +223,7 @@ async fn list(shared: &Shared, lookback: Duration) -> Result<Vec<Deployment>, Li
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(source = %name, error = %e.without_url(), "vercel: cannot list deployments");
+                tracing::warn!(source = %name, error = %super::describe(e), "vercel: cannot list deployments");
                 return Err(Listing::Failed);
             }
         };
@@ -382,7 +391,7 @@ impl Follower {
             Ok(r) => r,
             Err(e) => {
                 sh.ctx.health.failed(&self.key, limit);
-                tracing::warn!(source = %name, deployment = %self.deployment, error = %e.without_url(), "vercel: cannot connect to the event stream");
+                tracing::warn!(source = %name, deployment = %self.deployment, error = %super::describe(e), "vercel: cannot connect to the event stream");
                 return Ok(Attempt::Failed);
             }
         };
