@@ -317,8 +317,10 @@ impl Pipeline {
                     }
                 }
                 dirty.extend(again);
-                self.lease_seq()?;
-                self.read_streams()?;
+                if !self.backpressure {
+                    self.lease_seq()?;
+                    self.read_streams()?;
+                }
             }
             self.collect_uploads();
             // A segment can come due while its file is idle: sealing it is

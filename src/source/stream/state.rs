@@ -182,6 +182,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dedupe_record_done_and_prune() {
+        let (sink, mut inbox) = super::super::channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let key = StreamKey::new("s", "d");
+        for (id, cursor) in [(1, "10"), (2, "11"), (1, "10")] {
+            let line = super::super::lines::RawLine {
+                bytes: b"{}".to_vec(),
+                truncated: false,
+            };
+            rt.block_on(sink.send(&key, Some(id), Some(cursor.into()), line))
+                .unwrap();
+        }
+        let mut streams = Streams::default();
+        let mut written = Vec::new();
+        while let Some(super::super::Msg::Event(item)) = inbox.try_recv() {
+            if streams.is_new(&item) {
+                streams.record(&item, 5);
+                written.push(item.id);
+            }
+        }
+        assert_eq!(written, [Some(1), Some(2)]);
+        let cp = streams.checkpoint();
+        assert_eq!(cp[0].cursor.as_deref(), Some("11"));
+        assert_eq!(cp[0].ids, [1, 2]);
+        // Restored, it still knows both ids.
+        let again = Streams::restore(cp);
+        assert_eq!(again.get(&key).unwrap().recent.to_vec(), [1, 2]);
+        streams.mark_done(&key, 100);
+        assert!(streams.get(&key).unwrap().recent.to_vec().is_empty());
+        let h = |_: &str| Some(Duration::from_millis(50));
+        assert_eq!(streams.prune(h, 120), 0);
+        assert_eq!(streams.prune(h, 151), 1);
+    }
+
+    #[test]
     fn recent_ids_are_bounded_and_ordered() {
         let mut r = RecentIds::default();
         for i in 0..(RECENT_IDS as u64 + 10) {

@@ -119,7 +119,7 @@ async fn discover(
         .filter(|(_, r)| r.done)
         .map(|(d, _)| d.clone())
         .collect();
-    let mut followers: HashMap<String, tokio::task::JoinHandle<bool>> = HashMap::new();
+    let mut followers: HashMap<String, tokio::task::JoinHandle<(bool, Resume)>> = HashMap::new();
     let mut backoff = Backoff::new();
     loop {
         // A rate-limit wait is not cut short by a follower's refresh request.
@@ -128,23 +128,38 @@ async fn discover(
             Ok(deployments) => {
                 shared.ctx.health.ok(&key);
                 backoff.reset();
-                // Finished followers: a `true` result means the deployment is done.
+                // A finished follower hands back where it stood: done, or
+                // the position a new follower resumes from.
                 let finished: Vec<String> = followers
                     .iter()
                     .filter(|(_, h)| h.is_finished())
                     .map(|(d, _)| d.clone())
                     .collect();
                 for d in finished {
-                    if let Some(h) = followers.remove(&d) {
-                        if h.await.unwrap_or(false) {
+                    let Some(handle) = followers.remove(&d) else {
+                        continue;
+                    };
+                    // Finished: this await returns at once.
+                    match handle.await {
+                        Ok((true, _)) => {
                             done.insert(d);
                         }
+                        Ok((false, at)) => {
+                            resume.insert(d, at);
+                        }
+                        Err(_) => {}
                     }
                 }
+                // Only what the listing still shows is kept: deployments
+                // older than `lookback` are never listed again.
+                let listed: HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+                done.retain(|d| listed.contains(d.as_str()));
+                resume.retain(|d, _| listed.contains(d.as_str()));
                 if let Ok(mut states) = shared.states.lock() {
-                    for d in &deployments {
-                        states.insert(d.id.clone(), d.state.clone());
-                    }
+                    *states = deployments
+                        .iter()
+                        .map(|d| (d.id.clone(), d.state.clone()))
+                        .collect();
                 }
                 for d in deployments {
                     if done.contains(&d.id) || followers.contains_key(&d.id) {
@@ -298,8 +313,9 @@ struct Follower {
     seen: RecentIds,
 }
 
-/// Follow one deployment until it is finished (`true`) or shutdown.
-async fn follow(shared: Arc<Shared>, deployment: String, resume: Resume) -> bool {
+/// Follow one deployment until it is finished (`true`) or the pipeline is
+/// gone; with where it stood.
+async fn follow(shared: Arc<Shared>, deployment: String, resume: Resume) -> (bool, Resume) {
     let mut f = Follower {
         key: StreamKey::new(&shared.ctx.spec.name, &deployment),
         shared,
@@ -309,7 +325,12 @@ async fn follow(shared: Arc<Shared>, deployment: String, resume: Resume) -> bool
     };
     let done = f.run().await;
     f.shared.ctx.health.ok(&f.key);
-    done
+    let at = Resume {
+        cursor: f.cursor.map(|c| c.to_string()),
+        ids: f.seen.to_vec(),
+        done,
+    };
+    (done, at)
 }
 
 impl Follower {
