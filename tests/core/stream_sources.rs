@@ -124,6 +124,21 @@ fn vercel_events_exactly_once_across_kill9_drops_outage_and_429() {
 
     let mut agent = Agent::with("build_idle_timeout = \"1h\"", &vercel_config(&mock));
     agent.env("VERCEL_TOKEN", TOKEN);
+    let out = std::process::Command::new(BIN)
+        .args(["check", "-c"])
+        .arg(&agent.config)
+        .env("VERCEL_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("kind=vercel"),
+        "{text}"
+    );
+    assert!(
+        text.contains("token=****** (set)") && !text.contains(TOKEN),
+        "{text}"
+    );
     // Everything at trace, but the config watcher's own events (the
     // stderr file sits beside the config: each line would be one more).
     agent.env("RUST_LOG", "trace,notify=warn");
