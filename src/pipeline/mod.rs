@@ -136,6 +136,8 @@ struct Pipeline {
     streams: stream::state::Streams,
     /// Lines from the event-stream tasks.
     inbox: Option<stream::Inbox>,
+    /// The last turn left stream lines queued: no waiting.
+    streams_behind: bool,
     _lock: File,
 }
 
@@ -234,6 +236,7 @@ impl Pipeline {
             tap: tap::Tap::default().collector(),
             streams: stream::state::Streams::restore(cp.streams),
             inbox: None,
+            streams_behind: false,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -265,7 +268,8 @@ impl Pipeline {
             let commit_every = self.cfg.segments.commit_interval.get();
             // Files left with unread bytes (their read budget ran out) are
             // read again at once: no waiting while catching up.
-            let wait = if dirty.is_empty() || self.backpressure {
+            let idle = dirty.is_empty() && !self.streams_behind;
+            let wait = if idle || self.backpressure {
                 Duration::from_millis(100).min(
                     self.watcher
                         .poll_interval

@@ -41,6 +41,8 @@ impl Pipeline {
                 None => break,
             }
         }
+        // A full batch probably left more behind: the loop does not wait.
+        self.streams_behind = batch.len() == BATCH;
         let wall = now_ms();
         let mut ev = Event::empty(Tier::Deploy);
         let mut counted: Option<(std::sync::Arc<str>, Counter)> = None;
