@@ -136,7 +136,7 @@ struct Pipeline {
     streams: stream::state::Streams,
     /// Lines from the event-stream tasks.
     inbox: Option<stream::Inbox>,
-    /// The last turn left stream lines queued: no waiting.
+    /// The last turn found stream lines queued: no waiting.
     streams_behind: bool,
     _lock: File,
 }

@@ -41,8 +41,9 @@ impl Pipeline {
                 None => break,
             }
         }
-        // A full batch probably left more behind: the loop does not wait.
-        self.streams_behind = batch.len() == BATCH;
+        // While lines keep coming the loop does not wait for file events
+        // (up to 100 ms a turn): the queue would cap the stream's rate.
+        self.streams_behind = !batch.is_empty();
         let wall = now_ms();
         let mut ev = Event::empty(Tier::Deploy);
         let mut counted: Option<(std::sync::Arc<str>, Counter)> = None;
