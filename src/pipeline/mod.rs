@@ -138,6 +138,8 @@ struct Pipeline {
     inbox: Option<stream::Inbox>,
     /// The last turn found stream lines queued: no waiting.
     streams_behind: bool,
+    /// Lets the stream tasks end the loop's wait.
+    wake: mpsc::Sender<Change>,
     _lock: File,
 }
 
@@ -210,6 +212,7 @@ impl Pipeline {
         fs::create_dir_all(&spool)?;
         let sealer = segment::seal::spawn_sealer(cfg.segments.compression_level, uploader)?;
         let (tx, changes) = mpsc::channel();
+        let wake = tx.clone();
         let watcher = Watcher::new(tx);
         let mut p = Pipeline {
             normalizers: normalizers(&cfg, &instance_id),
@@ -237,6 +240,7 @@ impl Pipeline {
             streams: stream::state::Streams::restore(cp.streams),
             inbox: None,
             streams_behind: false,
+            wake,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -280,7 +284,11 @@ impl Pipeline {
             };
             let mut rescan = false;
             let first = self.changes.recv_timeout(wait).ok();
-            let changes: Vec<Change> = first.into_iter().chain(self.changes.try_iter()).collect();
+            let changes: Vec<Change> = first
+                .into_iter()
+                .chain(self.changes.try_iter())
+                .filter(|c| !matches!(c, Change::Wake))
+                .collect();
             if !changes.is_empty() {
                 let index = self.tailer.path_index();
                 for change in changes {
@@ -292,6 +300,7 @@ impl Pipeline {
                             _ => rescan = true,
                         },
                         Change::Rescan => rescan = true,
+                        Change::Wake => {}
                     }
                 }
             }

@@ -26,7 +26,12 @@ impl Pipeline {
     /// Start the HTTP side of every stream source, from the committed
     /// positions.
     pub(super) fn start_streams(&mut self, link: &stream::Link) {
-        self.inbox = stream::start(link, specs(&self.cfg.sources), &self.streams);
+        let wake = self.wake.clone();
+        let waker = stream::Waker::new(move || {
+            // Fails only once the pipeline is gone.
+            let _ = wake.send(crate::source::watch::Change::Wake);
+        });
+        self.inbox = stream::start(link, specs(&self.cfg.sources), &self.streams, waker);
     }
 
     /// Write what the stream tasks queued, within the disk budget.

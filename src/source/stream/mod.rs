@@ -91,11 +91,28 @@ pub enum Msg {
 #[derive(Debug)]
 pub struct Closed;
 
+/// Ends the pipeline's wait for file events (it polls the queue between).
+#[derive(Clone)]
+pub struct Waker(Arc<dyn Fn() + Send + Sync>);
+
+impl Waker {
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Waker {
+        Waker(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
+}
+
 /// The HTTP side's end of the queue.
 #[derive(Clone, Debug)]
 pub struct Sink {
     tx: mpsc::Sender<Msg>,
     bytes: Arc<Semaphore>,
+    waker: Waker,
 }
 
 impl Sink {
@@ -122,14 +139,22 @@ impl Sink {
             truncated: line.truncated,
             _bytes: permit,
         };
-        self.tx.send(Msg::Event(item)).await.map_err(|_| Closed)
+        self.push(Msg::Event(item)).await
     }
 
     pub async fn done(&self, key: &StreamKey) -> Result<(), Closed> {
-        self.tx
-            .send(Msg::Done(key.clone()))
-            .await
-            .map_err(|_| Closed)
+        self.push(Msg::Done(key.clone())).await
+    }
+
+    async fn push(&self, msg: Msg) -> Result<(), Closed> {
+        // Into an empty queue: the pipeline may be waiting; wake it (once
+        // per batch, not per line).
+        let was_empty = self.tx.capacity() == self.tx.max_capacity();
+        self.tx.send(msg).await.map_err(|_| Closed)?;
+        if was_empty {
+            (self.waker.0)();
+        }
+        Ok(())
     }
 }
 
@@ -145,11 +170,12 @@ impl Inbox {
     }
 }
 
-pub fn channel() -> (Sink, Inbox) {
+pub fn channel(waker: Waker) -> (Sink, Inbox) {
     let (tx, rx) = mpsc::channel(QUEUE_MESSAGES);
     let sink = Sink {
         tx,
         bytes: Arc::new(Semaphore::new(QUEUE_BYTES)),
+        waker,
     };
     (sink, Inbox { rx })
 }
@@ -224,11 +250,16 @@ pub struct Resume {
 }
 
 /// Start the HTTP side of every stream source; `None` if there is none.
-pub fn start(link: &Link, specs: Vec<StreamSpec>, streams: &Streams) -> Option<Inbox> {
+pub fn start(
+    link: &Link,
+    specs: Vec<StreamSpec>,
+    streams: &Streams,
+    waker: Waker,
+) -> Option<Inbox> {
     if specs.is_empty() {
         return None;
     }
-    let (sink, inbox) = channel();
+    let (sink, inbox) = channel(waker);
     for spec in specs {
         let resume: HashMap<String, Resume> = streams
             .iter()

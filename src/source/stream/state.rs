@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn dedupe_record_done_and_prune() {
-        let (sink, mut inbox) = super::super::channel();
+        let (sink, mut inbox) = super::super::channel(super::super::Waker::new(|| {}));
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
