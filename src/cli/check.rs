@@ -28,6 +28,64 @@ pub fn mask(secret: Option<&str>) -> &'static str {
     }
 }
 
+/// One event-stream source (SPEC §11): secrets masked, and of the URL
+/// only its query's keys (a query may carry a token).
+fn stream_summary(src: &crate::config::SourceConfig) -> String {
+    use crate::config::stream::{masked_headers, StreamKind, StreamSpec};
+    let Some(Ok(spec)) = StreamSpec::from_source(src) else {
+        return format!("  - {} kind={} (invalid)", src.name.get_ref(), src.kind);
+    };
+    let mut s = format!("  - {} kind={} tier={}", spec.name, src.kind, spec.tier);
+    match &spec.kind {
+        StreamKind::HttpNdjson {
+            url,
+            id_field,
+            cursor_field,
+            cursor_param,
+            ..
+        } => {
+            let keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+            let _ = write!(
+                s,
+                " url={}{}{} query_keys={:?} headers={} id_field={} cursor_field={} cursor_param={}",
+                url.origin().ascii_serialization(),
+                url.path(),
+                if keys.is_empty() { "" } else { "?…" },
+                keys,
+                masked_headers(&src.headers),
+                id_field.as_deref().unwrap_or("(none: no de-duplication)"),
+                cursor_field.as_deref().unwrap_or("(none: no resume)"),
+                cursor_param
+            );
+        }
+        StreamKind::Vercel {
+            api_base,
+            token,
+            project_id,
+            team_id,
+            lookback,
+            poll_interval,
+        } => {
+            let _ = write!(
+                s,
+                " project_id={} team_id={} api_base={} lookback={} poll_interval={} token={}",
+                project_id,
+                team_id.as_deref().unwrap_or("(none)"),
+                api_base,
+                humantime::format_duration(*lookback),
+                humantime::format_duration(*poll_interval),
+                mask(Some(token.expose()))
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        " not_ready_after={}",
+        humantime::format_duration(spec.not_ready_after)
+    );
+    s
+}
+
 /// A human-readable description of what the agent will do.
 pub fn summary(file: &str, c: &Config) -> String {
     let mut s = String::new();
@@ -56,6 +114,10 @@ pub fn summary(file: &str, c: &Config) -> String {
     );
     let _ = writeln!(s, "sources: {}", c.sources.len());
     for src in &c.sources {
+        if crate::config::stream::is_stream(src) {
+            let _ = writeln!(s, "{}", stream_summary(src));
+            continue;
+        }
         let _ = writeln!(
             s,
             "  - {} tier={} format={:?} read_from={:?} include={:?} exclude={:?}",

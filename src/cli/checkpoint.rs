@@ -149,7 +149,17 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         files: files.into_iter().map(|(f, _, _)| f).collect(),
         retired: Vec::new(),
         segments,
+        // Not rebuilt: stored events do not say where a stream's cursor
+        // stood (see the note printed below).
+        streams: Vec::new(),
     };
+    if cfg.sources.iter().any(crate::config::stream::is_stream) {
+        println!(
+            "event-stream sources: cursors are not rebuilt; they resume from the start \
+             of what their server sends (for vercel, `lookback`), so events already \
+             stored can be written again"
+        );
+    }
     if args.dry_run {
         println!("dry run: nothing written");
         return Ok(ExitCode::SUCCESS);

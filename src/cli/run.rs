@@ -75,13 +75,19 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
     let uploader = Uploader::spawn(bucket, UploaderConfig::from_bucket(&cfg.bucket), done_tx);
     // /readyz turns not-ready while uploads have failed for too long.
     ready.set_max_upload_failing(cfg.bucket.not_ready_after.get());
+    let stream_health = crate::source::stream::Health::default();
     {
         let (uploader, ready, mut stop) = (uploader.clone(), ready.clone(), stop.clone());
+        let streams = stream_health.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => ready.set_upload_failing_since(uploader.failing_since()),
+                    _ = tick.tick() => {
+                        ready.set_upload_failing_since(uploader.failing_since());
+                        let failing = streams.failing_too_long(std::time::Instant::now());
+                        ready.set_stream_failing(failing.map(|f| (f.source, f.for_, f.limit)));
+                    }
                     _ = stop.wait() => break,
                 }
             }
@@ -146,6 +152,11 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         heartbeat: Some(heartbeat),
         tap,
         readiness: ready.clone(),
+        streams: Some(crate::source::stream::Link {
+            runtime: tokio::runtime::Handle::current(),
+            shutdown: stop.clone(),
+            health: stream_health,
+        }),
     };
     let worker = std::thread::Builder::new()
         .name("logship-pipeline".into())

@@ -14,6 +14,7 @@ pub mod bucket;
 pub mod error;
 pub mod interp;
 pub mod source;
+pub mod stream;
 pub mod units;
 
 use std::collections::HashSet;
@@ -219,15 +220,21 @@ impl Config {
                     format!("duplicate source name {name:?}; names must be unique"),
                 ));
             }
-            if s.include.get_ref().is_empty() {
+            errors.extend(stream::validate(s, src));
+            let files = !stream::is_stream(s);
+            if files && s.include.get_ref().is_empty() {
+                // A missing `include` has an empty span: point at the name.
+                let span = Some(s.include.span()).filter(|r| !r.is_empty());
                 errors.push(src.error_at_parsed(
-                    Some(s.include.span()),
+                    span.or(Some(s.name.span())),
                     "include is empty; give at least one glob such as \"/var/log/app/*.log\"",
                 ));
             }
             // The tailer's own constructors: what passes here is what runs.
             if let Err(e) = crate::source::discover::SourceMatcher::new(s) {
-                errors.push(src.error_at_parsed(Some(s.include.span()), e.to_string()));
+                if files {
+                    errors.push(src.error_at_parsed(Some(s.include.span()), e.to_string()));
+                }
             }
             if let Some(t) = &s.path_template {
                 if let Err(e) = crate::source::template::PathTemplate::parse(t.get_ref()) {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::stream::Secret;
+use super::units::HumanDuration;
 use crate::event::{Level, Tier};
 
 /// How lines of a source are parsed.
@@ -37,7 +39,9 @@ pub enum ReadFrom {
 pub struct SourceConfig {
     /// Unique name; becomes `src` of its events and the metrics label.
     pub name: Spanned<String>,
-    /// Glob patterns of files to tail (`*`, `?`, `[..]`, `**`).
+    /// Glob patterns of files to tail (`*`, `?`, `[..]`, `**`). Required
+    /// for file sources; event-stream sources have none.
+    #[serde(default = "no_include")]
     pub include: Spanned<Vec<String>>,
     /// Glob patterns matched against the full path or the file name.
     #[serde(default)]
@@ -48,7 +52,9 @@ pub struct SourceConfig {
     pub format: Format,
     #[serde(default)]
     pub read_from: ReadFrom,
-    /// `kind` of events from this source unless the line says otherwise.
+    /// `kind` of events from this source unless the line says otherwise;
+    /// `"http_ndjson"` and `"vercel"` instead make the source an event
+    /// stream (SPEC §11, `config::stream`).
     #[serde(default = "default_kind")]
     pub kind: String,
     /// Level of a line when none is detected.
@@ -65,6 +71,32 @@ pub struct SourceConfig {
     /// `Config::validate`, which knows their positions.
     #[serde(default)]
     pub id_fields: BTreeMap<Spanned<String>, FieldNames>,
+    // Event-stream sources only (SPEC §11); meaning and validation in
+    // `config::stream`.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub id_field: Option<String>,
+    #[serde(default)]
+    pub cursor_field: Option<String>,
+    #[serde(default)]
+    pub cursor_param: Option<String>,
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub project_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub api_base: Option<Spanned<String>>,
+    #[serde(default)]
+    pub lookback: Option<HumanDuration>,
+    #[serde(default)]
+    pub poll_interval: Option<HumanDuration>,
+    #[serde(default)]
+    pub not_ready_after: Option<HumanDuration>,
 }
 
 /// One field name or a list of them, tried in order.
@@ -84,6 +116,9 @@ impl FieldNames {
     }
 }
 
+fn no_include() -> Spanned<Vec<String>> {
+    Spanned::new(0..0, Vec::new())
+}
 fn default_tier() -> Tier {
     Tier::System
 }

@@ -8,11 +8,14 @@
 //! Why "failing for longer than a duration" and not "failing now": a single
 //! failed PUT is normal (retries exist for that); a store that has been
 //! unreachable for minutes means data piles up on disk and someone should
-//! look. `max_upload_failing` draws that line (default 5 minutes).
+//! look. `max_upload_failing` draws that line (default 5 minutes). Event
+//! streams (SPEC §11) are judged the same way, each against its source's
+//! `not_ready_after`; their state is computed by `source::stream::Health`
+//! and set here once a second.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::disk::DiskProblem;
@@ -39,6 +42,8 @@ struct State {
     max_failing_ms: AtomicU64,
     /// 0 = data_dir writable; else 1 + index in [`DiskProblem::ALL`].
     data_dir: AtomicU8,
+    /// An event stream failing past its limit: (source, for, limit).
+    stream_failing: Mutex<Option<(String, Duration, Duration)>>,
 }
 
 /// Why the agent is not ready; its `Display` is the 503 body.
@@ -52,6 +57,11 @@ pub enum NotReady {
     },
     /// Reading is paused: data_dir takes no writes.
     DataDir(DiskProblem),
+    StreamFailing {
+        source: String,
+        for_: Duration,
+        max: Duration,
+    },
     Stopping,
 }
 
@@ -70,6 +80,12 @@ impl fmt::Display for NotReady {
                 f,
                 "{p}; reading paused, nothing lost (see logship_data_dir_blocked): {}",
                 p.hint()
+            ),
+            NotReady::StreamFailing { source, for_, max } => write!(
+                f,
+                "event stream of source {source:?} failing for {}s (limit {}s); see logship_stream_reconnects_total and the agent log",
+                for_.as_secs(),
+                max.as_secs()
             ),
             NotReady::Stopping => write!(f, "shutting down"),
         }
@@ -94,6 +110,7 @@ impl Readiness {
                 failing_since: AtomicU64::new(0),
                 max_failing_ms: AtomicU64::new(millis(max_upload_failing)),
                 data_dir: AtomicU8::new(0),
+                stream_failing: Mutex::new(None),
             }),
         }
     }
@@ -132,6 +149,14 @@ impl Readiness {
         self.inner.data_dir.store(v, Ordering::Relaxed);
     }
 
+    /// `Some((source, for, limit))`: that event stream has failed for
+    /// longer than its limit; `None`: all streams are fine.
+    pub fn set_stream_failing(&self, failing: Option<(String, Duration, Duration)>) {
+        if let Ok(mut f) = self.inner.stream_failing.lock() {
+            *f = failing;
+        }
+    }
+
     /// `Ok(())` when ready at `now`, else the first reason it is not.
     pub fn check(&self, now: Instant) -> Result<(), NotReady> {
         let s = &self.inner;
@@ -156,6 +181,9 @@ impl Readiness {
             if for_ > max {
                 return Err(NotReady::UploadsFailing { for_, max });
             }
+        }
+        if let Some((source, for_, max)) = s.stream_failing.lock().ok().and_then(|f| f.clone()) {
+            return Err(NotReady::StreamFailing { source, for_, max });
         }
         Ok(())
     }
@@ -228,6 +256,20 @@ mod tests {
         assert_eq!(r.check(now), Err(NotReady::DataDir(DiskProblem::NoSpace)));
         r.set_data_dir(None);
         assert_eq!(r.check(now), Ok(()));
+    }
+
+    #[test]
+    fn a_failing_stream_is_not_ready() {
+        let r = ready();
+        let d = Duration::from_secs(1);
+        r.set_stream_failing(Some(("vercel".into(), d * 400, d * 300)));
+        let err = r.check(Instant::now()).unwrap_err();
+        assert!(
+            err.to_string().contains("\"vercel\" failing for 400s"),
+            "{err}"
+        );
+        r.set_stream_failing(None);
+        assert_eq!(r.check(Instant::now()), Ok(()));
     }
 
     #[test]

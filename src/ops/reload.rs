@@ -248,6 +248,10 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.bucket.concurrency != new.bucket.concurrency {
         keys.push("bucket.concurrency");
     }
+    // Stream tasks are started once, from the committed cursors.
+    if config::stream::specs(&old.sources) != config::stream::specs(&new.sources) {
+        keys.push("sources (kind = \"http_ndjson\" / \"vercel\")");
+    }
     keys
 }
 

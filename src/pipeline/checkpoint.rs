@@ -20,7 +20,10 @@
 //! start from zero, which would read every file again. History:
 //! - 1: the in-memory structs serialized directly; `fp_len == 0` meant "no
 //!   head fingerprint yet";
-//! - 2: explicit types; the head is an optional `{len, hash}`.
+//! - 2: explicit types; the head is an optional `{len, hash}`. Later
+//!   extended, compatibly, with an optional `streams` list (event-stream
+//!   cursors and recent ids, SPEC §11): omitted when empty, so a
+//!   file-only agent writes exactly what it wrote before.
 //!
 //! **The previous checkpoint is kept** (`checkpoint.prev.json`, a hard link
 //! to the file each store replaces). A current file that is corrupt or
@@ -45,6 +48,7 @@ use crate::event::Tier;
 use crate::redact::StreamState;
 use crate::segment::{SegmentId, SegmentState, Status};
 use crate::source::file::{FileState, Head};
+use crate::source::stream::state::StreamCheckpoint;
 use crate::source::tailer::Retired;
 
 /// The version this agent writes.
@@ -59,6 +63,8 @@ pub struct Checkpoint {
     pub files: Vec<FileState>,
     pub retired: Vec<Retired>,
     pub segments: Vec<SegmentState>,
+    /// Event-stream positions (SPEC §11).
+    pub streams: Vec<StreamCheckpoint>,
 }
 
 impl Checkpoint {
@@ -277,6 +283,22 @@ mod v2 {
         pub files: Vec<File>,
         pub retired: Vec<Retired>,
         pub segments: Vec<Segment>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub streams: Vec<Stream>,
+    }
+
+    /// One event stream's position: the cursor of its last written event
+    /// and the hashed ids of its most recent ones.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Stream {
+        pub source: String,
+        /// `""` for a single-stream source; a deployment id for Vercel.
+        pub stream: String,
+        pub cursor: Option<String>,
+        pub ids: Vec<u64>,
+        pub done: bool,
+        pub touched_ms: i64,
     }
 
     /// The fingerprint of a file's first `len` bytes.
@@ -437,6 +459,18 @@ impl From<&Checkpoint> for v2::Checkpoint {
                 })
                 .collect(),
             segments: cp.segments.iter().map(v2::Segment::from).collect(),
+            streams: cp
+                .streams
+                .iter()
+                .map(|s| v2::Stream {
+                    source: s.source.clone(),
+                    stream: s.stream.clone(),
+                    cursor: s.cursor.clone(),
+                    ids: s.ids.clone(),
+                    done: s.done,
+                    touched_ms: s.touched_ms,
+                })
+                .collect(),
         }
     }
 }
@@ -482,6 +516,18 @@ impl TryFrom<v2::Checkpoint> for Checkpoint {
                 })
                 .collect(),
             segments: cp.segments.into_iter().map(SegmentState::from).collect(),
+            streams: cp
+                .streams
+                .into_iter()
+                .map(|s| StreamCheckpoint {
+                    source: s.source,
+                    stream: s.stream,
+                    cursor: s.cursor,
+                    ids: s.ids,
+                    done: s.done,
+                    touched_ms: s.touched_ms,
+                })
+                .collect(),
         })
     }
 }
@@ -523,6 +569,7 @@ impl From<v1::Checkpoint> for Checkpoint {
                 })
                 .collect(),
             segments: cp.segments.into_iter().map(SegmentState::from).collect(),
+            streams: Vec::new(),
         }
     }
 }
@@ -667,6 +714,25 @@ mod tests {
             e.contains("checkpoint.json") && e.contains("checkpoint.prev.json"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn streams_round_trip_and_are_omitted_when_empty() {
+        let mut cp = sample();
+        let mut out = Vec::new();
+        encode(&cp, &mut out).unwrap();
+        assert!(!String::from_utf8_lossy(&out).contains("streams"));
+        cp.streams.push(StreamCheckpoint {
+            source: "vercel".into(),
+            stream: "dpl_1".into(),
+            cursor: Some("1700000000000".into()),
+            ids: vec![1, u64::MAX],
+            done: false,
+            touched_ms: 5,
+        });
+        out.clear();
+        encode(&cp, &mut out).unwrap();
+        assert_eq!(decode(&out).unwrap(), cp);
     }
 
     #[test]

@@ -102,6 +102,15 @@ impl Pipeline {
         self.segments.rollback(cp.segments);
         self.seq_lease_end = cp.seq_lease_end;
         self.tap.discard();
+        // Stream events handed over since the checkpoint were cut from the
+        // segments with it: restart the stream tasks from the restored
+        // cursors (the restored recent ids drop the overlap). The old tasks
+        // end at their next send, into the dropped queue.
+        self.streams = crate::source::stream::state::Streams::restore(cp.streams);
+        if let Some(link) = self.stream_link.clone() {
+            self.inbox = None;
+            self.start_streams(&link);
+        }
         self.changed = true;
         Ok(())
     }

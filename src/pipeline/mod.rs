@@ -17,6 +17,7 @@
 pub mod checkpoint;
 mod disk;
 pub mod line;
+mod streams;
 pub mod tap;
 
 use std::collections::HashSet;
@@ -41,6 +42,7 @@ use crate::redact::Redactor;
 use crate::segment::{self, seal::SealJob, SegmentSet};
 use crate::ship::uploader::{UploadTicket, Uploader};
 use crate::source::file::FileKey;
+use crate::source::stream;
 use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
@@ -74,6 +76,9 @@ pub struct Parts {
     pub tap: tap::Tap,
     /// Told when data_dir takes no writes (reading paused).
     pub readiness: Readiness,
+    /// Where event-stream sources run their HTTP side (SPEC §11); `None`:
+    /// they are not started (tests of the file path).
+    pub streams: Option<stream::Link>,
 }
 
 /// Wall clock in epoch milliseconds, as the agent sees it.
@@ -144,6 +149,16 @@ struct Pipeline {
     spool_usage: (u64, Option<Instant>),
     /// A reloaded config not applied yet (it came while paused).
     pending_reload: Option<Config>,
+    /// Event-stream positions, committed with the segments.
+    streams: stream::state::Streams,
+    /// Lines from the event-stream tasks.
+    inbox: Option<stream::Inbox>,
+    /// The last turn found stream lines queued: no waiting.
+    streams_behind: bool,
+    /// Lets the stream tasks end the loop's wait.
+    wake: mpsc::Sender<Change>,
+    /// Where the stream tasks run: kept to restart them after a rollback.
+    stream_link: Option<stream::Link>,
     _lock: File,
 }
 
@@ -161,8 +176,13 @@ pub fn run(parts: Parts) -> anyhow::Result<()> {
         heartbeat,
         tap,
         readiness,
+        streams,
     } = parts;
     let mut p = Pipeline::start(config, redactor, alerts, uploader, upload_done, readiness)?;
+    if let Some(link) = streams {
+        p.start_streams(&link);
+        p.stream_link = Some(link);
+    }
     p.heartbeat = heartbeat;
     p.tap = tap.collector();
     if let Some(ready) = on_ready {
@@ -235,6 +255,7 @@ impl Pipeline {
         }
         let sealer = segment::seal::spawn_sealer(cfg.segments.compression_level, uploader)?;
         let (tx, changes) = mpsc::channel();
+        let wake = tx.clone();
         let watcher = Watcher::new(tx);
         let mut p = Pipeline {
             normalizers: normalizers(&cfg, &instance_id),
@@ -265,6 +286,11 @@ impl Pipeline {
             readiness,
             spool_usage: (0, None),
             pending_reload: None,
+            streams: stream::state::Streams::restore(cp.streams),
+            inbox: None,
+            streams_behind: false,
+            wake,
+            stream_link: None,
             _lock: lock,
         };
         p.watcher.ensure(&p.tailer.watch_roots());
@@ -316,7 +342,8 @@ impl Pipeline {
             let commit_every = self.cfg.segments.commit_interval.get();
             // Files left with unread bytes (their read budget ran out) are
             // read again at once: no waiting while catching up.
-            let wait = if dirty.is_empty() || self.backpressure || self.blocked.is_some() {
+            let idle = dirty.is_empty() && !self.streams_behind;
+            let wait = if idle || self.backpressure || self.blocked.is_some() {
                 Duration::from_millis(100).min(
                     self.watcher
                         .poll_interval
@@ -327,7 +354,11 @@ impl Pipeline {
             };
             let mut rescan = false;
             let first = self.changes.recv_timeout(wait).ok();
-            let changes: Vec<Change> = first.into_iter().chain(self.changes.try_iter()).collect();
+            let changes: Vec<Change> = first
+                .into_iter()
+                .chain(self.changes.try_iter())
+                .filter(|c| !matches!(c, Change::Wake))
+                .collect();
             if !changes.is_empty() {
                 let index = self.tailer.path_index();
                 for change in changes {
@@ -339,6 +370,7 @@ impl Pipeline {
                             _ => rescan = true,
                         },
                         Change::Rescan => rescan = true,
+                        Change::Wake => {}
                     }
                 }
             }
@@ -395,6 +427,11 @@ impl Pipeline {
                 dirty.extend(again);
                 if self.blocked.is_some() {
                     dirty.extend(self.tailer.keys());
+                } else if !self.backpressure {
+                    if let Err(e) = self.lease_seq().and_then(|()| self.read_streams()) {
+                        self.on_write_error(e)?;
+                        dirty.extend(self.tailer.keys());
+                    }
                 }
             }
             self.collect_uploads();
@@ -415,6 +452,9 @@ impl Pipeline {
             if last_expire.elapsed() >= EXPIRE_INTERVAL {
                 last_expire = Instant::now();
                 if self.segments.expire(now_ms()) > 0 {
+                    self.changed = true;
+                }
+                if self.prune_streams() > 0 {
                     self.changed = true;
                 }
             }
@@ -520,6 +560,7 @@ impl Pipeline {
             files,
             retired,
             segments: self.segments.states(),
+            streams: self.streams.checkpoint(),
         };
         checkpoint::store(&self.data_dir, &cp, &mut self.scratch)
             .context("writing the checkpoint failed")?;
@@ -664,7 +705,13 @@ impl Pipeline {
 fn normalizers(cfg: &Config, instance_id: &str) -> Vec<Normalizer> {
     cfg.sources
         .iter()
-        .map(|s| Normalizer::new(s, instance_id))
+        .map(|s| {
+            if crate::config::stream::is_stream(s) {
+                stream::normalizer(s, instance_id)
+            } else {
+                Normalizer::new(s, instance_id)
+            }
+        })
         .collect()
 }
 

@@ -32,6 +32,9 @@ pub enum Change {
     Path(PathBuf, bool),
     /// The backend lost events (queue overflow): rescan everything.
     Rescan,
+    /// Not from the watcher: event-stream lines were queued while the
+    /// pipeline may be waiting (`source::stream::Sink`).
+    Wake,
 }
 
 pub struct Watcher {

@@ -19,3 +19,4 @@ mod core_watch_limit;
 mod line_path;
 mod redact_cli;
 mod redact_corpus;
+mod stream_sources;

@@ -110,13 +110,19 @@ enabled = false
             .open(self.stderr_path())
             .unwrap();
         self.stderr_from = self.stderr().len();
+        // Kept too: a test can check that nothing secret is printed.
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.stdout"))
+            .unwrap();
         let child = Command::new(BIN)
             .args(["run", "-c"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(err)
             .spawn()
             .expect("spawn logship");

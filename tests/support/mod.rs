@@ -14,6 +14,7 @@ pub mod redis_server;
 pub mod s3_proxy;
 pub mod smtp_sink;
 pub mod tls;
+pub mod vercel_mock;
 
 /// Serializes the tests of one binary that change or read exact values of
 /// the process-wide metrics (`logship::ops::metrics::metrics()`): the
