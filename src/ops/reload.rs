@@ -225,7 +225,8 @@ impl Reloader {
 /// The keys whose change between `old` and `new` only a restart can apply:
 /// where data lives and who the agent is (checkpoint, segments, `seq`), the
 /// listener it already bound, and the upload settings baked into queued
-/// work (object keys carry the prefix; the queue's width is fixed).
+/// work (object keys carry the prefix; the queue's width is fixed), and
+/// `[streams]` (its publisher is connected and subscribed once, at start).
 /// Everything else — sources, redaction, segments limits, alerts, bucket
 /// credentials and endpoint — is applied in place.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -247,6 +248,9 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if old.bucket.concurrency != new.bucket.concurrency {
         keys.push("bucket.concurrency");
+    }
+    if old.streams != new.streams {
+        keys.push("streams");
     }
     keys
 }
