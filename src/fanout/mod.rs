@@ -47,7 +47,7 @@ use key::StreamKey;
 /// Longest wait for one connection attempt or one batch's replies.
 const TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// One event on its way to Redis.
 struct Item {

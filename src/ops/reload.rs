@@ -319,3 +319,29 @@ fn parent(path: &Path) -> PathBuf {
         _ => PathBuf::from("."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_changes_need_a_restart_and_bucket_retention_does_not() {
+        let load = |text: &str| {
+            config::load_str(Path::new("a.toml"), text.to_string(), &|_| None)
+                .unwrap()
+                .config
+        };
+        let old = load("[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n");
+        let moved = load("\n\n[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n");
+        assert!(
+            restart_only_changes(&old, &moved).is_empty(),
+            "positions do not count"
+        );
+        let other = load("[streams]\nredis_url = \"redis://127.0.0.1:6380\"\n");
+        assert_eq!(restart_only_changes(&old, &other), ["streams"]);
+        let off = load("");
+        assert_eq!(restart_only_changes(&old, &off), ["streams"]);
+        let retention = load("[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n[bucket.retention]\ndebug = 1\ninfo = 1\nwarn = 1\nerror = 1\n");
+        assert!(restart_only_changes(&old, &retention).is_empty());
+    }
+}

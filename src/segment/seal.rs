@@ -460,6 +460,98 @@ mod tests {
     }
 
     #[test]
+    fn classes_split_by_level_deterministically_with_their_own_metadata() {
+        use crate::event::{Event, Tier};
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("s.ndjson");
+        let levels = [Level::Debug, Level::Info, Level::Warn, Level::Error];
+        let mut body = Vec::new();
+        let mut want: std::collections::BTreeMap<u32, Vec<u8>> = Default::default();
+        let classes = Classes::new([Some(1), Some(7), Some(7), Some(30)]).unwrap();
+        // Enough lines for several members per class; a kind that spells
+        // `"lvl":"error"` inside a string must not fool the split.
+        for i in 0..40_000i64 {
+            let mut e = Event::empty(Tier::System);
+            e.ts = 1_000_000 + (i * 7919) % 100_000;
+            e.lvl = levels[(i % 4) as usize];
+            e.kind = "x\",\"lvl\":\"error".into();
+            e.msg = format!("line {i} of the segment");
+            let mut line = Vec::new();
+            e.write_json(&mut line);
+            body.extend_from_slice(&line);
+            want.entry(classes.days(e.lvl))
+                .or_default()
+                .extend_from_slice(&line);
+        }
+        std::fs::write(&src, [&body[..], b"uncommitted"].concat()).unwrap();
+        let meta = ObjectMeta {
+            tier: "system".into(),
+            instance_id: "h".into(),
+            ..ObjectMeta::default()
+        };
+        let mut z = SegmentCompressor::new(1);
+        let a = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("7.ndjson.gz"),
+                &classes,
+                &meta,
+            )
+            .unwrap();
+        let bytes: Vec<Vec<u8>> = a.iter().map(|o| std::fs::read(&o.path).unwrap()).collect();
+        assert_eq!(a.iter().map(|o| o.days).collect::<Vec<_>>(), [1, 7, 30]);
+        assert!(
+            a[1].path.ends_with("7.retain-7d.ndjson.gz"),
+            "{:?}",
+            a[1].path
+        );
+        for (o, gz) in a.iter().zip(&bytes) {
+            let raw = gunzip(gz);
+            assert!(raw == want[&o.days], "class {} differs", o.days);
+            assert_eq!(Digest::of_file(&o.path).unwrap(), (o.len, o.digest));
+            let evs: Vec<Event> = raw
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| Event::from_json(std::str::from_utf8(l).unwrap()).unwrap())
+                .collect();
+            assert_eq!(o.meta.lines, evs.len() as u64);
+            assert_eq!(o.meta.first_ts, evs.iter().map(|e| e.ts).min().unwrap());
+            assert_eq!(o.meta.last_ts, evs.iter().map(|e| e.ts).max().unwrap());
+            assert_eq!(
+                (o.meta.tier.as_str(), o.meta.instance_id.as_str()),
+                ("system", "h")
+            );
+        }
+        // Again (a re-upload after a crash): the same bytes.
+        let b = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("8.ndjson.gz"),
+                &classes,
+                &meta,
+            )
+            .unwrap();
+        for (o, gz) in b.iter().zip(&bytes) {
+            assert!(&std::fs::read(&o.path).unwrap() == gz, "not deterministic");
+        }
+        // A class without events has no object.
+        let only_info = Classes::new([Some(3), Some(3), Some(3), Some(3)]).unwrap();
+        let c = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("9.ndjson.gz"),
+                &only_info,
+                &meta,
+            )
+            .unwrap();
+        assert_eq!(c.len(), 1);
+        assert!(gunzip(&std::fs::read(&c[0].path).unwrap()) == body);
+    }
+
+    #[test]
     fn a_segment_shorter_than_its_committed_length_is_an_error() {
         let d = tempfile::tempdir().unwrap();
         let src = d.path().join("s.ndjson");

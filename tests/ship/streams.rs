@@ -182,8 +182,9 @@ fn the_stream_stays_near_maxlen() {
 #[test]
 fn redis_killed_mid_run_loses_nothing_in_the_bucket_and_publishing_resumes() {
     let mut redis = RedisServer::start();
-    // A small queue, so the outage overflows it.
-    let mut a = agent(&redis, "queue = 20\nbatch = 10\n");
+    // A queue smaller than what the outage brings (but large enough for
+    // one commit's worth of the first batch).
+    let mut a = agent(&redis, "queue = 300\nbatch = 10\n");
     a.enable_metrics();
     a.start();
     let log = a.logs().join("deploy.log");
@@ -195,16 +196,19 @@ fn redis_killed_mid_run_loses_nothing_in_the_bucket_and_publishing_resumes() {
         |_| xlen(&redis, "logship:deploy") >= 200,
     );
     redis.kill();
-    let during = deploy_lines("during", 0..600);
+    let during = deploy_lines("during", 0..1000);
     for chunk in during.chunks(50) {
         append(&log, chunk);
         std::thread::sleep(Duration::from_millis(20));
     }
-    a.wait_local(800);
+    a.wait_local(1200);
     a.wait_until("stream drops counted", Duration::from_secs(30), |a| {
         a.metric("logship_events_dropped_total{reason=\"stream\"}") > 0.0
     });
     redis.restart();
+    a.wait_until("the publisher back", Duration::from_secs(30), |a| {
+        a.stderr().contains("Redis reachable again")
+    });
     let after = deploy_lines("after", 0..100);
     let last = msgs(&after).pop().unwrap();
     append(&log, &after);
@@ -271,7 +275,11 @@ fn a_redis_held_by_debug_sleep_does_not_stall_the_pipeline() {
     );
     assert!(a.metric("logship_events_dropped_total{reason=\"stream\"}") > 0.0);
     sleeper.join().unwrap();
-    // And publishing goes on afterwards.
+    // And publishing goes on once the publisher has noticed Redis is back
+    // (until then the queue is full and new events are dropped, too).
+    a.wait_until("the publisher back", Duration::from_secs(30), |a| {
+        a.stderr().contains("Redis reachable again")
+    });
     let after = deploy_lines("after", 0..20);
     let last = msgs(&after).pop().unwrap();
     append(&log, &after);
