@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use logship::event::{Event, Level};
-use support::agent::{append, Agent};
+use support::agent::{append, assert_exactly_once, Agent, Writer};
 use support::garage::Garage;
 use support::read::{assert_same, now_ms, query};
 
@@ -312,4 +312,112 @@ fn the_dir_bucket_prunes_class_trees_by_age() {
         "objects outside the classes are never pruned"
     );
     assert!(a.term().success(), "stderr:\n{}", a.stderr());
+}
+
+#[test]
+fn kill_9_during_class_uploads_leaves_every_event_once() {
+    let mut a = Agent::with(
+        "max_bytes = \"16KiB\"",
+        &format!("[[sources]]\nname = \"app\"\ninclude = [\"{{logs}}/*.log\"]\n{RETENTION}"),
+    );
+    let debug = Writer::spawn(
+        a.logs().join("d.log"),
+        "DEBUG d",
+        30,
+        Duration::from_millis(10),
+    );
+    let error = Writer::spawn(
+        a.logs().join("e.log"),
+        "ERROR e",
+        10,
+        Duration::from_millis(10),
+    );
+    let info = Writer::spawn(a.logs().join("i.log"), "i", 20, Duration::from_millis(10));
+    a.start();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(600));
+        a.kill9();
+        a.start();
+    }
+    let all = [debug.stop(), error.stop(), info.stop()].concat();
+    a.wait_local(all.len());
+    assert!(a.term().success(), "stderr:\n{}", a.stderr());
+    let objects = dir_objects(&a.bucket());
+    assert_exactly_once(
+        &objects
+            .values()
+            .flat_map(|(e, _)| e.clone())
+            .collect::<Vec<_>>(),
+        &all,
+    );
+    check_class_objects_present(&objects, &["retain-1d", "retain-30d", "retain-7d"]);
+}
+
+#[test]
+fn a_reload_changes_the_classes_of_segments_sealed_from_then_on() {
+    let config = |retention: &str| {
+        format!("[[sources]]\nname = \"app\"\ninclude = [\"{{logs}}/*.log\"]\n{retention}")
+    };
+    let mut a = Agent::with("max_bytes = \"1KiB\"", &config(RETENTION));
+    a.start();
+    let log = a.logs().join("app.log");
+    let first = support::agent::numbered("ERROR first", 0..50);
+    append(&log, &first);
+    a.wait_until("the first objects", Duration::from_secs(30), |a| {
+        a.bucket_objects()
+            .keys()
+            .any(|k| k.starts_with("retain-30d/"))
+    });
+    let text = std::fs::read_to_string(&a.config).unwrap();
+    std::fs::write(&a.config, text.replace("error = 30", "error = 90")).unwrap();
+    a.wait_until("the reload", Duration::from_secs(30), |a| {
+        a.stderr().contains("bucket.retention changed")
+    });
+    let second = support::agent::numbered("ERROR second", 0..50);
+    append(&log, &second);
+    assert!(a.term().success(), "stderr:\n{}", a.stderr());
+    let objects = a.bucket_objects();
+    let class_of = |k: &String| k.split('/').next().unwrap().to_string();
+    // Segments sealed before the reload kept the old class; every segment
+    // holding a line written after it was sealed after it: the new class.
+    assert!(objects.iter().any(|(k, ev)| class_of(k) == "retain-30d"
+        && ev.iter().any(|e| e.msg.starts_with("ERROR first"))));
+    for (key, events) in &objects {
+        if events.iter().any(|e| e.msg.starts_with("ERROR second")) {
+            assert_eq!(class_of(key), "retain-90d", "{key}");
+        }
+    }
+    let second_classes: BTreeSet<&str> = objects
+        .iter()
+        .filter(|(_, ev)| ev.iter().any(|e| e.msg == second[49]))
+        .map(|(k, _)| k.split('/').next().unwrap())
+        .collect();
+    assert_eq!(second_classes, ["retain-90d"].into());
+    assert_exactly_once(
+        &objects.into_values().flatten().collect::<Vec<_>>(),
+        &[first, second].concat(),
+    );
+}
+
+fn check_class_objects_present(
+    objects: &BTreeMap<String, (Vec<Event>, BTreeMap<String, String>)>,
+    want: &[&str],
+) {
+    check_class_objects_levels(objects);
+    let classes: BTreeSet<&str> = objects
+        .keys()
+        .map(|k| k.split('/').next().unwrap())
+        .collect();
+    assert_eq!(classes, want.iter().copied().collect());
+}
+
+/// Each object holds only its class's levels and its metadata describes it.
+fn check_class_objects_levels(objects: &BTreeMap<String, (Vec<Event>, BTreeMap<String, String>)>) {
+    for (key, (events, meta)) in objects {
+        let class = key.split('/').next().unwrap();
+        for e in events {
+            assert_eq!(class, format!("retain-{}d", days_of(e.lvl)), "{key}");
+        }
+        assert_eq!(meta["lines"], events.len().to_string(), "{key}");
+    }
 }

@@ -325,3 +325,40 @@ fn streams_over_tls_with_a_private_ca() {
     });
     assert!(a.term().success(), "stderr:\n{}", a.stderr());
 }
+
+#[test]
+fn check_accepts_streams_and_masks_the_redis_password() {
+    let a = Agent::with(
+        "",
+        "[streams]\nredis_url = \"redis://:hunter2@127.0.0.1:6379\"\ntiers = [\"build\"]\n",
+    );
+    let out = std::process::Command::new(support::agent::BIN)
+        .args(["check", "-c"])
+        .arg(&a.config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("streams: redis=redis://***@127.0.0.1:6379"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    // And refuses what the agent would fail on, with its position.
+    a.write_config("[streams]\nredis_url = \"redis://h\"\nkey = \"x:{buildId}\"\n");
+    let out = std::process::Command::new(support::agent::BIN)
+        .args(["check", "-c"])
+        .arg(&a.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("agent.toml:3:7: streams.key has an unknown placeholder {buildId}"),
+        "{err}"
+    );
+}
