@@ -27,7 +27,7 @@
 pub mod key;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ struct Shared {
     /// Their bytes (lines), bounded by `queue_bytes`.
     bytes: AtomicUsize,
     dropped: Counter,
+    /// The writer's last round trip succeeded (or none failed yet).
+    up: AtomicBool,
 }
 
 /// The running publisher; [`Publisher::drain`] waits for its queue to
@@ -87,6 +89,7 @@ impl Publisher {
             events: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             dropped: metrics().dropped("stream"),
+            up: AtomicBool::new(true),
         });
         let (tx, rx) = mpsc::channel(*cfg.queue.get_ref());
         let filter = Filter {
@@ -111,10 +114,12 @@ impl Publisher {
         Ok(Some(Publisher { shared }))
     }
 
-    /// Wait (at most `timeout`) until every queued event was sent.
+    /// Wait (at most `timeout`) until every queued event was sent; not at
+    /// all while Redis is unreachable (the queue would not move).
     pub async fn drain(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         while self.shared.events.load(Ordering::SeqCst) > 0
+            && self.shared.up.load(Ordering::SeqCst)
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -238,6 +243,7 @@ impl Writer {
                     backoff = BACKOFF_MIN;
                     if !up {
                         up = true;
+                        self.shared.up.store(true, Ordering::SeqCst);
                         tracing::info!(redis = %self.url, "Redis reachable again; publishing to streams resumed");
                     }
                 }
@@ -252,6 +258,7 @@ impl Writer {
                     conn = None;
                     if up {
                         up = false;
+                        self.shared.up.store(false, Ordering::SeqCst);
                         tracing::warn!(redis = %self.url, error = %e, "Redis unreachable or too slow; stream events are dropped (counted) until it answers again");
                     }
                     tokio::time::sleep(backoff).await;
