@@ -84,11 +84,12 @@ class Redis:
         self.proc.wait()
 
 
-def variant_toml(name, redis_port, dead_port, maxlen):
+def variant_toml(name, redis_port, dead_port, maxlen, queue):
+    q = f"queue = {queue}\n" if queue else ""
     if name == "on":
-        return f'\n[streams]\nredis_url = "redis://127.0.0.1:{redis_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n'
+        return f'\n[streams]\nredis_url = "redis://127.0.0.1:{redis_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n{q}'
     if name == "stopped":
-        return f'\n[streams]\nredis_url = "redis://127.0.0.1:{dead_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n'
+        return f'\n[streams]\nredis_url = "redis://127.0.0.1:{dead_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n{q}'
     if name == "retention":
         return "\n[bucket.retention]\ndebug = 1\ninfo = 7\nwarn = 14\nerror = 30\n"
     return ""
@@ -100,6 +101,7 @@ def main():
     ap.add_argument("--size-mb", type=float, default=100)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--maxlen", type=int, default=10000)
+    ap.add_argument("--queue", type=int, default=None, help="streams.queue (default: the agent's, 10000)")
     ap.add_argument("--retention", action="store_true", help="also run the [bucket.retention] variant")
     ap.add_argument("--corpus", default=os.environ.get("LOGSHIP_CORPUS", e2e.DEFAULT_CORPUS))
     ap.add_argument("--tmp", default=None)
@@ -129,7 +131,7 @@ def main():
                 shutil.rmtree(os.path.join(tmp, "bucket"), ignore_errors=True)
                 open(os.path.join(tmp, "agent.log"), "w").close()
                 redis.cli("DEL", "logship:system")
-                bucket = e2e.bucket_toml(e2e_args, tmp, None, "") + variant_toml(v, redis.port, dead_port, args.maxlen)
+                bucket = e2e.bucket_toml(e2e_args, tmp, None, "") + variant_toml(v, redis.port, dead_port, args.maxlen, args.queue)
                 cfg = e2e.write_config(tmp, e2e_args, os.path.join(tmp, "in"), bucket)
                 r = e2e.run_agent(e2e_args, tmp, cfg, input_bytes, [])
                 t = e2e.count_bucket(os.path.join(tmp, "bucket"), None, "", False, input_lines)
