@@ -3,7 +3,8 @@
 //!
 //! The publisher hangs off the durable-event tap ([`crate::pipeline::tap`]):
 //! it sees events only after the commit that made them durable, so Redis
-//! never has what the bucket will not. Two tasks, one bounded queue:
+//! never has what the bucket will not. It subscribes to its tiers only, so
+//! events of other tiers are not even copied for it. Two tasks, one bounded queue:
 //!
 //! - the *filter* takes each committed batch from the tap, keeps the
 //!   listed tiers, renders their key, and `try_send`s them into a queue
@@ -100,7 +101,7 @@ impl Publisher {
             tx,
             shared: shared.clone(),
         };
-        tokio::spawn(filter.run(tap.subscribe()));
+        tokio::spawn(filter.run(tap.subscribe_tiers(cfg.tiers.get_ref())));
         let writer = Writer {
             client,
             url: redact_url(&target.url),

@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! - **Zero cost when nobody listens.** The pipeline checks one atomic
-//!   subscriber count per event; with no subscriber nothing is copied.
+//!   subscriber count per event — the count of subscribers to the event's
+//!   tier ([`Tap::subscribe_tiers`]) — and copies nothing when it is zero.
 //! - **Never blocks the pipeline.** Batches go into a bounded broadcast
 //!   ring; a subscriber that falls behind loses the oldest batches and is
 //!   told how many ([`Recv::Lagged`]), which it counts. Events collected
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::event::Event;
+use crate::event::{Event, Tier};
 use crate::ops::metrics::metrics;
 
 /// Batches kept for subscribers that are behind.
@@ -41,8 +42,19 @@ pub struct TapEvent {
 pub type Batch = Arc<Vec<TapEvent>>;
 
 struct Shared {
-    subscribers: AtomicUsize,
+    /// Subscribers per tier (indexed by [`slot`]).
+    subscribers: [AtomicUsize; 5],
     tx: broadcast::Sender<Batch>,
+}
+
+fn slot(t: Tier) -> usize {
+    match t {
+        Tier::System => 0,
+        Tier::Build => 1,
+        Tier::Deploy => 2,
+        Tier::Action => 3,
+        Tier::Lifecycle => 4,
+    }
 }
 
 /// The subscribing side; cheap to clone.
@@ -56,7 +68,7 @@ impl Default for Tap {
         let (tx, _) = broadcast::channel(RING);
         Tap {
             shared: Arc::new(Shared {
-                subscribers: AtomicUsize::new(0),
+                subscribers: Default::default(),
                 tx,
             }),
         }
@@ -66,10 +78,23 @@ impl Default for Tap {
 impl Tap {
     /// Events published from now on.
     pub fn subscribe(&self) -> Subscription {
-        self.shared.subscribers.fetch_add(1, Ordering::SeqCst);
+        self.subscribe_tiers(&Tier::ALL)
+    }
+
+    /// Events published from now on, collected at least for `tiers`
+    /// (batches may hold other tiers' events too, when another subscriber
+    /// wants them: filter on receipt).
+    pub fn subscribe_tiers(&self, tiers: &[Tier]) -> Subscription {
+        let mut tiers = tiers.to_vec();
+        tiers.sort();
+        tiers.dedup();
+        for t in &tiers {
+            self.shared.subscribers[slot(*t)].fetch_add(1, Ordering::SeqCst);
+        }
         Subscription {
             rx: self.shared.tx.subscribe(),
             shared: self.shared.clone(),
+            tiers,
         }
     }
 
@@ -97,6 +122,7 @@ pub enum Recv {
 pub struct Subscription {
     rx: broadcast::Receiver<Batch>,
     shared: Arc<Shared>,
+    tiers: Vec<Tier>,
 }
 
 impl Subscription {
@@ -111,7 +137,9 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.subscribers.fetch_sub(1, Ordering::SeqCst);
+        for t in &self.tiers {
+            self.shared.subscribers[slot(*t)].fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -128,7 +156,7 @@ impl Collector {
     /// One atomic load when nobody listens.
     #[inline]
     pub fn offer(&mut self, event: &Event, line: &[u8]) {
-        if self.shared.subscribers.load(Ordering::Relaxed) == 0 {
+        if self.shared.subscribers[slot(event.tier)].load(Ordering::Relaxed) == 0 {
             return;
         }
         if self.pending.len() >= MAX_PENDING {
@@ -161,7 +189,6 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Tier;
 
     #[tokio::test]
     async fn nothing_collected_without_subscribers_and_published_at_commit() {
@@ -183,6 +210,21 @@ mod tests {
         }
         drop(sub);
         c.offer(&e, b"{}\n");
+        assert!(c.pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_subscribed_tiers_are_collected() {
+        let tap = Tap::default();
+        let mut c = tap.collector();
+        let sub = tap.subscribe_tiers(&[Tier::Deploy, Tier::Deploy]);
+        c.offer(&Event::empty(Tier::System), b"{}");
+        assert!(c.pending.is_empty());
+        c.offer(&Event::empty(Tier::Deploy), b"{}");
+        assert_eq!(c.pending.len(), 1);
+        drop(sub);
+        c.pending.clear();
+        c.offer(&Event::empty(Tier::Deploy), b"{}");
         assert!(c.pending.is_empty());
     }
 
