@@ -12,6 +12,8 @@ they see the same machine load:
 - off:       no [streams]
 - on:        [streams] publishing every event (tier "system", i.e. all of
              the input) to a redis-server started here on loopback
+- on-other-tiers: [streams] with the default tiers (deploy, build) while
+             the input is all system: what configuring it costs the rest
 - stopped:   [streams] pointing at a loopback port nobody listens on
              (Redis down for the whole run: the queue fills, drops counted)
 - retention: no [streams], [bucket.retention] debug=1 info=7 warn=14 error=30
@@ -88,6 +90,8 @@ def variant_toml(name, redis_port, dead_port, maxlen, queue):
     q = f"queue = {queue}\n" if queue else ""
     if name == "on":
         return f'\n[streams]\nredis_url = "redis://127.0.0.1:{redis_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n{q}'
+    if name == "on-other-tiers":
+        return f'\n[streams]\nredis_url = "redis://127.0.0.1:{redis_port}"\ntiers = ["deploy", "build"]\nmaxlen = {maxlen}\n{q}'
     if name == "stopped":
         return f'\n[streams]\nredis_url = "redis://127.0.0.1:{dead_port}"\ntiers = ["system"]\nmaxlen = {maxlen}\n{q}'
     if name == "retention":
@@ -117,7 +121,7 @@ def main():
     os.makedirs(os.path.join(tmp, "in"))
     redis = Redis(tmp)
     dead_port = free_port()
-    variants = ["off", "on", "stopped"] + (["retention"] if args.retention else [])
+    variants = ["off", "on", "on-other-tiers", "stopped"] + (["retention"] if args.retention else [])
     results = {v: [] for v in variants}
     floors = []
     try:
