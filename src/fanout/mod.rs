@@ -3,8 +3,9 @@
 //!
 //! The publisher hangs off the durable-event tap ([`crate::pipeline::tap`]):
 //! it sees events only after the commit that made them durable, so Redis
-//! never has what the bucket will not. It subscribes to its tiers only, so
-//! events of other tiers are not even copied for it. Two tasks, one bounded queue:
+//! never has what the bucket will not. It subscribes to the lines of its tiers
+//! only, so events of other tiers are not copied for it, and its own are
+//! copied as lines (plus tier and ids), not as whole events. Two tasks, one bounded queue:
 //!
 //! - the *filter* takes each committed batch from the tap, keeps the
 //!   listed tiers, renders their key, and `try_send`s them into a queue
@@ -101,7 +102,7 @@ impl Publisher {
             tx,
             shared: shared.clone(),
         };
-        tokio::spawn(filter.run(tap.subscribe_tiers(cfg.tiers.get_ref())));
+        tokio::spawn(filter.run(tap.subscribe_lines(cfg.tiers.get_ref())));
         let writer = Writer {
             client,
             url: redact_url(&target.url),
