@@ -14,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod fanout;
 pub mod normalize;
 pub mod ops;
 pub mod pipeline;

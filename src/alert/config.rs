@@ -418,10 +418,10 @@ fn keys_of(kind: ChannelKind) -> (&'static [&'static str], &'static [&'static st
 
 impl AlertsConfig {
     /// The Redis that suppression shares, if configured.
-    pub fn redis_target(&self) -> Option<crate::alert::suppress::RedisTarget> {
+    pub fn redis_target(&self) -> Option<crate::ops::redis::RedisTarget> {
         self.redis_url
             .as_ref()
-            .map(|url| crate::alert::suppress::RedisTarget {
+            .map(|url| crate::ops::redis::RedisTarget {
                 url: url.clone(),
                 ca_file: self.redis_ca_file.clone(),
             })

@@ -32,10 +32,11 @@ use super::clock::Clock;
 use super::config::Severity;
 use super::fingerprint::{fingerprint, fingerprint_parts};
 use super::rules::{Kind, Outcome, Rule, Window};
-use super::suppress::{Decision, RedisTarget, Suppressor};
+use super::suppress::{Decision, Suppressor};
 use super::Stats;
 use crate::event::Event;
 use crate::ops::metrics::{metrics, RuleLabel};
+use crate::ops::redis::RedisTarget;
 use crate::ops::shutdown::Shutdown;
 
 /// Fingerprints tracked at most before old episodes are dropped early.

@@ -159,6 +159,23 @@ pub fn summary(file: &str, c: &Config) -> String {
             "none (per-process suppression)"
         }
     );
+    let st = &c.streams;
+    let _ = match st.redis_url_masked() {
+        Some(url) => writeln!(
+            s,
+            "streams: redis={url} tiers={:?} key={:?} maxlen={} ca_file={}",
+            st.tiers.get_ref(),
+            st.key.get_ref(),
+            st.maxlen.get_ref(),
+            st.redis_ca_file
+                .as_ref()
+                .map_or("(system roots)", |c| c.get_ref()),
+        ),
+        None => writeln!(s, "streams: disabled"),
+    };
+    if let Some(Ok(classes)) = c.bucket.retention_classes() {
+        let _ = writeln!(s, "bucket retention by level: {}", classes.describe());
+    }
     let _ = writeln!(
         s,
         "metrics: {}",

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,8 @@ use crate::ship::Bucket;
 /// The watchdog is fed only while the pipeline loop made progress this
 /// recently.
 const PIPELINE_STALL: Duration = Duration::from_secs(20);
+/// At a graceful stop, how long queued stream events may take to go out.
+const STREAMS_DRAIN: Duration = Duration::from_secs(2);
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let format = LogFormat::resolve(args.log_format)?;
@@ -94,9 +96,11 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         });
     }
 
+    let dir_retention = spawn_dir_pruning(&cfg, stop.clone());
     let alerts = crate::alert::start(&cfg.alerts, &cfg.agent.instance_id(), stop.clone())?;
     let tap = Tap::default();
     spawn_api(&cfg, &tap, stop.clone()).await?;
+    let streams = crate::fanout::Publisher::spawn(&cfg.streams, &tap)?;
 
     // Reloads: validated configs only. Alert rules and channels change in
     // place here; the rest is applied by the pipeline thread.
@@ -110,6 +114,7 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         let mut running_bucket = cfg.bucket.clone();
         tokio::spawn(async move {
             while let Some(new) = reloads.recv().await {
+                dir_retention.store(new.config.bucket.retention.is_some(), Ordering::Relaxed);
                 if new.config.bucket != running_bucket
                     && rebuild_bucket(&new.config, &uploader, &ready).await
                 {
@@ -177,6 +182,11 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         _ = sigint.recv() => { tracing::info!("SIGINT: sealing, uploading and stopping"); stopping(); pipeline_done.await }
     };
     stop_trigger.fire();
+    if let Some(p) = &streams {
+        // What the final commit made durable still goes out, if Redis is
+        // there to take it.
+        p.drain(STREAMS_DRAIN).await;
+    }
     http_trigger.fire();
     match result {
         Ok(Ok(Ok(()))) => {
@@ -187,6 +197,49 @@ async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Resu
         Ok(Err(_)) => anyhow::bail!("the pipeline thread panicked"),
         Err(_) => anyhow::bail!("lost track of the pipeline thread"),
     }
+}
+
+/// How often the `dir` bucket's retention classes are pruned.
+const DIR_PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// For a `dir` bucket: prune its `retain-{days}d/` trees at start and every
+/// [`DIR_PRUNE_EVERY`] while `[bucket.retention]` is set (the returned flag;
+/// a reload updates it). An s3/r2 bucket expires them with lifecycle rules.
+fn spawn_dir_pruning(cfg: &config::Config, mut stop: shutdown::Shutdown) -> Arc<AtomicBool> {
+    let on = Arc::new(AtomicBool::new(cfg.bucket.retention.is_some()));
+    if cfg.bucket.kind != config::BucketKind::Dir {
+        return on;
+    }
+    let bucket = crate::ship::dir::DirBucket::new(cfg.dir_bucket_path());
+    let bucket = Arc::new(bucket);
+    let prefix = cfg.bucket.key_prefix().to_string();
+    let flag = on.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DIR_PRUNE_EVERY);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait() => return,
+            }
+            if !flag.load(Ordering::Relaxed) {
+                continue;
+            }
+            let (b, p) = (bucket.clone(), prefix.clone());
+            let now = std::time::SystemTime::now();
+            match tokio::task::spawn_blocking(move || b.prune_classes(&p, now)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(
+                    objects = n,
+                    "dir bucket: removed objects past their retention class"
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "dir bucket: pruning retention classes failed; retried later")
+                }
+                Err(e) => tracing::warn!(error = %e, "dir bucket: pruning task failed"),
+            }
+        }
+    });
+    on
 }
 
 /// The `[api]` listener, when configured: bound now (a taken port fails the

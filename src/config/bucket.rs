@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{ConfigError, HumanDuration, SourceText};
 use crate::event::Tier;
+use crate::ship::retention::{Classes, RetentionError};
 
 /// Which implementation of [`crate::ship::Bucket`] to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -61,6 +62,9 @@ pub struct BucketConfig {
     pub lifecycle: bool,
     /// Days objects of each tier stay in the bucket (0 = forever).
     pub retention_days: RetentionDays,
+    /// `[bucket.retention]`: days per level (SPEC §13). When set, segments
+    /// are split into one object per retention class.
+    pub retention: Option<RetentionLevels>,
 }
 
 impl Default for BucketConfig {
@@ -84,8 +88,20 @@ impl Default for BucketConfig {
             not_ready_after: HumanDuration::secs(900),
             lifecycle: false,
             retention_days: RetentionDays::default(),
+            retention: None,
         }
     }
+}
+
+/// `[bucket.retention]` as written: days per level. Checked by building
+/// [`Classes`] from it ([`BucketConfig::retention_classes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionLevels {
+    pub debug: Option<u32>,
+    pub info: Option<u32>,
+    pub warn: Option<u32>,
+    pub error: Option<u32>,
 }
 
 /// `[bucket.retention_days]`: per-tier object lifetime in days.
@@ -129,6 +145,12 @@ impl BucketConfig {
         self.prefix.trim_matches('/')
     }
 
+    /// The retention classes, when `[bucket.retention]` is set and valid.
+    pub fn retention_classes(&self) -> Option<Result<Classes, RetentionError>> {
+        self.retention
+            .map(|r| Classes::new([r.debug, r.info, r.warn, r.error]))
+    }
+
     /// The S3 endpoint: `endpoint` if set, else derived for R2.
     pub fn endpoint_url(&self) -> Option<String> {
         let explicit = self.endpoint.as_deref().filter(|e| !e.is_empty());
@@ -146,7 +168,15 @@ impl BucketConfig {
     /// Checks for `r2`/`s3`: required keys present, values in range.
     pub fn validate(&self, src: &SourceText) -> Vec<ConfigError> {
         let mut errors = Vec::new();
-        let at = |key: &str| locate_bucket_key(&src.text, key);
+        if let Some(Err(e)) = self.retention_classes() {
+            let key = match &e {
+                RetentionError::Missing(_) => "",
+                RetentionError::Range(level, _) => level,
+            };
+            let span = locate_key(&src.text, "[bucket.retention]", key);
+            errors.push(src.error_at(span, e.to_string()));
+        }
+        let at = |key: &str| locate_key(&src.text, "[bucket]", key);
         let mut err = |key: &str, msg: String| errors.push(src.error_at(at(key), msg));
 
         if self.concurrency == 0 || self.concurrency > 64 {
@@ -228,24 +258,25 @@ impl BucketConfig {
     }
 }
 
-/// Byte span of `key`'s value inside the `[bucket]` table of the original
-/// text, falling back to the table header; `None` when neither is found
-/// (e.g. an inline table). Good enough for pointing a person at a line.
-fn locate_bucket_key(text: &str, key: &str) -> Option<std::ops::Range<usize>> {
+/// Byte span of `key`'s value inside the table `table` (e.g. `[bucket]`) of
+/// the original text, falling back to the table header; `None` when neither
+/// is found (e.g. an inline table). Good enough for pointing a person at a
+/// line. An empty `key` finds the header.
+fn locate_key(text: &str, table: &str, key: &str) -> Option<std::ops::Range<usize>> {
     let mut offset = 0;
     let mut header = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         if trimmed.starts_with('[') {
-            let in_bucket = trimmed.starts_with("[bucket]");
+            let in_bucket = trimmed.starts_with(table);
             if header.is_some() && !in_bucket {
                 break;
             }
             if in_bucket {
                 header = Some(offset + indent..offset + line.trim_end().len());
             }
-        } else if header.is_some() {
+        } else if header.is_some() && !key.is_empty() {
             if let Some(rest) = trimmed.strip_prefix(key) {
                 if let Some(eq) = rest.trim_start().strip_prefix('=') {
                     let value = offset + line.len() - eq.trim_start().len();
@@ -322,6 +353,25 @@ mod tests {
         let e = cfg.validate(&l);
         let pos: Vec<_> = e.iter().map(|e| (e.line, e.col)).collect();
         assert_eq!(pos, vec![(2, 15), (3, 12)], "{e:?}");
+    }
+
+    #[test]
+    fn retention_by_level_is_validated_at_its_position() {
+        let ok = "[bucket.retention]\ndebug = 1\ninfo = 7\nwarn = 14\nerror = 30\n";
+        assert!(errors(ok).is_empty());
+        let e = errors("[bucket]\nprefix = \"p\"\n[bucket.retention]\ndebug = 1\ninfo = 0\nwarn = 1\nerror = 1\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("agent.toml:5:8: bucket.retention.info = 0"),
+            "{e:?}"
+        );
+        let e = errors("[bucket.retention]\ndebug = 1\n");
+        assert!(
+            e[0].starts_with("agent.toml:1:1: bucket.retention.info is missing"),
+            "{e:?}"
+        );
+        let e = errors("[bucket.retention]\ndebg = 1\n");
+        assert!(e[0].contains("did you mean \"debug\""), "{e:?}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod interp;
 pub mod source;
 pub mod stream;
+pub mod streams;
 pub mod units;
 
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub use api::ApiConfig;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
 pub use source::{Format, ReadFrom, SourceConfig};
+pub use streams::StreamsConfig;
 pub use units::{ByteSize, HumanDuration};
 
 /// The whole `agent.toml`.
@@ -42,6 +44,7 @@ pub struct Config {
     pub alerts: crate::alert::AlertsConfig,
     pub metrics: MetricsConfig,
     pub api: ApiConfig,
+    pub streams: StreamsConfig,
 }
 
 /// `[agent]`
@@ -278,6 +281,7 @@ impl Config {
         errors.extend(self.redaction.validate(src));
         errors.extend(self.alerts.validate(src));
         errors.extend(self.api.validate(src));
+        errors.extend(self.streams.validate(src));
         errors.sort_by_key(|e| (e.line, e.col));
         errors
     }

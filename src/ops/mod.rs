@@ -5,6 +5,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod readiness;
+pub mod redis;
 pub mod reload;
 pub mod shutdown;
 pub mod systemd;

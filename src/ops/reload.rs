@@ -225,7 +225,8 @@ impl Reloader {
 /// The keys whose change between `old` and `new` only a restart can apply:
 /// where data lives and who the agent is (checkpoint, segments, `seq`), the
 /// listener it already bound, and the upload settings baked into queued
-/// work (object keys carry the prefix; the queue's width is fixed).
+/// work (object keys carry the prefix; the queue's width is fixed), and
+/// `[streams]` (its publisher is connected and subscribed once, at start).
 /// Everything else — sources, redaction, segments limits, alerts, bucket
 /// credentials and endpoint — is applied in place.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -251,6 +252,9 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // Stream tasks are started once, from the committed cursors.
     if config::stream::specs(&old.sources) != config::stream::specs(&new.sources) {
         keys.push("sources (kind = \"http_ndjson\" / \"vercel\")");
+    }
+    if old.streams != new.streams {
+        keys.push("streams");
     }
     keys
 }
@@ -317,5 +321,31 @@ fn parent(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_changes_need_a_restart_and_bucket_retention_does_not() {
+        let load = |text: &str| {
+            config::load_str(Path::new("a.toml"), text.to_string(), &|_| None)
+                .unwrap()
+                .config
+        };
+        let old = load("[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n");
+        let moved = load("\n\n[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n");
+        assert!(
+            restart_only_changes(&old, &moved).is_empty(),
+            "positions do not count"
+        );
+        let other = load("[streams]\nredis_url = \"redis://127.0.0.1:6380\"\n");
+        assert_eq!(restart_only_changes(&old, &other), ["streams"]);
+        let off = load("");
+        assert_eq!(restart_only_changes(&old, &off), ["streams"]);
+        let retention = load("[streams]\nredis_url = \"redis://127.0.0.1:6379\"\n[bucket.retention]\ndebug = 1\ninfo = 1\nwarn = 1\nerror = 1\n");
+        assert!(restart_only_changes(&old, &retention).is_empty());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! - **Zero cost when nobody listens.** The pipeline checks one atomic
-//!   subscriber count per event; with no subscriber nothing is copied.
+//!   subscriber count per event — the count of subscribers to the event's
+//!   tier ([`Tap::subscribe_tiers`]) — and copies nothing when it is zero.
 //! - **Never blocks the pipeline.** Batches go into a bounded broadcast
 //!   ring; a subscriber that falls behind loses the oldest batches and is
 //!   told how many ([`Recv::Lagged`]), which it counts. Events collected
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::event::Event;
+use crate::event::{Event, Tier};
 use crate::ops::metrics::metrics;
 
 /// Batches kept for subscribers that are behind.
@@ -41,8 +42,22 @@ pub struct TapEvent {
 pub type Batch = Arc<Vec<TapEvent>>;
 
 struct Shared {
-    subscribers: AtomicUsize,
+    /// Subscribers per tier (indexed by [`slot`]).
+    subscribers: [AtomicUsize; 5],
+    /// Of those, the ones that need the whole parsed event (not only its
+    /// line, tier, level, `ts`, `seq` and ids).
+    need_event: [AtomicUsize; 5],
     tx: broadcast::Sender<Batch>,
+}
+
+fn slot(t: Tier) -> usize {
+    match t {
+        Tier::System => 0,
+        Tier::Build => 1,
+        Tier::Deploy => 2,
+        Tier::Action => 3,
+        Tier::Lifecycle => 4,
+    }
 }
 
 /// The subscribing side; cheap to clone.
@@ -56,7 +71,8 @@ impl Default for Tap {
         let (tx, _) = broadcast::channel(RING);
         Tap {
             shared: Arc::new(Shared {
-                subscribers: AtomicUsize::new(0),
+                subscribers: Default::default(),
+                need_event: Default::default(),
                 tx,
             }),
         }
@@ -66,10 +82,34 @@ impl Default for Tap {
 impl Tap {
     /// Events published from now on.
     pub fn subscribe(&self) -> Subscription {
-        self.shared.subscribers.fetch_add(1, Ordering::SeqCst);
+        self.subscription(&Tier::ALL, true)
+    }
+
+    /// Lines published from now on, collected at least for `tiers`
+    /// (batches may hold other tiers' events too, when another subscriber
+    /// wants them: filter on receipt). For such a subscriber alone, a
+    /// [`TapEvent`]'s `event` carries only `tier`, `lvl`, `ts`, `seq` and
+    /// the ids — `line` is the whole event — so the pipeline does not
+    /// copy strings nobody reads.
+    pub fn subscribe_lines(&self, tiers: &[Tier]) -> Subscription {
+        self.subscription(tiers, false)
+    }
+
+    fn subscription(&self, tiers: &[Tier], need_event: bool) -> Subscription {
+        let mut tiers = tiers.to_vec();
+        tiers.sort();
+        tiers.dedup();
+        for t in &tiers {
+            self.shared.subscribers[slot(*t)].fetch_add(1, Ordering::SeqCst);
+            if need_event {
+                self.shared.need_event[slot(*t)].fetch_add(1, Ordering::SeqCst);
+            }
+        }
         Subscription {
             rx: self.shared.tx.subscribe(),
             shared: self.shared.clone(),
+            tiers,
+            need_event,
         }
     }
 
@@ -97,6 +137,8 @@ pub enum Recv {
 pub struct Subscription {
     rx: broadcast::Receiver<Batch>,
     shared: Arc<Shared>,
+    tiers: Vec<Tier>,
+    need_event: bool,
 }
 
 impl Subscription {
@@ -111,7 +153,12 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.shared.subscribers.fetch_sub(1, Ordering::SeqCst);
+        for t in &self.tiers {
+            self.shared.subscribers[slot(*t)].fetch_sub(1, Ordering::SeqCst);
+            if self.need_event {
+                self.shared.need_event[slot(*t)].fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 }
 
@@ -128,7 +175,8 @@ impl Collector {
     /// One atomic load when nobody listens.
     #[inline]
     pub fn offer(&mut self, event: &Event, line: &[u8]) {
-        if self.shared.subscribers.load(Ordering::Relaxed) == 0 {
+        let tier = slot(event.tier);
+        if self.shared.subscribers[tier].load(Ordering::Relaxed) == 0 {
             return;
         }
         if self.pending.len() >= MAX_PENDING {
@@ -136,8 +184,22 @@ impl Collector {
             return;
         }
         let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let event = if self.shared.need_event[tier].load(Ordering::Relaxed) > 0 {
+            event.clone()
+        } else {
+            Event {
+                ts: event.ts,
+                lvl: event.lvl,
+                seq: event.seq,
+                project_id: event.project_id.clone(),
+                build_id: event.build_id.clone(),
+                user_id: event.user_id.clone(),
+                req_id: event.req_id.clone(),
+                ..Event::empty(event.tier)
+            }
+        };
         self.pending.push(TapEvent {
-            event: event.clone(),
+            event,
             line: Bytes::copy_from_slice(line),
         });
     }
@@ -167,7 +229,6 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Tier;
 
     #[tokio::test]
     async fn nothing_collected_without_subscribers_and_published_at_commit() {
@@ -189,6 +250,31 @@ mod tests {
         }
         drop(sub);
         c.offer(&e, b"{}\n");
+        assert!(c.pending.is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_subscribed_tiers_are_collected() {
+        let tap = Tap::default();
+        let mut c = tap.collector();
+        let sub = tap.subscribe_lines(&[Tier::Deploy, Tier::Deploy]);
+        c.offer(&Event::empty(Tier::System), b"{}");
+        assert!(c.pending.is_empty());
+        let mut e = Event::empty(Tier::Deploy);
+        e.msg = "not copied for a lines-only subscriber".into();
+        e.project_id = Some("p".into());
+        c.offer(&e, b"{}");
+        assert_eq!(c.pending.len(), 1);
+        assert_eq!(c.pending[0].event.project_id.as_deref(), Some("p"));
+        assert_eq!(c.pending[0].event.msg, "");
+        // With a subscriber that needs whole events, they are whole.
+        let all = tap.subscribe();
+        c.offer(&e, b"{}");
+        assert_eq!(c.pending[1].event, e);
+        drop(all);
+        drop(sub);
+        c.pending.clear();
+        c.offer(&Event::empty(Tier::Deploy), b"{}");
         assert!(c.pending.is_empty());
     }
 

@@ -157,7 +157,7 @@ impl Reader {
             prefix: cfg.bucket.key_prefix().to_string(),
             data_dir: cfg.agent.data_dir.clone(),
             concurrency: DEFAULT_CONCURRENCY,
-            retention_classes: false,
+            retention_classes: cfg.bucket.retention.is_some(),
         })
     }
 }

@@ -21,6 +21,14 @@
 //! - The object's length, MD5 and SHA-256 are computed as it is written
 //!   ([`DigestWriter`]), so the upload streams the file and never reads it
 //!   back to hash it.
+//!
+//! With retention by level (SPEC §13) a segment becomes one object per
+//! retention class ([`SegmentCompressor::compress_classes`]): each line
+//! goes to its level's class, each class is cut into members the same way
+//! (after whole lines, at most [`BLOCK`] bytes, a longer line alone), and
+//! each object's metadata (first/last `ts`, lines) is computed from its own
+//! lines. The split depends only on the segment's bytes and the classes, so
+//! a re-upload after a crash writes the same objects again.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -29,7 +37,9 @@ use std::sync::mpsc;
 
 use libdeflater::{CompressionLvl, Compressor};
 
+use crate::event::Level;
 use crate::ship::digest::{Digest, DigestWriter};
+use crate::ship::retention::{class_key, Classes};
 use crate::ship::uploader::{UploadJob, UploadTicket, Uploader};
 use crate::ship::ObjectMeta;
 
@@ -105,6 +115,174 @@ impl SegmentCompressor {
     }
 }
 
+/// One class object written by [`SegmentCompressor::compress_classes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassObject {
+    pub days: u32,
+    pub path: PathBuf,
+    pub len: u64,
+    pub digest: Digest,
+    /// First/last `ts` and lines of this object's events (tier and
+    /// instance as given).
+    pub meta: ObjectMeta,
+}
+
+/// A class object being written.
+struct ClassOut {
+    days: u32,
+    path: PathBuf,
+    out: Option<DigestWriter<File>>,
+    /// Lines not yet compressed (whole lines, at most [`BLOCK`] bytes
+    /// unless one line is longer).
+    pending: Vec<u8>,
+    meta: ObjectMeta,
+}
+
+impl SegmentCompressor {
+    /// Split the first `len` bytes of `src` by level into one gzip file per
+    /// retention class that has events, written beside `gz` (its name with
+    /// `.retain-{days}d` before `.ndjson.gz`). `meta` gives the tier and
+    /// instance; the rest of each object's metadata comes from its lines.
+    /// Classes without events get no file. Objects come shortest class first.
+    pub fn compress_classes(
+        &mut self,
+        src: &Path,
+        len: u64,
+        gz: &Path,
+        classes: &Classes,
+        meta: &ObjectMeta,
+    ) -> io::Result<Vec<ClassObject>> {
+        let mut outs: Vec<ClassOut> = classes
+            .distinct()
+            .into_iter()
+            .map(|days| ClassOut {
+                days,
+                path: class_spool_path(gz, days),
+                out: None,
+                pending: Vec::new(),
+                meta: ObjectMeta {
+                    tier: meta.tier.clone(),
+                    instance_id: meta.instance_id.clone(),
+                    ..ObjectMeta::default()
+                },
+            })
+            .collect();
+        let mut input = io::BufReader::with_capacity(256 * 1024, File::open(src)?.take(len));
+        let mut line = Vec::new();
+        let mut read = 0u64;
+        loop {
+            line.clear();
+            let n = io::BufRead::read_until(&mut input, b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            let (ts, lvl) = ts_and_level(&line);
+            let days = classes.days(lvl);
+            let Some(c) = outs.iter_mut().find(|c| c.days == days) else {
+                continue; // every level's days are among the distinct ones
+            };
+            if !c.pending.is_empty() && c.pending.len() + line.len() > BLOCK {
+                self.member(c)?;
+            }
+            c.pending.extend_from_slice(&line);
+            if c.pending.len() >= BLOCK {
+                self.member(c)?;
+            }
+            let m = &mut c.meta;
+            if let Some(ts) = ts {
+                (m.first_ts, m.last_ts) = match m.lines {
+                    0 => (ts, ts),
+                    _ => (m.first_ts.min(ts), m.last_ts.max(ts)),
+                };
+            }
+            m.lines += 1;
+        }
+        if read != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} is shorter ({read} bytes) than its committed length {len}",
+                    src.display()
+                ),
+            ));
+        }
+        let mut done = Vec::new();
+        for mut c in outs {
+            if !c.pending.is_empty() {
+                self.member(&mut c)?;
+            }
+            let Some(out) = c.out else {
+                continue;
+            };
+            let (_, gz_len, digest) = out.finish();
+            done.push(ClassObject {
+                days: c.days,
+                path: c.path,
+                len: gz_len,
+                digest,
+                meta: c.meta,
+            });
+        }
+        Ok(done)
+    }
+
+    /// Compress a class's pending lines as one gzip member.
+    fn member(&mut self, c: &mut ClassOut) -> io::Result<()> {
+        let bound = self.deflate.gzip_compress_bound(c.pending.len());
+        if self.output.len() < bound {
+            self.output.resize(bound, 0);
+        }
+        let z = self
+            .deflate
+            .gzip_compress(&c.pending, &mut self.output)
+            .map_err(|e| io::Error::other(format!("libdeflate: {e}")))?;
+        if c.out.is_none() {
+            c.out = Some(DigestWriter::new(File::create(&c.path)?));
+        }
+        if let Some(out) = c.out.as_mut() {
+            out.write_all(&self.output[..z])?;
+        }
+        c.pending.clear();
+        Ok(())
+    }
+}
+
+/// The `ts` and `lvl` of a segment line as the agent wrote it
+/// (`{"ts":N,"instanceId":..,"tier":..,"kind":..,"lvl":"..",...}`). The
+/// first `"lvl":"` in such a line is the key: inside a JSON string every
+/// `"` is escaped, so `l"` cannot occur there. A line that does not parse
+/// (not written by this agent) goes to the error class, kept longest.
+fn ts_and_level(line: &[u8]) -> (Option<i64>, Level) {
+    let ts = line.strip_prefix(b"{\"ts\":").and_then(|rest| {
+        let end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'-'))
+            .unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    });
+    let lvl = memchr::memmem::find(line, b"\"lvl\":\"")
+        .map(|i| &line[i + 7..])
+        .and_then(|v| {
+            [Level::Debug, Level::Info, Level::Warn, Level::Error]
+                .into_iter()
+                .find(|l| {
+                    v.strip_prefix(l.as_str().as_bytes())
+                        .is_some_and(|r| r.first() == Some(&b'"'))
+                })
+        })
+        .unwrap_or(Level::Error);
+    (ts, lvl)
+}
+
+/// Where the `days` class object of the upload spooled at `gz` waits:
+/// `{ticket}.retain-{days}d.ndjson.gz`.
+pub fn class_spool_path(gz: &Path, days: u32) -> PathBuf {
+    let name = gz.file_name().and_then(|n| n.to_str()).unwrap_or("segment");
+    let stem = name.strip_suffix(".ndjson.gz").unwrap_or(name);
+    gz.with_file_name(format!("{stem}.retain-{days}d.ndjson.gz"))
+}
+
 /// Read until `buf` is full or the input ends; the number of bytes read.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -142,21 +320,26 @@ pub struct SealJob {
     pub meta: ObjectMeta,
 }
 
-/// Compress one job; while the spool's filesystem is full or read-only
-/// (`ops::disk`), wait and try again (1 s, doubling to 30 s) rather than
-/// give the segment up until the next start: uploads are what frees space.
-fn compress_waiting_for_disk(
-    z: &mut SegmentCompressor,
+/// Run `write` (compressing one job into the spool); while the spool's
+/// filesystem is full or read-only (`ops::disk`), wait and try again (1 s,
+/// doubling to 30 s) rather than give the segment up until the next start:
+/// uploads are what frees space. `partial` lists the files a failed attempt
+/// may leave, removed before waiting.
+fn waiting_for_disk<T>(
     job: &SealJob,
-) -> io::Result<(u64, Digest)> {
+    partial: &dyn Fn() -> Vec<PathBuf>,
+    mut write: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
     let mut wait = std::time::Duration::from_secs(1);
     loop {
         if let Some(dir) = job.gz.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        match z.compress(&job.src, job.len, &job.gz) {
+        match write() {
             Err(e) if crate::ops::disk::classify(&e).is_some() => {
-                let _ = std::fs::remove_file(&job.gz);
+                for f in partial() {
+                    let _ = std::fs::remove_file(f);
+                }
                 tracing::warn!(segment = %job.src.display(), error = %e, "cannot write the compressed segment to the spool; retrying in {}s", wait.as_secs());
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(std::time::Duration::from_secs(30));
@@ -176,19 +359,54 @@ pub fn spawn_sealer(level: u32, uploader: Uploader) -> io::Result<mpsc::Sender<S
         .spawn(move || {
             let mut z = SegmentCompressor::new(level);
             for job in rx {
-                match compress_waiting_for_disk(&mut z, &job) {
-                    Ok((len, digest)) => uploader.submit_sealed(
-                        UploadJob {
-                            ticket: job.ticket,
-                            key: job.key,
-                            gz_path: job.gz,
-                            meta: job.meta,
-                        },
-                        len,
-                        digest,
-                    ),
+                // The classes in effect now: a reload that changes them
+                // applies from the next sealed segment on.
+                let sent = match uploader.retention() {
+                    None => waiting_for_disk(
+                        &job,
+                        &|| vec![job.gz.clone()],
+                        || z.compress(&job.src, job.len, &job.gz),
+                    )
+                    .map(|(len, digest)| {
+                        uploader.submit_sealed(
+                            UploadJob {
+                                ticket: job.ticket,
+                                key: job.key,
+                                gz_path: job.gz,
+                                meta: job.meta,
+                            },
+                            len,
+                            digest,
+                        )
+                    }),
+                    Some((prefix, classes)) => {
+                        let partial = || {
+                            let days = classes.distinct().into_iter();
+                            days.map(|d| class_spool_path(&job.gz, d)).collect()
+                        };
+                        waiting_for_disk(&job, &partial, || {
+                            z.compress_classes(&job.src, job.len, &job.gz, &classes, &job.meta)
+                        })
+                        .map(|objects| {
+                            let parts = objects
+                                .into_iter()
+                                .map(|o| {
+                                    let job = UploadJob {
+                                        ticket: job.ticket,
+                                        key: class_key(&prefix, o.days, &job.key),
+                                        gz_path: o.path,
+                                        meta: o.meta,
+                                    };
+                                    (job, o.len, o.digest)
+                                })
+                                .collect();
+                            uploader.submit_group(job.ticket, parts)
+                        })
+                    }
+                };
+                if let Err(e) = sent {
                     // The segment stays sealed and is retried at next start.
-                    Err(e) => tracing::error!(segment = %job.src.display(), error = %e, "cannot compress sealed segment; will retry at next start"),
+                    tracing::error!(segment = %job.src.display(), error = %e, "cannot compress sealed segment; will retry at next start");
                 }
             }
         })?;
@@ -277,6 +495,98 @@ mod tests {
             compress(&src, n as u64, &dst, 1).unwrap();
             assert_eq!(gunzip(&std::fs::read(&dst).unwrap()), body, "{n} bytes");
         }
+    }
+
+    #[test]
+    fn classes_split_by_level_deterministically_with_their_own_metadata() {
+        use crate::event::{Event, Tier};
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("s.ndjson");
+        let levels = [Level::Debug, Level::Info, Level::Warn, Level::Error];
+        let mut body = Vec::new();
+        let mut want: std::collections::BTreeMap<u32, Vec<u8>> = Default::default();
+        let classes = Classes::new([Some(1), Some(7), Some(7), Some(30)]).unwrap();
+        // Enough lines for several members per class; a kind that spells
+        // `"lvl":"error"` inside a string must not fool the split.
+        for i in 0..40_000i64 {
+            let mut e = Event::empty(Tier::System);
+            e.ts = 1_000_000 + (i * 7919) % 100_000;
+            e.lvl = levels[(i % 4) as usize];
+            e.kind = "x\",\"lvl\":\"error".into();
+            e.msg = format!("line {i} of the segment");
+            let mut line = Vec::new();
+            e.write_json(&mut line);
+            body.extend_from_slice(&line);
+            want.entry(classes.days(e.lvl))
+                .or_default()
+                .extend_from_slice(&line);
+        }
+        std::fs::write(&src, [&body[..], b"uncommitted"].concat()).unwrap();
+        let meta = ObjectMeta {
+            tier: "system".into(),
+            instance_id: "h".into(),
+            ..ObjectMeta::default()
+        };
+        let mut z = SegmentCompressor::new(1);
+        let a = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("7.ndjson.gz"),
+                &classes,
+                &meta,
+            )
+            .unwrap();
+        let bytes: Vec<Vec<u8>> = a.iter().map(|o| std::fs::read(&o.path).unwrap()).collect();
+        assert_eq!(a.iter().map(|o| o.days).collect::<Vec<_>>(), [1, 7, 30]);
+        assert!(
+            a[1].path.ends_with("7.retain-7d.ndjson.gz"),
+            "{:?}",
+            a[1].path
+        );
+        for (o, gz) in a.iter().zip(&bytes) {
+            let raw = gunzip(gz);
+            assert!(raw == want[&o.days], "class {} differs", o.days);
+            assert_eq!(Digest::of_file(&o.path).unwrap(), (o.len, o.digest));
+            let evs: Vec<Event> = raw
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| Event::from_json(std::str::from_utf8(l).unwrap()).unwrap())
+                .collect();
+            assert_eq!(o.meta.lines, evs.len() as u64);
+            assert_eq!(o.meta.first_ts, evs.iter().map(|e| e.ts).min().unwrap());
+            assert_eq!(o.meta.last_ts, evs.iter().map(|e| e.ts).max().unwrap());
+            assert_eq!(
+                (o.meta.tier.as_str(), o.meta.instance_id.as_str()),
+                ("system", "h")
+            );
+        }
+        // Again (a re-upload after a crash): the same bytes.
+        let b = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("8.ndjson.gz"),
+                &classes,
+                &meta,
+            )
+            .unwrap();
+        for (o, gz) in b.iter().zip(&bytes) {
+            assert!(&std::fs::read(&o.path).unwrap() == gz, "not deterministic");
+        }
+        // A class without events has no object.
+        let only_info = Classes::new([Some(3), Some(3), Some(3), Some(3)]).unwrap();
+        let c = z
+            .compress_classes(
+                &src,
+                body.len() as u64,
+                &d.path().join("9.ndjson.gz"),
+                &only_info,
+                &meta,
+            )
+            .unwrap();
+        assert_eq!(c.len(), 1);
+        assert!(gunzip(&std::fs::read(&c[0].path).unwrap()) == body);
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! so a reader never sees half an object and a crash leaves either the old
 //! object or the new one. Metadata lives beside the tree in
 //! `.meta/{key}.json`, out of the way of anything listing the keys.
+//!
+//! With retention by level (SPEC §13) the store's lifecycle rules have no
+//! equivalent here, so [`DirBucket::prune_classes`] plays their part: every
+//! `retain-{days}d/` tree loses the objects written more than `days` ago
+//! (by file modification time, which is when the object was stored).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -122,6 +127,73 @@ fn replace_atomic(
     f.sync_all()?;
     fs::rename(&tmp, path)?;
     fs::File::open(dir)?.sync_all()
+}
+
+impl DirBucket {
+    /// Delete the objects (and their metadata) under every
+    /// `{key_prefix}/retain-{days}d/` tree that were stored more than
+    /// `days` days before `now`, then the directories left empty. The days
+    /// come from each tree's name, so a class no longer configured still
+    /// expires what was written under it. Blocking; returns how many
+    /// objects were deleted.
+    pub fn prune_classes(
+        &self,
+        key_prefix: &str,
+        now: std::time::SystemTime,
+    ) -> std::io::Result<usize> {
+        let base = match key_prefix {
+            "" => self.root.clone(),
+            p => self.root.join(p),
+        };
+        let rd = match fs::read_dir(&base) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        for entry in rd {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(days) = name
+                .to_str()
+                .and_then(crate::ship::retention::parse_class_dir)
+            else {
+                continue;
+            };
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let max_age = std::time::Duration::from_secs(u64::from(days) * 86_400);
+            let cutoff = now.checked_sub(max_age).unwrap_or(std::time::UNIX_EPOCH);
+            removed += self.prune_tree(&entry.path(), cutoff)?;
+        }
+        Ok(removed)
+    }
+
+    /// Delete files under `dir` modified before `cutoff`; remove `dir` if
+    /// that leaves it empty.
+    fn prune_tree(&self, dir: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let t = entry.file_type()?;
+            if t.is_dir() {
+                removed += self.prune_tree(&path, cutoff)?;
+            } else if t.is_file() && entry.metadata()?.modified()? < cutoff {
+                fs::remove_file(&path)?;
+                if let Some(key) = path.strip_prefix(&self.root).ok().and_then(|k| k.to_str()) {
+                    if let Ok(meta) = self.meta_path(key) {
+                        let _ = fs::remove_file(meta);
+                    }
+                }
+                removed += 1;
+            }
+        }
+        // Fails while the directory still holds something: that is fine.
+        let _ = fs::remove_dir(dir);
+        Ok(removed)
+    }
 }
 
 #[async_trait]
@@ -299,6 +371,47 @@ mod tests {
         assert_eq!(got, b"system/2026/01/30/c.ndjson.gz");
         assert!(b.get("system/nope").await.unwrap().is_none());
         assert!(b.list("../", Depth::All, None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn class_trees_are_pruned_by_the_age_their_name_says() {
+        let d = tempfile::tempdir().unwrap();
+        let b = DirBucket::new(d.path());
+        let meta = ObjectMeta::default();
+        for key in [
+            "p/retain-1d/system/2026/01/02/a.ndjson.gz",
+            "p/retain-7d/system/2026/01/02/a.ndjson.gz",
+            "p/system/2026/01/02/a.ndjson.gz",
+        ] {
+            b.put(key, vec![1], &meta).await.unwrap();
+        }
+        let day = std::time::Duration::from_secs(86_400);
+        let now = std::time::SystemTime::now();
+        assert_eq!(b.prune_classes("p", now).unwrap(), 0);
+        // Two days later: the 1-day class goes, with its metadata.
+        assert_eq!(b.prune_classes("p", now + 2 * day).unwrap(), 1);
+        assert!(b
+            .head("p/retain-1d/system/2026/01/02/a.ndjson.gz")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(!d
+            .path()
+            .join(".meta/p/retain-1d/system/2026/01/02/a.ndjson.gz.json")
+            .exists());
+        assert!(!d.path().join("p/retain-1d").exists());
+        assert!(b
+            .head("p/retain-7d/system/2026/01/02/a.ndjson.gz")
+            .await
+            .unwrap()
+            .is_some());
+        // Objects outside the classes are never touched.
+        assert_eq!(b.prune_classes("p", now + 365 * day).unwrap(), 1);
+        assert!(b
+            .head("p/system/2026/01/02/a.ndjson.gz")
+            .await
+            .unwrap()
+            .is_some());
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@
 
 pub mod digest;
 pub mod dir;
+pub mod retention;
 pub mod s3;
 pub mod uploader;
 
@@ -201,9 +202,11 @@ pub async fn list_all(
     }
 }
 
-/// The bucket `[bucket]` describes. For `r2`/`s3` with `lifecycle = true`,
-/// also installs the retention rules; a failure there is logged, not fatal,
-/// so a token without admin rights still ships.
+/// The bucket `[bucket]` describes. For `r2`/`s3`, also installs the
+/// lifecycle rules it asks for: per tier with `lifecycle = true`, and one
+/// per retention class with `[bucket.retention]` (setting it is the consent,
+/// SPEC §13). A failure there is logged, not fatal, so a token without
+/// admin rights still ships.
 pub async fn from_config(cfg: &Config) -> anyhow::Result<Arc<dyn Bucket>> {
     let b = &cfg.bucket;
     if b.kind == BucketKind::Dir {
@@ -211,13 +214,24 @@ pub async fn from_config(cfg: &Config) -> anyhow::Result<Arc<dyn Bucket>> {
     }
     let settings = s3::S3Settings::from_config(b).context("[bucket] is incomplete")?;
     let bucket = s3::S3Bucket::new(&settings);
+    let mut rules = Vec::new();
     if b.lifecycle {
-        let rules = s3::LifecycleRule::for_tiers(b.key_prefix(), &b.retention_days);
+        rules.extend(s3::LifecycleRule::for_tiers(
+            b.key_prefix(),
+            &b.retention_days,
+        ));
+    }
+    if let Some(Ok(classes)) = b.retention_classes() {
+        rules.extend(classes.lifecycle_rules(b.key_prefix()));
+    }
+    if !rules.is_empty() {
         match bucket.apply_lifecycle(&rules).await {
-            Ok(()) => tracing::info!(bucket = %bucket.describe(), "bucket lifecycle rules applied"),
+            Ok(()) => {
+                tracing::info!(bucket = %bucket.describe(), rules = rules.len(), "bucket lifecycle rules applied")
+            }
             Err(e) => tracing::error!(
                 bucket = %bucket.describe(), error = %e,
-                "could not apply bucket lifecycle rules (bucket.lifecycle = true needs a bucket-admin token); objects will not expire"
+                "could not apply bucket lifecycle rules (bucket.lifecycle and [bucket.retention] need a bucket-admin token); objects will not expire"
             ),
         }
     }

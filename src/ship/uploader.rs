@@ -28,6 +28,12 @@
 //!   path, and [`Bucket::put_file`] streams the file. Its length and digests
 //!   come from the seal thread ([`Uploader::submit_sealed`]); a job without
 //!   them ([`Uploader::submit`]) has them computed from the file, in chunks.
+//! - A segment split into retention classes ([`Uploader::submit_group`]) is
+//!   one job of several objects: it counts as one segment in the backlog,
+//!   its ticket is reported done only when every object is stored, and its
+//!   files are removed then. A crash in between re-submits the segment,
+//!   whose objects are the same bytes under the same keys: those already
+//!   stored are skipped by the HEAD check.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -38,6 +44,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::digest::{Digest, ObjectFile};
+use super::retention::Classes;
 use super::{Bucket, ObjectMeta, Retry, ShipError};
 use crate::config::BucketConfig;
 use crate::ops::metrics::metrics;
@@ -67,6 +74,12 @@ pub struct UploaderConfig {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     pub slow_retry: Duration,
+    /// `bucket.prefix`, trimmed of slashes.
+    pub key_prefix: String,
+    /// `[bucket.retention]`: when set, the seal thread splits segments into
+    /// one object per class. Read at each seal, so a reload applies it to
+    /// segments sealed from then on.
+    pub retention: Option<Classes>,
 }
 
 impl Default for UploaderConfig {
@@ -82,6 +95,8 @@ impl UploaderConfig {
             initial_backoff: b.retry_initial.get(),
             max_backoff: b.retry_max.get(),
             slow_retry: b.retry_rejected.get(),
+            key_prefix: b.key_prefix().to_string(),
+            retention: b.retention_classes().and_then(Result::ok),
         }
     }
 }
@@ -110,11 +125,15 @@ struct Target {
 
 /// A job with what the queue needs to account for it.
 struct Queued {
-    job: UploadJob,
+    ticket: UploadTicket,
+    /// The objects to store, each with the length and digests of its file
+    /// as sealed, when the sealer gave them.
+    parts: Vec<(UploadJob, Option<(u64, Digest)>)>,
     /// Size counted into the backlog gauge at submit, taken out when done.
     bytes: u64,
-    /// Length and digests of the file as sealed, when the sealer gave them.
-    sealed: Option<(u64, Digest)>,
+    /// Remove the parts' files when done (class objects; a single object's
+    /// spool file is the pipeline's to remove).
+    remove_files: bool,
 }
 
 /// Shared between the handle and the job tasks.
@@ -155,12 +174,19 @@ impl Uploader {
                 };
                 let done = done.clone();
                 tokio::spawn(async move {
-                    ctx.upload_until_done(&q.job, q.sealed).await;
+                    for (job, sealed) in &q.parts {
+                        ctx.upload_until_done(job, *sealed).await;
+                    }
+                    if q.remove_files {
+                        for (job, _) in &q.parts {
+                            let _ = tokio::fs::remove_file(&job.gz_path).await;
+                        }
+                    }
                     ctx.health.pending.fetch_sub(1, Ordering::Relaxed);
                     metrics().upload_backlog_segments.dec();
                     metrics().upload_backlog_bytes.dec_by(q.bytes as i64);
                     // The receiver is gone only when the agent is exiting.
-                    let _ = done.send(q.job.ticket);
+                    let _ = done.send(q.ticket);
                 });
             }
         });
@@ -173,7 +199,26 @@ impl Uploader {
     /// ends. `cfg.concurrency` is fixed at spawn (a change needs a restart).
     pub fn replace(&self, bucket: Arc<dyn Bucket>, cfg: UploaderConfig) {
         let mut t = self.target.write().unwrap_or_else(|p| p.into_inner());
+        if t.cfg.retention != cfg.retention {
+            let describe = |c: &Option<Classes>| {
+                c.map_or("none (one object per segment)".to_string(), |c| {
+                    c.describe()
+                })
+            };
+            tracing::info!(
+                from = %describe(&t.cfg.retention),
+                to = %describe(&cfg.retention),
+                "bucket.retention changed; segments sealed from now on use the new classes, objects already written keep theirs"
+            );
+        }
         *t = Target { bucket, cfg };
+    }
+
+    /// The key prefix and retention classes to seal the next segment with,
+    /// when `[bucket.retention]` is set.
+    pub fn retention(&self) -> Option<(String, Classes)> {
+        let t = self.target.read().unwrap_or_else(|p| p.into_inner());
+        t.cfg.retention.map(|c| (t.cfg.key_prefix.clone(), c))
     }
 
     /// Queue a job (never blocks; the queue is bounded by segments on disk).
@@ -189,11 +234,37 @@ impl Uploader {
         self.enqueue(job, len, Some((len, digest)));
     }
 
+    /// Queue the class objects of one segment (each `(job, len, digest)`
+    /// as the seal thread wrote it): one backlog segment, one completion
+    /// for `ticket` once all are stored.
+    pub fn submit_group(&self, ticket: UploadTicket, parts: Vec<(UploadJob, u64, Digest)>) {
+        let bytes = parts.iter().map(|(_, len, _)| len).sum();
+        let parts = parts
+            .into_iter()
+            .map(|(job, len, digest)| (job, Some((len, digest))))
+            .collect();
+        self.push(Queued {
+            ticket,
+            parts,
+            bytes,
+            remove_files: true,
+        });
+    }
+
     fn enqueue(&self, job: UploadJob, bytes: u64, sealed: Option<(u64, Digest)>) {
+        self.push(Queued {
+            ticket: job.ticket,
+            parts: vec![(job, sealed)],
+            bytes,
+            remove_files: false,
+        });
+    }
+
+    fn push(&self, q: Queued) {
+        let bytes = q.bytes;
         metrics().upload_backlog_segments.inc();
         metrics().upload_backlog_bytes.inc_by(bytes as i64);
         self.health.pending.fetch_add(1, Ordering::Relaxed);
-        let q = Queued { job, bytes, sealed };
         if self.tx.send(q).is_err() {
             // Only after the queue task stopped (runtime shutdown): the job
             // stays on disk and is re-submitted at the next start.

@@ -5,9 +5,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod retention;
 mod s3_agent;
 mod s3_backlog;
 mod s3_bucket;
 mod s3_credentials;
 mod s3_stream;
 mod s3_uploader;
+mod streams;

@@ -28,6 +28,7 @@ async fn backlog_gauges_follow_submitted_and_done_jobs() {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(100),
         slow_retry: Duration::from_millis(100),
+        ..UploaderConfig::default()
     };
     g.kill();
     let uploads_before = metrics().uploads.get();

@@ -24,6 +24,7 @@ fn fast() -> UploaderConfig {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(200),
         slow_retry: Duration::from_millis(100),
+        ..UploaderConfig::default()
     }
 }
 

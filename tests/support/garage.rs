@@ -249,6 +249,46 @@ admin_token = "{admin_token}"
         .expect("bucket check thread panicked")
     }
 
+    /// The bucket's lifecycle rules: id -> (prefix, expiration days).
+    pub fn lifecycle(&self) -> BTreeMap<String, (String, i32)> {
+        self.block_on(|b| async move {
+            let out = match b
+                .client()
+                .get_bucket_lifecycle_configuration()
+                .bucket(b.bucket_name())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(_) => return BTreeMap::new(),
+            };
+            out.rules()
+                .iter()
+                .map(|r| {
+                    (
+                        r.id().unwrap_or_default().to_string(),
+                        (
+                            r.filter()
+                                .and_then(|f| f.prefix())
+                                .unwrap_or_default()
+                                .to_string(),
+                            r.expiration().and_then(|e| e.days()).unwrap_or(0),
+                        ),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// Set lifecycle rules the way an operator would (merged with logship's).
+    pub fn apply_lifecycle(&self, rules: Vec<logship::ship::s3::LifecycleRule>) {
+        self.block_on(|b| async move {
+            b.apply_lifecycle(&rules)
+                .await
+                .expect("applying lifecycle rules")
+        })
+    }
+
     /// Every key in the bucket with its size.
     pub fn list(&self) -> BTreeMap<String, i64> {
         self.block_on(|b| async move {

@@ -83,6 +83,8 @@ impl RedisServer {
         };
         let child = cmd
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            // `DEBUG SLEEP` from loopback clients: tests simulate a slow server.
+            .args(["--enable-debug-command", "local"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
