@@ -309,6 +309,9 @@ impl KeyMatcher {
         } else if let Some(inner) = rest.strip_prefix('\'') {
             (p + 1, p + 1 + quoted_len(inner, b'\''), kr.rule)
         } else {
+            if reference_len(rest).is_some() {
+                return None;
+            }
             let (start, end, rule) = self.bare_value(rest, p, kr, colon)?;
             if !plausible_bare(&text[start..end], kr.family) {
                 return None;
@@ -346,6 +349,9 @@ impl KeyMatcher {
                     if let Some(&(_, rule)) = self.schemes.iter().find(|(s, _)| *s == word) {
                         let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
                         let from = word_len + gap;
+                        if reference_len(&rest[from..]).is_some() {
+                            return None;
+                        }
                         let end = if word == "digest" || word.starts_with("aws4") {
                             to_eol(from)
                         } else {
@@ -362,7 +368,7 @@ impl KeyMatcher {
     }
 }
 
-fn is_key_byte(c: u8) -> bool {
+pub(crate) fn is_key_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }
 
@@ -370,7 +376,7 @@ fn is_key_byte(c: u8) -> bool {
 /// then `=`, `:` or `=>` with optional blanks around it. Returns where the
 /// value starts and whether the separator was a colon. `::` (a path in
 /// `Session::new`) and `://` (a URL scheme) are not separators.
-fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
+pub(crate) fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i;
     if b[j..].starts_with(b"\\\"") {
         j += 2;
@@ -410,11 +416,119 @@ fn element_or_flag(b: &[u8], start: usize, end: usize) -> Option<(usize, bool)> 
     if start > 0 && b[start - 1] == b'<' && after == Some(b'>') {
         return Some((end + 1, false));
     }
-    let flag = b[start..end].starts_with(b"--") && after == Some(b' ');
+    let flag = (b[start..end].starts_with(b"--")
+        || (b[start..end].starts_with(b"-") && single_dash_flag(&b[start..end])))
+        && after == Some(b' ');
     match b.get(end + 1) {
         Some(&c) if flag && c != b'-' && !c.is_ascii_whitespace() => Some((end + 1, false)),
         _ => None,
     }
+}
+
+/// `-password`, `-storepass`, `-keypass`, `-passphrase` (Java and OpenSSL
+/// tools take one dash): only password flags, since a one-dash word in prose
+/// is common.
+fn single_dash_flag(flag: &[u8]) -> bool {
+    let f = flag.to_ascii_lowercase();
+    f.len() > 4 && (f.ends_with(b"pass") || f.ends_with(b"password") || f.ends_with(b"passphrase"))
+}
+
+/// A value that refers to a secret kept elsewhere, at the start of `s`:
+/// `${VAR}`, `${VAR:-default}`, `$VAR`, `$(cmd)`, `{{ .Values.x }}`,
+/// `%(name)s`, `#{...}`, `<%= ... %>`, an ARN, a Vault, SOPS, 1Password,
+/// Key Vault or secret-manager reference. Returns its length: such a value
+/// is not a secret and keeps its text.
+pub fn reference_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let closing = |open: u8, close: u8, from: usize| -> Option<usize> {
+        let mut depth = 0usize;
+        for (i, &c) in b.iter().enumerate().skip(from) {
+            if c == open {
+                depth += 1;
+            } else if c == close {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    };
+    if s.starts_with("${") || s.starts_with("#{") {
+        return closing(b'{', b'}', 1);
+    }
+    if s.starts_with("$(") {
+        return closing(b'(', b')', 1);
+    }
+    if s.starts_with("{{") {
+        return s.find("}}").map(|i| i + 2);
+    }
+    if s.starts_with("<%") {
+        return s.find("%>").map(|i| i + 2);
+    }
+    if let Some(r) = s.strip_prefix("%(") {
+        let close = r.find(')')?;
+        let name_ok = r[..close]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+        let conv = r.as_bytes().get(close + 1)?;
+        return (name_ok && conv.is_ascii_alphabetic()).then_some(close + 4);
+    }
+    if let Some(r) = s.strip_prefix('$') {
+        let n = r
+            .bytes()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+            .count();
+        let first_ok = r
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == b'_');
+        let ends = r
+            .as_bytes()
+            .get(n)
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        return (first_ok && n >= 2 && ends).then_some(n + 1);
+    }
+    if s.starts_with("ENC[") {
+        return Some(s.find(']').map_or(s.len(), |i| i + 1));
+    }
+    if s.starts_with("@Microsoft.KeyVault(") {
+        return closing(b'(', b')', 0);
+    }
+    const PREFIXES: &[&str] = &[
+        "arn:aws:",
+        "arn:aws-cn:",
+        "arn:aws-us-gov:",
+        "vault:",
+        "vault://",
+        "ref+",
+        "op://",
+        "sops:",
+        "!vault",
+        "secretsmanager:",
+        "ssm:",
+        "gcpsm://",
+        "awssm://",
+        "akv://",
+        "keyvault:",
+        "azurekeyvault:",
+        "k8s-secret:",
+        "secret://",
+        "secretRef:",
+        "env:",
+        "file:",
+    ];
+    if PREFIXES.iter().any(|p| s.starts_with(p)) || gcp_secret_name(s) {
+        return Some(token_len(s));
+    }
+    None
+}
+
+/// `projects/p/secrets/name/versions/latest` (Google Secret Manager).
+fn gcp_secret_name(s: &str) -> bool {
+    s.strip_prefix("projects/")
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(_, r)| r.starts_with("secrets/"))
 }
 
 /// Length of a quoted value up to its unescaped closing quote (or the line).
@@ -511,7 +625,7 @@ fn is_env_key(key: &str) -> bool {
 /// Values that are not secrets even under a sensitive key.
 pub fn skip_value(v: &str, family: Family) -> bool {
     let v = v.trim();
-    if v.is_empty() || v.starts_with("[REDACTED") || v.starts_with("${") {
+    if v.is_empty() || v.starts_with("[REDACTED") || reference_len(v).is_some() {
         return true;
     }
     if v.bytes()
