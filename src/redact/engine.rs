@@ -99,6 +99,8 @@ struct Detector {
     id: RuleId,
     /// Compiled as `^(?:...)`: run on the text from a keyword on.
     anchored: bool,
+    /// An anchored match must start a token.
+    boundary: bool,
 }
 
 /// What an Aho-Corasick keyword stands for.
@@ -142,14 +144,12 @@ impl Bits {
     }
 }
 
-/// Keyword hits of one message: a bit per unanchored built-in rule.
+/// Keyword hits of one message that are acted on after the automaton pass.
 #[derive(Default)]
 struct Hits {
+    /// Unanchored built-in rules whose keyword occurred.
     rules: Bits,
     pem: bool,
-    url: bool,
-    /// Byte ranges of key stems, in order of their end.
-    stems: Vec<(usize, usize)>,
 }
 
 /// `mode = "hash"`: the keyed MAC and the tag length.
@@ -327,6 +327,7 @@ impl Redactor {
                 check: r.check,
                 id: labels.id(r.name),
                 anchored: r.anchored,
+                boundary: r.boundary,
             });
             let owner = if r.anchored {
                 Owner::Anchored(i)
@@ -392,6 +393,7 @@ impl Redactor {
                 check: None,
                 id: labels.id(name),
                 anchored: false,
+                boundary: false,
             });
         }
 
@@ -521,26 +523,28 @@ impl Inner {
         let bytes = text.as_bytes();
         let mut hits = Hits::default();
         let mut spans = Vec::new();
+        let mut done_until = 0;
         for m in self.keywords.find_overlapping_iter(text) {
             match self.owners[m.pattern().as_usize()] {
                 Owner::Rule(i) => hits.rules.set(i),
                 Owner::Anchored(i) => {
-                    if token_start(bytes, m.start()) {
+                    if !self.detectors[i].boundary || token_start(bytes, m.start()) {
                         self.run_anchored(&self.detectors[i], text, m.start(), &mut spans);
                     }
                 }
                 Owner::Ctx(i) => self.run_ctx(i, text, m.start(), m.end(), &mut spans),
                 Owner::Pem => hits.pem = true,
-                Owner::Key => hits.stems.push((m.start(), m.end())),
-                Owner::Url => hits.url = true,
+                Owner::Key => {
+                    self.keys
+                        .stem(text, (m.start(), m.end()), &mut done_until, &mut spans)
+                }
+                Owner::Url => self.keys.url_password(text, m.start(), &mut spans),
             }
         }
-        let keyish = !hits.stems.is_empty() || hits.url;
         let custom = self.detectors.len() > self.custom_from;
         if spans.is_empty()
             && !hits.rules.any()
             && !hits.pem
-            && !keyish
             && !custom
             && !self.pii.any()
             && !state.in_private_key()
@@ -565,9 +569,6 @@ impl Inner {
         }
         for d in &self.detectors[self.custom_from..] {
             self.run_detector(d, text, &mut spans);
-        }
-        if keyish {
-            self.keys.scan(text, &hits.stems, hits.url, &mut spans);
         }
         if self.pii.any() {
             let mut found = Vec::new();

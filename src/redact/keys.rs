@@ -22,8 +22,6 @@
 //! scheme (`Bearer [REDACTED:bearer]`), a `Cookie:` header value is redacted
 //! to the end of the line. URL userinfo passwords are found here too.
 
-use regex::Regex;
-
 use super::engine::{Labels, RuleId, Span, PRIO_KEY};
 
 /// How a sensitive key's value is parsed and filtered.
@@ -72,6 +70,8 @@ const STEMS: &[(&str, &str, Family, bool)] = &[
     ("passwd", "password", Family::Password, false),
     ("passphrase", "password", Family::Password, false),
     ("pass", "password", Family::Password, false),
+    ("storepass", "password", Family::Password, false),
+    ("keypass", "password", Family::Password, false),
     ("pwd", "password", Family::Pwd, false),
     ("secret", "secret", Family::Plain, false),
     ("token", "token", Family::Plain, false),
@@ -125,7 +125,6 @@ const SCHEMES: &[(&str, &str)] = &[
 
 /// Finds sensitive keys and URL passwords in text; classifies JSON keys.
 pub struct KeyMatcher {
-    url_password: Regex,
     stems: Vec<Stem>,
     env_key: RuleId,
     url_rule: RuleId,
@@ -186,12 +185,7 @@ impl KeyMatcher {
         }
         // Longest first, so `sessionid` wins over `session` wins over `id`.
         stems.sort_by_key(|s| std::cmp::Reverse(s.norm.len()));
-        let url_password = Regex::new(
-            r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/?#@"'<>\[\]]*:([^\s/?#@"'<>]+)@"#,
-        )
-        .map_err(|e| KeyError::Internal(e.to_string()))?;
         Ok(KeyMatcher {
-            url_password,
             stems,
             env_key: labels.id("secret_key"),
             url_rule: labels.id("url_password"),
@@ -238,49 +232,83 @@ impl KeyMatcher {
         None
     }
 
-    /// Spans of sensitive values in `text`. `stems` are the byte ranges
-    /// where the engine's automaton saw a key stem (in order of their end);
-    /// `url` says whether `://` occurs.
-    pub fn scan(&self, text: &str, stems: &[(usize, usize)], url: bool, spans: &mut Vec<Span>) {
+    /// The value of the key around a stem the engine's automaton found at
+    /// `text[s..e]`, if the key is sensitive and a value follows. Stems come
+    /// in order of their end; `done_until` skips the other stems of a key
+    /// already looked at (`db_password` holds `pass` and `password`).
+    pub fn stem(
+        &self,
+        text: &str,
+        (s, e): (usize, usize),
+        done_until: &mut usize,
+        spans: &mut Vec<Span>,
+    ) {
         let bytes = text.as_bytes();
-        let mut done_until = 0;
-        for &(s, e) in stems {
-            if e <= done_until {
-                continue;
-            }
-            let mut start = s;
-            while start > 0 && is_key_byte(bytes[start - 1]) {
-                start -= 1;
-            }
-            let mut end = e;
-            while end < bytes.len() && is_key_byte(bytes[end]) {
-                end += 1;
-            }
-            done_until = end;
-            let Some((value_at, colon)) =
-                separator(bytes, end).or_else(|| element_or_flag(bytes, start, end))
-            else {
-                continue;
-            };
-            let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
-                Some(b'?' | b'&') => Context::Query,
-                _ => Context::Other,
-            };
-            let Some(kr) = self.classify(&text[start..end], ctx) else {
-                continue;
-            };
-            if let Some(span) = self.value_span(text, value_at, kr, colon) {
-                spans.push(span);
-            }
+        if e <= *done_until {
+            return;
         }
-        if url {
-            for c in self.url_password.captures_iter(text) {
-                if let Some(p) = c.get(1) {
-                    if !skip_value(p.as_str(), Family::Password) {
-                        spans.push(Span::new(p.start(), p.end(), self.url_rule, PRIO_KEY));
-                    }
-                }
-            }
+        let mut start = s;
+        while start > 0 && is_key_byte(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = e;
+        while end < bytes.len() && is_key_byte(bytes[end]) {
+            end += 1;
+        }
+        *done_until = end;
+        if bytes[..start].ends_with(b"${") || bytes[..start].ends_with(b"$") {
+            return; // the name in a `${DB_PASSWORD:-x}` reference
+        }
+        if start > 0 && bytes[start - 1] == b':' && in_arn(bytes, start) {
+            return; // `arn:aws:secretsmanager:...:secret:name`
+        }
+        let Some((value_at, colon)) =
+            separator(bytes, end).or_else(|| element_or_flag(bytes, start, end))
+        else {
+            return;
+        };
+        let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
+            Some(b'?' | b'&') => Context::Query,
+            _ => Context::Other,
+        };
+        let Some(kr) = self.classify(&text[start..end], ctx) else {
+            return;
+        };
+        if let Some(span) = self.value_span(text, value_at, kr, colon) {
+            spans.push(span);
+        }
+    }
+
+    /// The password of a URL's userinfo (`scheme://user:password@host`),
+    /// for a `://` at `i`.
+    pub fn url_password(&self, text: &str, i: usize, spans: &mut Vec<Span>) {
+        let b = text.as_bytes();
+        if i == 0 || !b[i - 1].is_ascii_alphanumeric() {
+            return;
+        }
+        let from = i + 3;
+        let stop = b[from..]
+            .iter()
+            .position(|&c| {
+                c.is_ascii_whitespace()
+                    || matches!(c, b'/' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>')
+            })
+            .map(|k| from + k);
+        let Some(at) = stop.filter(|&k| b[k] == b'@') else {
+            return;
+        };
+        let Some(colon) = b[from..at]
+            .iter()
+            .position(|&c| c == b':')
+            .map(|k| from + k)
+        else {
+            return;
+        };
+        if b[from..colon].iter().any(|&c| c == b'[' || c == b']') || colon + 1 >= at {
+            return;
+        }
+        if !skip_value(&text[colon + 1..at], Family::Password) {
+            spans.push(Span::new(colon + 1, at, self.url_rule, PRIO_KEY));
         }
     }
 
@@ -425,6 +453,15 @@ fn element_or_flag(b: &[u8], start: usize, end: usize) -> Option<(usize, bool)> 
     }
 }
 
+/// Is `b[i]` inside an ARN (the token around it starts with `arn:`)?
+fn in_arn(b: &[u8], i: usize) -> bool {
+    let tok = b[..i]
+        .iter()
+        .rposition(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'=' | b','))
+        .map_or(0, |k| k + 1);
+    b[tok..i].starts_with(b"arn:")
+}
+
 /// `-password`, `-storepass`, `-keypass`, `-passphrase` (Java and OpenSSL
 /// tools take one dash): only password flags, since a one-dash word in prose
 /// is common.
@@ -558,10 +595,17 @@ fn plausible_bare(v: &str, family: Family) -> bool {
     if b.len() < 6 || v.starts_with("0x") || !b.iter().any(u8::is_ascii_alphabetic) {
         return false;
     }
-    if b.len() < 16 && b.iter().all(u8::is_ascii_alphabetic) {
+    if b.len() < 16 && b.iter().all(u8::is_ascii_alphabetic) && word_cased(b) {
         return false;
     }
     !package_like(v)
+}
+
+/// Cased like a word (`simple`, `SIMPLE`, `Simple`), not like a random
+/// string (`aBcDeFgHiJ`).
+fn word_cased(b: &[u8]) -> bool {
+    let rest = &b[1..];
+    rest.iter().all(u8::is_ascii_lowercase) || b.iter().all(u8::is_ascii_uppercase)
 }
 
 /// `com.apple.xpc.activity/4505`, `android.os.BinderProxy@3a`: a dotted name

@@ -41,8 +41,11 @@ pub struct Rule {
     /// Extra check on the secret text, for formats a regex cannot pin down.
     pub check: Option<fn(&str) -> bool>,
     /// The match starts with one of the keywords: the regex runs anchored at
-    /// each keyword occurrence that starts a token, never over the line.
+    /// each keyword occurrence, never over the line.
     pub anchored: bool,
+    /// An anchored match must also start a token (the engine's check for
+    /// what `\b` would say, escapes allowed).
+    pub boundary: bool,
 }
 
 /// A rule searched over the whole line (its keyword is inside the match).
@@ -59,6 +62,21 @@ const fn rule(
         group,
         check: None,
         anchored: false,
+        boundary: false,
+    }
+}
+
+/// A rule whose match starts with one of its keywords, anywhere (key
+/// contexts such as `AWS_SECRET_ACCESS_KEY=`, `Bearer `, `AccountKey=`).
+const fn kw(
+    name: &'static str,
+    keywords: &'static [&'static str],
+    pattern: &'static str,
+    group: usize,
+) -> Rule {
+    Rule {
+        anchored: true,
+        ..rule(name, keywords, pattern, group)
     }
 }
 
@@ -72,6 +90,7 @@ const fn pre(name: &'static str, keywords: &'static [&'static str], pattern: &'s
         group: 0,
         check: None,
         anchored: true,
+        boundary: true,
     }
 }
 
@@ -159,7 +178,7 @@ pub static RULES: &[Rule] = &[
     ),
     Rule {
         check: Some(looks_random),
-        ..rule(
+        ..kw(
             "aws_secret_access_key",
             &["aws", "AWS", "Aws"],
             r#"(?i)aws[a-z0-9_.\-]{0,24}(?:secret|sk)[a-z0-9_.\-]{0,24}["']?\s*(?:[:=]|=>)\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
@@ -196,19 +215,19 @@ pub static RULES: &[Rule] = &[
         &["1//0"],
         r"1//0[0-9A-Za-z_\-]{40,}",
     ),
-    rule(
+    kw(
         "gcp_private_key_id",
         &["private_key_id"],
         r#"private_key_id\\?"\s*:\s*\\?"([0-9a-f]{40})\\?""#,
         1,
     ),
-    rule(
+    kw(
         "azure_storage_key",
         &["AccountKey="],
         r"AccountKey=([A-Za-z0-9+/]{86}==)",
         1,
     ),
-    rule(
+    kw(
         "azure_shared_access_key",
         &["SharedAccessKey=", "SharedAccessSignature="],
         r"Shared(?:AccessKey|AccessSignature)=([A-Za-z0-9+/%=&:.\-]{20,}?)(?:;|\s|$|\x22)",
@@ -232,21 +251,25 @@ pub static RULES: &[Rule] = &[
     ),
     Rule {
         check: Some(looks_random),
-        ..rule(
+        ..kw(
             "cloudflare_api_token",
             &["cloudflare", "CLOUDFLARE", "Cloudflare", "CF_API", "cf_api"],
             r#"(?i)(?:cloudflare|cf_api)[a-z0-9_.\-]{0,24}["']?\s*(?:[:=]|=>)\s*["']?([A-Za-z0-9_\-]{37,40})\b"#,
             1,
         )
     },
-    pre("heroku_api_key", &["HRKU-"], r"HRKU-[A-Za-z0-9_\-]{60}\b"),
+    pre1(
+        "heroku_api_key",
+        &["HRKU-"],
+        r"(HRKU-[A-Za-z0-9_\-]{60})(?:[^A-Za-z0-9_\-]|$)",
+    ),
     pre("alibaba_access_key_id", &["LTAI"], r"LTAI[A-Za-z0-9]{20}\b"),
     pre("tencent_secret_id", &["AKID"], r"AKID[A-Za-z0-9]{32}\b"),
     pre("scaleway_access_key", &["SCW"], r"SCW[A-Z0-9]{17}\b"),
     pre(
         "yandex_token",
         &["t1.", "AQVN"],
-        r"(?:t1\.[A-Za-z0-9_\-]{20,}={0,2}\.[A-Za-z0-9_\-]{86}={0,2}|AQVN[A-Za-z0-9_\-]{35,38}\b)",
+        r"(?:t1\.[A-Za-z0-9_\-]{20,}={0,2}\.[A-Za-z0-9_\-]{86}={0,2}|AQVN[A-Za-z0-9_\-]{35,38})",
     ),
     // --- source hosting and CI
     pre("github_pat", &["ghp_"], r"ghp_[A-Za-z0-9]{36}\b"),
@@ -317,8 +340,8 @@ pub static RULES: &[Rule] = &[
     rule(
         "terraform_cloud_token",
         &[".atlasv1."],
-        r"\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70}",
-        0,
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-=]{60,70})",
+        1,
     ),
     pre(
         "vault_token",
@@ -417,7 +440,7 @@ pub static RULES: &[Rule] = &[
         ..pre("crates_io_token", &["cio"], r"cio[A-Za-z0-9]{32}\b")
     },
     pre("clojars_token", &["CLOJARS_"], r"CLOJARS_[A-Za-z0-9]{60}\b"),
-    rule(
+    kw(
         "nuget_config_password",
         &["<add key="],
         r#"(?i)<add\s+key=\\?"(?:ClearText)?Password\\?"\s+value=\\?"([^"\\]+)"#,
@@ -434,13 +457,13 @@ pub static RULES: &[Rule] = &[
         &["xapp-"],
         r"xapp-[0-9]-[A-Z0-9]+-[0-9]+-[A-Za-z0-9]+",
     ),
-    rule(
+    kw(
         "slack_webhook",
         &["hooks.slack.com"],
         r"hooks\.slack\.com/(?:services|workflows|triggers)/([A-Za-z0-9/_+\-]{20,})",
         1,
     ),
-    rule(
+    kw(
         "discord_webhook",
         &["discord.com/api/webhooks", "discordapp.com/api/webhooks"],
         r"discord(?:app)?\.com/api/webhooks/[0-9]+/([A-Za-z0-9_\-]{20,})",
@@ -452,13 +475,13 @@ pub static RULES: &[Rule] = &[
         r"(?:^|[^A-Za-z0-9_\-.])([MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38})(?:[^A-Za-z0-9_\-.]|$)",
         1,
     ),
-    rule(
+    kw(
         "teams_webhook",
         &["webhook.office.com", "logic.azure.com"],
         r"(?:webhook\.office\.com/webhookb2|logic\.azure\.com(?::443)?/workflows)/([A-Za-z0-9@/?=&%._\-]{30,})",
         1,
     ),
-    rule(
+    kw(
         "zapier_webhook",
         &["hooks.zapier.com"],
         r"hooks\.zapier\.com/hooks/catch/([0-9]+/[A-Za-z0-9]+)",
@@ -467,7 +490,7 @@ pub static RULES: &[Rule] = &[
     rule(
         "telegram_bot_token",
         &[":AA"],
-        r"\b([0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|$)",
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|$)",
         1,
     ),
     pre("twilio_api_key", &["SK"], r"SK[0-9a-fA-F]{32}\b"),
@@ -484,8 +507,8 @@ pub static RULES: &[Rule] = &[
     rule(
         "mailchimp_api_key",
         &["-us"],
-        r"\b[0-9a-f]{32}-us[0-9]{1,2}\b",
-        0,
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([0-9a-f]{32}-us[0-9]{1,2})\b",
+        1,
     ),
     pre(
         "brevo_api_key",
@@ -572,10 +595,15 @@ pub static RULES: &[Rule] = &[
         &["NRAK-", "NRII-", "NRJS-"],
         r"(?:NRAK-[A-Z0-9]{27}|NRII-[A-Za-z0-9_\-]{32}|NRJS-[a-f0-9]{19})\b",
     ),
-    rule("new_relic_key", &["NRAL"], r"\b[a-f0-9]{36}NRAL\b", 0),
+    rule(
+        "new_relic_key",
+        &["NRAL"],
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([a-f0-9]{36}NRAL)\b",
+        1,
+    ),
     Rule {
         check: Some(looks_random),
-        ..rule(
+        ..kw(
             "datadog_key",
             &["datadog", "Datadog", "DATADOG", "DD_", "dd_", "dd-"],
             r#"(?i)(?:datadog|dd)[_\-.]?(?:api|app(?:lication)?)[_\-.]?key["']?\s*(?:[:=]|=>)\s*["']?([a-f0-9]{32}|[a-f0-9]{40})\b"#,
@@ -698,8 +726,8 @@ pub static RULES: &[Rule] = &[
     rule(
         "maxmind_license_key",
         &["_mmk"],
-        r"\b[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk\b",
-        0,
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk)\b",
+        1,
     ),
     pre1(
         "salesforce_session",
@@ -727,15 +755,19 @@ pub static RULES: &[Rule] = &[
             r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}",
         )
     },
-    rule(
-        "bearer",
-        &["Bearer", "bearer", "BEARER"],
-        r"\b(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{16,}=*)",
-        1,
-    ),
+    Rule {
+        boundary: true,
+        ..kw(
+            "bearer",
+            &["Bearer", "bearer", "BEARER"],
+            r"\b(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9\-._~+/]{16,}=*)",
+            1,
+        )
+    },
     Rule {
         check: Some(is_basic_credential),
-        ..rule(
+        boundary: true,
+        ..kw(
             "basic_auth",
             &["Basic", "basic", "BASIC"],
             r"\b(?:Basic|basic|BASIC)\s+([A-Za-z0-9+/]{4,}={0,2})(?:[^A-Za-z0-9+/=]|$)",
@@ -743,19 +775,19 @@ pub static RULES: &[Rule] = &[
         )
     },
     // --- passwords on command lines, in the forms the tools take them
-    rule(
+    kw(
         "password",
         &["mysql", "mariadb", "MYSQL", "MARIADB"],
         r#"(?:mysql|mariadb)[a-z_\-]*\b[^|;&\n]*?\s-p['"]?([^\s'"]+)"#,
         1,
     ),
-    rule(
+    kw(
         "password",
         &["sshpass"],
         r#"sshpass\b[^|;&\n]*?\s-p\s*['"]?([^\s'"]+)"#,
         1,
     ),
-    rule(
+    kw(
         "password",
         &["redis-cli"],
         r#"redis-cli\b[^|;&\n]*?\s-a\s*['"]?([^\s'"]+)"#,
@@ -767,13 +799,13 @@ pub static RULES: &[Rule] = &[
         r#"\b(?:docker|podman|nerdctl|buildah|skopeo|helm(?:\s+registry)?|oras|crane)\s+login\b[^|;&\n]*?\s-p\s+['"]?([^\s'"]+)"#,
         1,
     ),
-    rule(
+    kw(
         "password",
         &["mongo"],
         r#"\bmongo(?:sh|dump|restore|import|export|stat|top)?\b[^|;&\n]*?\s-p\s+['"]?([^\s'"]+)"#,
         1,
     ),
-    rule(
+    kw(
         "url_password",
         &["curl"],
         r#"\bcurl\b.*?\s(?:-u|--user)(?:=|\s+)["']?[^\s:"'@]{1,64}:([^\s"']{3,})"#,

@@ -16,3 +16,4 @@ mod core_rotation;
 mod line_path;
 mod redact_cli;
 mod redact_corpus;
+mod redact_heldout;
