@@ -35,6 +35,10 @@ pub enum Family {
     Authorization,
     /// Cookie headers: `; `-separated, redacted to the end of the line.
     Cookie,
+    /// A key merely named `key` (`"key":`, `signing_key:`, `hmacKey=`):
+    /// the value counts only when it looks like key material (see
+    /// [`key_material`]), since cache and object keys are everywhere.
+    KeyMaterial,
     /// Everything else.
     Plain,
 }
@@ -127,6 +131,7 @@ const SCHEMES: &[(&str, &str)] = &[
 pub struct KeyMatcher {
     stems: Vec<Stem>,
     env_key: RuleId,
+    key_material: RuleId,
     url_rule: RuleId,
     schemes: Vec<(&'static str, RuleId)>,
 }
@@ -188,6 +193,7 @@ impl KeyMatcher {
         Ok(KeyMatcher {
             stems,
             env_key: labels.id("secret_key"),
+            key_material: labels.id("generic_key"),
             url_rule: labels.id("url_password"),
             schemes: SCHEMES.iter().map(|&(s, r)| (s, labels.id(r))).collect(),
         })
@@ -227,6 +233,26 @@ impl KeyMatcher {
             return Some(KeyRule {
                 rule: self.env_key,
                 family: Family::Plain,
+            });
+        }
+        let n = norm.len();
+        let named_key = n >= 3
+            && norm[n - 3..].iter().map(|p| p.0).eq(*b"key")
+            && (n == 3 || boundary(raw, norm[n - 3].1))
+            && !norm
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .ends_with(b"publickey")
+            && !norm
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .ends_with(b"pubkey");
+        if named_key {
+            return Some(KeyRule {
+                rule: self.key_material,
+                family: Family::KeyMaterial,
             });
         }
         None
@@ -453,6 +479,39 @@ fn element_or_flag(b: &[u8], start: usize, end: usize) -> Option<(usize, bool)> 
     }
 }
 
+/// A value under a key named `key` that is key material: 20-200 characters
+/// of the base64 / token alphabet with upper case, lower case and digits,
+/// and at least 4 bits of entropy per character. Hex strings (hashes, ids)
+/// and UUIDs fail this on purpose: `"key": "5d41402a..."` is a cache key far
+/// more often than a secret.
+pub fn key_material(v: &str) -> bool {
+    let b = v.as_bytes();
+    if !(20..=200).contains(&b.len())
+        || !b
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-'))
+        || !b.iter().any(u8::is_ascii_uppercase)
+        || !b.iter().any(u8::is_ascii_lowercase)
+        || !b.iter().any(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let mut counts = [0u32; 128];
+    for &c in b {
+        counts[usize::from(c)] += 1;
+    }
+    let n = b.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 4.0
+}
+
 /// Is `b[i]` inside an ARN (the token around it starts with `arn:`)?
 fn in_arn(b: &[u8], i: usize) -> bool {
     let tok = b[..i]
@@ -601,11 +660,29 @@ fn plausible_bare(v: &str, family: Family) -> bool {
     !package_like(v)
 }
 
-/// Cased like a word (`simple`, `SIMPLE`, `Simple`), not like a random
-/// string (`aBcDeFgHiJ`).
+/// Cased like words (`simple`, `SIMPLE`, `Simple`, `AppWindowToken`), not
+/// like a random string (`aBcDeFgHiJ`): every upper-case letter after the
+/// first starts a run of at least two lower-case ones.
 fn word_cased(b: &[u8]) -> bool {
-    let rest = &b[1..];
-    rest.iter().all(u8::is_ascii_lowercase) || b.iter().all(u8::is_ascii_uppercase)
+    if b.iter().all(u8::is_ascii_uppercase) {
+        return true;
+    }
+    let mut i = 1;
+    while i < b.len() {
+        if b[i].is_ascii_uppercase() {
+            let run = b[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_lowercase())
+                .count();
+            if run < 2 {
+                return false;
+            }
+            i += 1 + run;
+        } else {
+            i += 1;
+        }
+    }
+    true
 }
 
 /// `com.apple.xpc.activity/4505`, `android.os.BinderProxy@3a`: a dotted name
@@ -699,6 +776,7 @@ pub fn skip_value(v: &str, family: Family) -> bool {
     }
     match family {
         Family::Password => false,
+        Family::KeyMaterial => !key_material(v),
         Family::Pwd => v.starts_with('/') || v.starts_with('~'),
         _ => v.len() <= 5 && v.bytes().all(|c| c.is_ascii_digit()),
     }

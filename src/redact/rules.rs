@@ -490,7 +490,7 @@ pub static RULES: &[Rule] = &[
     rule(
         "telegram_bot_token",
         &[":AA"],
-        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])([0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|$)",
+        r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr]|/bot)([0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?:[^0-9A-Za-z_\-]|$)",
         1,
     ),
     pre("twilio_api_key", &["SK"], r"SK[0-9a-fA-F]{32}\b"),
@@ -640,7 +640,7 @@ pub static RULES: &[Rule] = &[
     pre1(
         "openai_api_key",
         &["sk-"],
-        r"(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}|or-v1-[a-f0-9]{64}|[a-f0-9]{32}))(?:[^A-Za-z0-9_\-]|$)",
+        r"(sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}|or-v1-[a-f0-9]{64}|[a-f0-9]{32}))(?:[^A-Za-z0-9_\-]|$)",
     ),
     pre(
         "huggingface_token",

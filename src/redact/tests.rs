@@ -769,3 +769,44 @@ fn redact_pii_is_opt_in() {
     .unwrap_err();
     assert_eq!(e.0[0].line, 2, "{e}");
 }
+
+#[test]
+fn redact_tokens_in_url_paths_and_escapes() {
+    let r = redactor();
+    let tg = format!("123456789:AA{}", cases::an(33));
+    let gh = format!("ghp_{}", cases::an(36));
+    for (line, secret) in [
+        (
+            format!("POST https://api.telegram.org/bot{tg}/sendMessage"),
+            tg.clone(),
+        ),
+        (format!("{{\"m\":\"x\\n{gh}\"}}"), gh.clone()),
+        (format!("q=token%3D{gh}%26x"), gh.clone()),
+    ] {
+        let out = redact(&r, &line);
+        assert!(!out.contains(&secret), "{line} -> {out}");
+    }
+}
+
+#[test]
+fn redact_key_material_under_a_key_named_key() {
+    let r = redactor();
+    let material = "Zk3v9QpL2xW8rT5yNb7cHd1FgJ4sMa6E";
+    for line in [
+        format!("{{\"key\": \"{material}\"}}"),
+        format!("hmacKey={material}"),
+        format!("  encryption.key: '{material}'"),
+    ] {
+        let out = redact(&r, &line);
+        assert!(!out.contains(material), "{line} -> {out}");
+    }
+    for line in [
+        "{\"key\": \"5d41402abc4b2a76b9719d911017c592\"}",
+        "{\"key\": \"logs/2024/05/01/app.ndjson.gz\"}",
+        "{\"idempotencyKey\": \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\"}",
+        "{\"publicKey\": \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEabc123XYZ\"}",
+        "partitionKey=user-12345 sortKey=2024-05-01",
+    ] {
+        assert_eq!(redact(&r, line), line);
+    }
+}
