@@ -101,6 +101,8 @@ struct Detector {
     anchored: bool,
     /// An anchored match must start a token.
     boundary: bool,
+    /// The secret starts after the match's first blank run.
+    after_blank: bool,
 }
 
 /// What an Aho-Corasick keyword stands for.
@@ -328,6 +330,7 @@ impl Redactor {
                 id: labels.id(r.name),
                 anchored: r.anchored,
                 boundary: r.boundary,
+                after_blank: r.after_blank,
             });
             let owner = if r.anchored {
                 Owner::Anchored(i)
@@ -394,6 +397,7 @@ impl Redactor {
                 id: labels.id(name),
                 anchored: false,
                 boundary: false,
+                after_blank: false,
             });
         }
 
@@ -592,14 +596,26 @@ impl Inner {
     fn run_anchored(&self, d: &Detector, text: &str, at: usize, spans: &mut Vec<Span>) {
         let hay = &text[at..];
         let m = if d.group == 0 {
-            d.re.find(hay)
+            d.re.find(hay).map(|m| (m.start(), m.end()))
         } else {
-            d.re.captures(hay).and_then(|c| c.get(d.group))
+            d.re.captures(hay)
+                .and_then(|c| c.get(d.group))
+                .map(|m| (m.start(), m.end()))
         };
-        if let Some(m) = m {
-            if Self::check_ok(d, m.as_str()) {
-                spans.push(Span::new(at + m.start(), at + m.end(), d.id, PRIO_RULE));
+        let Some((mut s, e)) = m else {
+            return;
+        };
+        if d.after_blank {
+            let b = hay.as_bytes();
+            while s < e && !matches!(b[s], b' ' | b'\t') {
+                s += 1;
             }
+            while s < e && matches!(b[s], b' ' | b'\t') {
+                s += 1;
+            }
+        }
+        if s < e && Self::check_ok(d, &hay[s..e]) {
+            spans.push(Span::new(at + s, at + e, d.id, PRIO_RULE));
         }
     }
 

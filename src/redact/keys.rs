@@ -754,21 +754,21 @@ pub fn skip_value(v: &str, family: Family) -> bool {
     {
         return true;
     }
-    if matches!(
-        v.to_ascii_lowercase().as_str(),
-        "true"
-            | "false"
-            | "null"
-            | "none"
-            | "nil"
-            | "<nil>"
-            | "undefined"
-            | "n/a"
-            | "<redacted>"
-            | "redacted"
-            | "[]"
-            | "{}"
-    ) {
+    const PLACEHOLDERS: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "none",
+        "nil",
+        "<nil>",
+        "undefined",
+        "n/a",
+        "<redacted>",
+        "redacted",
+        "[]",
+        "{}",
+    ];
+    if v.len() <= 10 && PLACEHOLDERS.iter().any(|p| v.eq_ignore_ascii_case(p)) {
         return true;
     }
     if v.starts_with('{') || v.starts_with('[') {
