@@ -1,19 +1,34 @@
 //! Redaction throughput: benign text, JSON lines, secret-dense lines.
 //!
-//! Benign text comes from `../shared/corpus/loghub/*.log` when present and is
-//! generated otherwise, so the bench runs anywhere. Throughput is reported in
-//! bytes per second of input.
+//! Benign text comes from the shared corpus's `loghub/*.log`
+//! (`$LOGSHIP_CORPUS`, or `shared/corpus` beside the checkout or a parent of
+//! it) when present and is generated otherwise, so the bench runs anywhere.
+//! Throughput is reported in bytes per second of input. Each set is also
+//! compressed with gzip level 1 (`gzip1/<set>`, flate2) in the same run: the
+//! yardstick that BENCHMARKS.md sets every CPU figure beside.
 
 use std::hint::black_box;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logship::redact::{RedactionConfig, Redactor, StreamState};
 
+fn corpus_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("LOGSHIP_CORPUS") {
+        return Some(PathBuf::from(d));
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|p| p.join("shared/corpus"))
+        .find(|p| p.is_dir())
+}
+
 fn benign_lines() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/loghub");
     let mut lines = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&dir) {
+    let dir = corpus_dir().map(|d| d.join("loghub"));
+    if let Some(Ok(entries)) = dir.map(std::fs::read_dir) {
         let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
         for p in paths
@@ -90,6 +105,20 @@ fn bench_set(c: &mut Criterion, name: &str, lines: &[String]) {
                 black_box(&s);
             }
             n
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group("gzip1");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.sample_size(20);
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+            for l in lines {
+                let _ = z.write_all(l.as_bytes());
+                let _ = z.write_all(b"\n");
+            }
+            black_box(z.finish().map(|v| v.len()).unwrap_or(0))
         })
     });
     g.finish();

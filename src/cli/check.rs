@@ -103,15 +103,7 @@ pub fn summary(file: &str, c: &Config) -> String {
         "segments: max_bytes={} max_age={} local_retention={} max_disk={} build_idle_timeout={}",
         g.max_bytes, g.max_age, g.local_retention, g.max_disk, g.build_idle_timeout
     );
-    let _ = writeln!(
-        s,
-        "redaction: {}",
-        if c.redaction.enabled {
-            "enabled"
-        } else {
-            "DISABLED"
-        }
-    );
+    let _ = writeln!(s, "redaction: {}", c.redaction.summary());
     let _ = writeln!(s, "sources: {}", c.sources.len());
     for src in &c.sources {
         if crate::config::stream::is_stream(src) {

@@ -32,7 +32,69 @@ pub struct RedactionConfig {
     /// Extra sensitive key names (matched like the built-in ones: case- and
     /// separator-insensitive, also as a suffix such as `db_<name>`).
     pub keys: Vec<Spanned<String>>,
+    /// What replaces a secret: `mask` (`[REDACTED:rule]`) or `hash`
+    /// (`[REDACTED:rule:tag]`, a keyed HMAC of the secret). Default: mask.
+    pub mode: Option<Spanned<RedactMode>>,
+    /// The HMAC key for `mode = "hash"`, normally `"${LOGSHIP_REDACT_KEY}"`.
+    pub hash_key: Option<HashKey>,
+    /// Or: the name of the environment variable that holds the key.
+    pub hash_key_env: Option<Spanned<String>>,
+    /// Hex characters of the tag, 4..=32. Default: 6 (24 bits).
+    pub hash_length: Option<Spanned<usize>>,
+    /// Personal data to redact as well (opt-in): email, card, ipv4, ipv6,
+    /// phone.
+    pub pii: Vec<Spanned<PiiKind>>,
+    /// `redact` (`[REDACTED:email]`) or `partial` (`j***@example.com`).
+    pub email: EmailStyle,
 }
+
+/// `redaction.mode`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedactMode {
+    #[default]
+    Mask,
+    Hash,
+}
+
+/// One `redaction.pii` entry.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiKind {
+    Email,
+    Card,
+    Ipv4,
+    Ipv6,
+    Phone,
+}
+
+/// `redaction.email`: how an e-mail address is replaced.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailStyle {
+    /// The whole address becomes a marker.
+    #[default]
+    Redact,
+    /// The first character of the local part and the domain stay.
+    Partial,
+}
+
+/// The HMAC key as written in the config: never printed (`Debug` shows
+/// only whether it is set).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct HashKey(pub Spanned<String>);
+
+impl std::fmt::Debug for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashKey(******)")
+    }
+}
+
+/// Default tag length in hex characters.
+pub const DEFAULT_HASH_LENGTH: usize = 6;
+/// Shortest key accepted for `mode = "hash"`, in bytes.
+pub const MIN_HASH_KEY: usize = 16;
 
 /// One user-defined detector.
 #[derive(Clone, Debug, Deserialize)]
@@ -53,7 +115,53 @@ impl Default for RedactionConfig {
             allow: Vec::new(),
             allow_regex: Vec::new(),
             keys: Vec::new(),
+            mode: None,
+            hash_key: None,
+            hash_key_env: None,
+            hash_length: None,
+            pii: Vec::new(),
+            email: EmailStyle::Redact,
         }
+    }
+}
+
+impl RedactionConfig {
+    pub fn mode(&self) -> RedactMode {
+        self.mode
+            .as_ref()
+            .map_or(RedactMode::Mask, |m| *m.get_ref())
+    }
+
+    /// `check`'s one-line description (never the key itself).
+    pub fn summary(&self) -> String {
+        if !self.enabled {
+            return "DISABLED".into();
+        }
+        let mut s = String::from("enabled");
+        if self.mode() == RedactMode::Hash {
+            let from = match (&self.hash_key_env, &self.hash_key) {
+                (Some(v), _) => format!("env {}", v.get_ref()),
+                (None, Some(_)) => "hash_key".into(),
+                (None, None) => "(not set)".into(),
+            };
+            let len = self
+                .hash_length
+                .as_ref()
+                .map_or(DEFAULT_HASH_LENGTH, |l| *l.get_ref());
+            s.push_str(&format!(" mode=hash tag={len} hex key=****** ({from})"));
+        }
+        if !self.pii.is_empty() {
+            let kinds: Vec<String> = self
+                .pii
+                .iter()
+                .map(|k| format!("{:?}", k.get_ref()).to_lowercase())
+                .collect();
+            s.push_str(&format!(" pii={}", kinds.join(",")));
+            if self.email == EmailStyle::Partial {
+                s.push_str(" email=partial");
+            }
+        }
+        s
     }
 }
 
@@ -103,6 +211,14 @@ impl RedactionConfig {
                     RedactError::Key(KeyError::Empty { index, .. }) => {
                         self.keys.get(*index).map(|k| k.span())
                     }
+                    RedactError::HashKeyMissing => self.mode.as_ref().map(|m| m.span()),
+                    RedactError::HashKeyEnv { .. } => self.hash_key_env.as_ref().map(|v| v.span()),
+                    RedactError::HashKeyShort { .. } => self
+                        .hash_key_env
+                        .as_ref()
+                        .map(|v| v.span())
+                        .or_else(|| self.hash_key.as_ref().map(|k| k.0.span())),
+                    RedactError::HashLength { .. } => self.hash_length.as_ref().map(|l| l.span()),
                     RedactError::Key(KeyError::Internal(_)) | RedactError::Internal(_) => None,
                 };
                 src.error_at_parsed(span, e.to_string())

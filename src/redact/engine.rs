@@ -1,18 +1,25 @@
 //! The engine: runs PEM, provider, key-aware and user rules over a message
 //! and replaces what they find.
 //!
-//! Cost model: most lines contain no secret, so a line first goes through two
-//! Aho-Corasick automata (provider keywords plus the PEM header and `://`,
-//! case-sensitive; sensitive key stems, case-insensitive). A line with no hit
-//! and no open PEM block is returned untouched without allocating. Only the
-//! regexes of rules whose keywords occurred run afterwards.
+//! Cost model: most lines contain no secret, so a line first goes through one
+//! Aho-Corasick automaton (provider keywords and provider words, sensitive
+//! key stems in their usual cases, the PEM header and `://`). A line with no
+//! hit and no open PEM block is returned untouched without allocating. An
+//! anchored provider rule runs at the position of its keyword while the
+//! automaton reports it (bounded by the token's length); a provider word is
+//! followed to its value on the spot; only the few rules whose keyword sits
+//! inside the token are searched over the line afterwards.
 //!
 //! Every detector reports byte spans; overlapping spans are merged (the
 //! union is replaced, so no detector can leave a tail of another's secret
 //! visible) and each merged span becomes `[REDACTED:<rule>]`, where the rule
 //! is that of the span that starts first (on a tie: PEM, then provider, then
-//! key rules). Allowlisted values are dropped before merging; PEM spans are
-//! never allowlisted. Output is a pure function of input and stream state.
+//! key rules, then personal data). Allowlisted values are dropped before
+//! merging; PEM spans are never allowlisted; a span inside a marker already
+//! there is dropped, so redacting twice changes nothing. Output is a pure
+//! function of input, stream state and config (with `mode = "hash"` the
+//! marker carries a tag, the first hex digits of HMAC-SHA256(key, secret),
+//! so one secret gives one tag wherever and whenever it appears).
 //!
 //! Metric counters are resolved per rule when the engine is built, so the hot
 //! path only does an atomic add.
@@ -21,13 +28,20 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use hmac::{Hmac, Mac};
 use prometheus_client::metrics::counter::Counter;
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 
-use super::config::{one_line, valid_rule_name, RedactionConfig};
+use super::config::{
+    one_line, valid_rule_name, EmailStyle, PiiKind, RedactMode, RedactionConfig,
+    DEFAULT_HASH_LENGTH, MIN_HASH_KEY,
+};
+use super::context::{self, CTX_RULES};
 use super::keys::{skip_value, Context, Family, KeyError, KeyMatcher};
 use super::pem::{self, StreamState};
+use super::pii::{self, PiiSet};
 use super::rules::RULES;
 
 /// Index of a rule name (its label and marker).
@@ -37,6 +51,7 @@ pub type RuleId = u16;
 pub const PRIO_PEM: u8 = 0;
 pub const PRIO_RULE: u8 = 1;
 pub const PRIO_KEY: u8 = 2;
+pub const PRIO_PII: u8 = 3;
 
 /// A byte range of a message to replace.
 #[derive(Clone, Copy, Debug)]
@@ -82,12 +97,23 @@ struct Detector {
     group: usize,
     check: Option<fn(&str) -> bool>,
     id: RuleId,
+    /// Compiled as `^(?:...)`: run on the text from a keyword on.
+    anchored: bool,
+    /// An anchored match must start a token.
+    boundary: bool,
+    /// The secret starts after the match's first blank run.
+    after_blank: bool,
 }
 
 /// What an Aho-Corasick keyword stands for.
 #[derive(Clone, Copy)]
 enum Owner {
+    /// A rule searched over the whole line after the automaton pass.
     Rule(usize),
+    /// A rule run at the keyword's position.
+    Anchored(usize),
+    /// A provider word: its key's value is checked against the shapes.
+    Ctx(usize),
     Pem,
     /// A sensitive key stem (key-aware scan).
     Key,
@@ -95,14 +121,62 @@ enum Owner {
     Url,
 }
 
-/// Keyword hits of one message: a bit per built-in rule.
+/// Bits for up to 256 unanchored rules.
+#[derive(Default, Clone, Copy)]
+struct Bits([u64; 4]);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn any(&self) -> bool {
+        self.0.iter().any(|&w| w != 0)
+    }
+    fn iter(self) -> impl Iterator<Item = usize> {
+        self.0.into_iter().enumerate().flat_map(|(k, mut w)| {
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let i = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(k * 64 + i)
+            })
+        })
+    }
+}
+
+/// Keyword hits of one message that are acted on after the automaton pass.
 #[derive(Default)]
 struct Hits {
-    rules: u128,
+    /// Unanchored built-in rules whose keyword occurred.
+    rules: Bits,
     pem: bool,
-    url: bool,
-    /// Byte ranges of key stems, in order of their end.
-    stems: Vec<(usize, usize)>,
+}
+
+/// `mode = "hash"`: the keyed MAC and the tag length.
+struct Tagger {
+    mac: Hmac<Sha256>,
+    hex_len: usize,
+}
+
+impl Tagger {
+    /// The first `hex_len` hex digits of HMAC-SHA256(key, secret).
+    fn tag(&self, secret: &str, out: &mut String) {
+        let mut m = self.mac.clone();
+        m.update(secret.as_bytes());
+        let digest = m.finalize().into_bytes();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (k, byte) in digest.iter().enumerate() {
+            if 2 * k >= self.hex_len {
+                break;
+            }
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            if 2 * k + 1 < self.hex_len {
+                out.push(HEX[usize::from(byte & 15)] as char);
+            }
+        }
+    }
 }
 
 /// Everything built from one config; shared behind an `Arc`.
@@ -114,12 +188,20 @@ struct Inner {
     keywords: AhoCorasick,
     owners: Vec<Owner>,
     keys: KeyMatcher,
+    /// Provider-context shapes (`^(?:...)$`), by index of [`CTX_RULES`].
+    ctx: Vec<(Regex, RuleId)>,
     allow: HashSet<String>,
     allow_re: Option<RegexSet>,
+    names: Vec<String>,
     markers: Vec<String>,
     counters: Vec<Counter>,
     pem_rule: RuleId,
     unterminated: Counter,
+    pii: PiiSet,
+    /// Rule ids of the PII kinds, in [`PiiKind`] order.
+    pii_rules: [RuleId; 5],
+    email_partial: bool,
+    tagger: Option<Tagger>,
 }
 
 /// Compiled redaction rules; cheap to clone, `Send + Sync`, built once per
@@ -185,6 +267,14 @@ pub enum RedactError {
     },
     #[error("invalid regex in redaction.allow_regex: {detail}")]
     AllowRegex { index: usize, detail: String },
+    #[error("redaction.mode = \"hash\" needs a key: set hash_key_env = \"LOGSHIP_REDACT_KEY\" (the variable's name) or hash_key = \"${{LOGSHIP_REDACT_KEY}}\"; generate one with `openssl rand -hex 32`")]
+    HashKeyMissing,
+    #[error("redaction.hash_key_env: environment variable {var} is not set (or not UTF-8); export it before starting the agent")]
+    HashKeyEnv { var: String },
+    #[error("redaction hash key is {len} bytes; use at least {MIN_HASH_KEY} random bytes (`openssl rand -hex 32`)")]
+    HashKeyShort { len: usize },
+    #[error("redaction.hash_length = {len}: use 4 to 32 hex characters")]
+    HashLength { len: usize },
     #[error(transparent)]
     Key(#[from] KeyError),
     /// A built-in rule does not build: a bug, not a config mistake.
@@ -220,26 +310,52 @@ impl Redactor {
         let mut errors = Vec::new();
         let mut labels = Labels::default();
         let mut detectors = Vec::new();
-        let mut kw = Vec::new();
+        let mut kw: Vec<String> = Vec::new();
         let mut owners = Vec::new();
-        if RULES.len() > 128 {
-            return Err(internal("more than 128 built-in redaction rules".into()));
+        if RULES.iter().filter(|r| !r.anchored).count() > 256 {
+            return Err(internal("more than 256 unanchored redaction rules".into()));
         }
+        let mut unanchored = 0;
         for (i, r) in RULES.iter().enumerate() {
-            let re = Regex::new(r.pattern)
-                .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
+            let re = if r.anchored {
+                Regex::new(&format!("^(?:{})", r.pattern))
+            } else {
+                Regex::new(r.pattern)
+            }
+            .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
             detectors.push(Detector {
                 re,
                 group: r.group,
                 check: r.check,
                 id: labels.id(r.name),
+                anchored: r.anchored,
+                boundary: r.boundary,
+                after_blank: r.after_blank,
             });
+            let owner = if r.anchored {
+                Owner::Anchored(i)
+            } else {
+                unanchored += 1;
+                Owner::Rule(i)
+            };
             for k in r.keywords {
-                kw.push(*k);
-                owners.push(Owner::Rule(i));
+                kw.push(k.to_string());
+                owners.push(owner);
             }
         }
-        let mut kw: Vec<String> = kw.into_iter().map(str::to_string).collect();
+        let _ = unanchored;
+        let mut ctx = Vec::with_capacity(CTX_RULES.len());
+        for (i, c) in CTX_RULES.iter().enumerate() {
+            let re = Regex::new(&format!("^(?:{})$", c.shapes))
+                .map_err(|e| internal(format!("built-in rule {}: {e}", c.name)))?;
+            ctx.push((re, labels.id(c.name)));
+            for w in c.words {
+                for v in case_variants(w) {
+                    kw.push(v);
+                    owners.push(Owner::Ctx(i));
+                }
+            }
+        }
         kw.push("-----BEGIN ".into());
         owners.push(Owner::Pem);
 
@@ -279,6 +395,9 @@ impl Redactor {
                 group,
                 check: None,
                 id: labels.id(name),
+                anchored: false,
+                boundary: false,
+                after_blank: false,
             });
         }
 
@@ -300,6 +419,15 @@ impl Redactor {
                     None
                 }
             }
+        };
+        let tagger = match cfg.mode() {
+            RedactMode::Mask => None,
+            RedactMode::Hash => hash_key(cfg, &mut errors).map(|(key, hex_len)| Tagger {
+                // HMAC takes a key of any length; this cannot fail.
+                mac: <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+                    .unwrap_or_else(|_| unreachable!("HMAC accepts any key length")),
+                hex_len,
+            }),
         };
         let extra: Vec<String> = cfg.keys.iter().map(|k| k.get_ref().clone()).collect();
         let keys = KeyMatcher::new(&extra, &mut labels).map_err(|e| {
@@ -328,6 +456,14 @@ impl Redactor {
             .build(&kw)
             .map_err(|e| internal(e.to_string()))?;
         let pem_rule = labels.id("pem_private_key");
+        let pii = PiiSet::new(cfg.pii.iter().map(|k| *k.get_ref()));
+        let pii_rules = [
+            labels.id("email"),
+            labels.id("card"),
+            labels.id("ipv4"),
+            labels.id("ipv6"),
+            labels.id("phone"),
+        ];
         let metrics = crate::ops::metrics::metrics();
         let unterminated = metrics.redaction("pem_unterminated");
         let markers = labels
@@ -344,12 +480,18 @@ impl Redactor {
                 keywords,
                 owners,
                 keys,
+                ctx,
                 allow: cfg.allow.iter().map(|a| a.get_ref().clone()).collect(),
                 allow_re,
+                names: labels.names,
                 markers,
                 counters,
                 pem_rule,
                 unterminated,
+                pii,
+                pii_rules,
+                email_partial: cfg.email == EmailStyle::Partial,
+                tagger,
             }),
         })
     }
@@ -381,22 +523,38 @@ impl Redactor {
 
 impl Inner {
     fn redact_text(&self, state: &mut StreamState, msg: &mut String) -> usize {
+        let text = msg.as_str();
+        let bytes = text.as_bytes();
         let mut hits = Hits::default();
-        for m in self.keywords.find_overlapping_iter(msg.as_str()) {
+        let mut spans = Vec::new();
+        let mut done_until = 0;
+        for m in self.keywords.find_overlapping_iter(text) {
             match self.owners[m.pattern().as_usize()] {
-                Owner::Rule(i) => hits.rules |= 1u128 << i,
+                Owner::Rule(i) => hits.rules.set(i),
+                Owner::Anchored(i) => {
+                    if !self.detectors[i].boundary || token_start(bytes, m.start()) {
+                        self.run_anchored(&self.detectors[i], text, m.start(), &mut spans);
+                    }
+                }
+                Owner::Ctx(i) => self.run_ctx(i, text, m.start(), m.end(), &mut spans),
                 Owner::Pem => hits.pem = true,
-                Owner::Key => hits.stems.push((m.start(), m.end())),
-                Owner::Url => hits.url = true,
+                Owner::Key => {
+                    self.keys
+                        .stem(text, (m.start(), m.end()), &mut done_until, &mut spans)
+                }
+                Owner::Url => self.keys.url_password(text, m.start(), &mut spans),
             }
         }
-        let keyish = !hits.stems.is_empty() || hits.url;
         let custom = self.detectors.len() > self.custom_from;
-        if hits.rules == 0 && !hits.pem && !keyish && !custom && !state.in_private_key() {
+        if spans.is_empty()
+            && !hits.rules.any()
+            && !hits.pem
+            && !custom
+            && !self.pii.any()
+            && !state.in_private_key()
+        {
             return 0;
         }
-        let text = msg.as_str();
-        let mut spans = Vec::new();
         let mut unterminated = 0;
         if hits.pem || state.in_private_key() {
             let mut found = pem::Found::default();
@@ -410,17 +568,19 @@ impl Inner {
                     .map(|&(s, e)| Span::new(s, e, self.pem_rule, PRIO_PEM)),
             );
         }
-        let mut bits = hits.rules;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for i in hits.rules.iter() {
             self.run_detector(&self.detectors[i], text, &mut spans);
         }
         for d in &self.detectors[self.custom_from..] {
             self.run_detector(d, text, &mut spans);
         }
-        if keyish {
-            self.keys.scan(text, &hits.stems, hits.url, &mut spans);
+        if self.pii.any() {
+            let mut found = Vec::new();
+            pii::scan(self.pii, text, &mut found);
+            spans.extend(found.into_iter().map(|(s, e, kind)| {
+                let rule = self.pii_rules[kind as usize];
+                Span::new(s, e, rule, PRIO_PII)
+            }));
         }
         if unterminated > 0 {
             self.unterminated.inc_by(unterminated as u64);
@@ -428,19 +588,76 @@ impl Inner {
         self.apply(msg, spans)
     }
 
+    fn check_ok(d: &Detector, s: &str) -> bool {
+        d.check.is_none_or(|f| f(s))
+    }
+
+    /// An anchored rule at the keyword found at `at`.
+    fn run_anchored(&self, d: &Detector, text: &str, at: usize, spans: &mut Vec<Span>) {
+        let hay = &text[at..];
+        let m = if d.group == 0 {
+            d.re.find(hay).map(|m| (m.start(), m.end()))
+        } else {
+            d.re.captures(hay)
+                .and_then(|c| c.get(d.group))
+                .map(|m| (m.start(), m.end()))
+        };
+        let Some((mut s, e)) = m else {
+            return;
+        };
+        if d.after_blank {
+            let b = hay.as_bytes();
+            while s < e && !matches!(b[s], b' ' | b'\t') {
+                s += 1;
+            }
+            while s < e && matches!(b[s], b' ' | b'\t') {
+                s += 1;
+            }
+        }
+        if s < e && Self::check_ok(d, &hay[s..e]) {
+            spans.push(Span::new(at + s, at + e, d.id, PRIO_RULE));
+        }
+    }
+
+    /// A provider word at `text[s..e]`: its key's value, if it has the
+    /// provider's shape.
+    fn run_ctx(&self, i: usize, text: &str, s: usize, e: usize, spans: &mut Vec<Span>) {
+        let Some(kv) = context::value_after(text, s, e) else {
+            return;
+        };
+        let (re, rule) = &self.ctx[i];
+        let (vs, mut ve) = kv.value;
+        // A sentence may end right after the value (`key: abc.`).
+        for _ in 0..2 {
+            let v = &text[vs..ve];
+            if re.is_match(v) {
+                if !context::id_under_id_key(&text[kv.key.0..kv.key.1], v) {
+                    spans.push(Span::new(vs, ve, *rule, PRIO_RULE));
+                }
+                return;
+            }
+            match v.as_bytes().last() {
+                Some(b'.' | b':' | b'!' | b'?') => ve -= 1,
+                _ => return,
+            }
+        }
+    }
+
     fn run_detector(&self, d: &Detector, text: &str, spans: &mut Vec<Span>) {
+        if d.anchored {
+            return;
+        }
         let prio = PRIO_RULE;
-        let ok = |s: &str| d.check.is_none_or(|f| f(s));
         if d.group == 0 {
             for m in d.re.find_iter(text) {
-                if ok(m.as_str()) {
+                if Self::check_ok(d, m.as_str()) {
                     spans.push(Span::new(m.start(), m.end(), d.id, prio));
                 }
             }
         } else {
             for c in d.re.captures_iter(text) {
                 if let Some(m) = c.get(d.group) {
-                    if ok(m.as_str()) {
+                    if Self::check_ok(d, m.as_str()) {
                         spans.push(Span::new(m.start(), m.end(), d.id, prio));
                     }
                 }
@@ -460,6 +677,10 @@ impl Inner {
         if spans.is_empty() {
             return 0;
         }
+        drop_inside_markers(msg, &mut spans);
+        if spans.is_empty() {
+            return 0;
+        }
         spans.sort_unstable_by(|a, b| {
             a.start
                 .cmp(&b.start)
@@ -473,17 +694,41 @@ impl Inner {
                 _ => merged.push(s),
             }
         }
-        let mut out = String::with_capacity(msg.len());
+        let mut out = String::with_capacity(msg.len() + 16 * merged.len());
         let mut at = 0;
         for s in &merged {
             out.push_str(&msg[at..s.start]);
-            out.push_str(&self.markers[s.rule as usize]);
+            self.marker(&msg[s.start..s.end], s.rule, &mut out);
             self.counters[s.rule as usize].inc();
             at = s.end;
         }
         out.push_str(&msg[at..]);
         *msg = out;
         merged.len()
+    }
+
+    /// What replaces `secret` found by `rule`.
+    fn marker(&self, secret: &str, rule: RuleId, out: &mut String) {
+        if self.email_partial && rule == self.pii_rules[PiiKind::Email as usize] {
+            if let Some(at) = secret.find('@') {
+                if let Some(first) = secret[..at].chars().next() {
+                    out.push(first);
+                    out.push_str("***");
+                    out.push_str(&secret[at..]);
+                    return;
+                }
+            }
+        }
+        match &self.tagger {
+            None => out.push_str(&self.markers[rule as usize]),
+            Some(t) => {
+                out.push_str("[REDACTED:");
+                out.push_str(&self.names[rule as usize]);
+                out.push(':');
+                t.tag(secret, out);
+                out.push(']');
+            }
+        }
     }
 
     /// Redact one JSON value found under `key` (None inside arrays).
@@ -505,9 +750,11 @@ impl Inner {
                 }
                 _ => self.redact_text(&mut StreamState::default(), s),
             },
-            Value::Number(_) if kr.is_some_and(|k| k.family == Family::Password) => {
+            Value::Number(n) if kr.is_some_and(|k| k.family == Family::Password) => {
                 if let Some(kr) = kr {
-                    *v = Value::String(self.markers[kr.rule as usize].clone());
+                    let mut s = String::new();
+                    self.marker(&n.to_string(), kr.rule, &mut s);
+                    *v = Value::String(s);
                     self.counters[kr.rule as usize].inc();
                     return 1;
                 }
@@ -527,4 +774,68 @@ impl Inner {
             _ => 0,
         }
     }
+}
+
+/// Does a token start at `i`? No letter, digit or `_` before it, unless that
+/// byte ends an escape (`\n` in a JSON string, `%3D` in a URL).
+fn token_start(b: &[u8], i: usize) -> bool {
+    let Some(&p) = i.checked_sub(1).and_then(|k| b.get(k)) else {
+        return true;
+    };
+    if !(p.is_ascii_alphanumeric() || p == b'_') {
+        return true;
+    }
+    (i >= 2 && b[i - 2] == b'\\' && matches!(p, b'n' | b't' | b'r'))
+        || (i >= 3 && b[i - 3] == b'%' && b[i - 2].is_ascii_hexdigit() && p.is_ascii_hexdigit())
+}
+
+/// Drop spans that touch a marker already in `msg` (`[REDACTED:...]`), so
+/// that a tag or rule name inside one is never taken for a secret.
+fn drop_inside_markers(msg: &str, spans: &mut Vec<Span>) {
+    const OPEN: &str = "[REDACTED";
+    if !msg.contains(OPEN) {
+        return;
+    }
+    let mut regions = Vec::new();
+    let mut from = 0;
+    while let Some(i) = msg[from..].find(OPEN) {
+        let s = from + i;
+        let e = msg[s..].find(']').map_or(msg.len(), |j| s + j + 1);
+        regions.push((s, e));
+        from = e;
+    }
+    spans.retain(|sp| !regions.iter().any(|&(s, e)| sp.start < e && s < sp.end));
+}
+
+/// The HMAC key and tag length for `mode = "hash"`, or the reasons there
+/// is none (pushed to `errors`).
+fn hash_key(cfg: &RedactionConfig, errors: &mut Vec<RedactError>) -> Option<(String, usize)> {
+    let hex_len = cfg
+        .hash_length
+        .as_ref()
+        .map_or(DEFAULT_HASH_LENGTH, |l| *l.get_ref());
+    if !(4..=32).contains(&hex_len) {
+        errors.push(RedactError::HashLength { len: hex_len });
+    }
+    let key = match (&cfg.hash_key_env, &cfg.hash_key) {
+        (Some(var), _) => match std::env::var(var.get_ref()) {
+            Ok(v) => v,
+            Err(_) => {
+                errors.push(RedactError::HashKeyEnv {
+                    var: var.get_ref().clone(),
+                });
+                return None;
+            }
+        },
+        (None, Some(k)) => k.0.get_ref().clone(),
+        (None, None) => {
+            errors.push(RedactError::HashKeyMissing);
+            return None;
+        }
+    };
+    if key.len() < MIN_HASH_KEY {
+        errors.push(RedactError::HashKeyShort { len: key.len() });
+        return None;
+    }
+    (4..=32).contains(&hex_len).then_some((key, hex_len))
 }

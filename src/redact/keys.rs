@@ -22,8 +22,6 @@
 //! scheme (`Bearer [REDACTED:bearer]`), a `Cookie:` header value is redacted
 //! to the end of the line. URL userinfo passwords are found here too.
 
-use regex::Regex;
-
 use super::engine::{Labels, RuleId, Span, PRIO_KEY};
 
 /// How a sensitive key's value is parsed and filtered.
@@ -37,6 +35,10 @@ pub enum Family {
     Authorization,
     /// Cookie headers: `; `-separated, redacted to the end of the line.
     Cookie,
+    /// A key merely named `key` (`"key":`, `signing_key:`, `hmacKey=`):
+    /// the value counts only when it looks like key material (see
+    /// [`key_material`]), since cache and object keys are everywhere.
+    KeyMaterial,
     /// Everything else.
     Plain,
 }
@@ -72,6 +74,8 @@ const STEMS: &[(&str, &str, Family, bool)] = &[
     ("passwd", "password", Family::Password, false),
     ("passphrase", "password", Family::Password, false),
     ("pass", "password", Family::Password, false),
+    ("storepass", "password", Family::Password, false),
+    ("keypass", "password", Family::Password, false),
     ("pwd", "password", Family::Pwd, false),
     ("secret", "secret", Family::Plain, false),
     ("token", "token", Family::Plain, false),
@@ -125,9 +129,9 @@ const SCHEMES: &[(&str, &str)] = &[
 
 /// Finds sensitive keys and URL passwords in text; classifies JSON keys.
 pub struct KeyMatcher {
-    url_password: Regex,
     stems: Vec<Stem>,
     env_key: RuleId,
+    key_material: RuleId,
     url_rule: RuleId,
     schemes: Vec<(&'static str, RuleId)>,
 }
@@ -186,14 +190,10 @@ impl KeyMatcher {
         }
         // Longest first, so `sessionid` wins over `session` wins over `id`.
         stems.sort_by_key(|s| std::cmp::Reverse(s.norm.len()));
-        let url_password = Regex::new(
-            r#"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/?#@"'<>\[\]]*:([^\s/?#@"'<>]+)@"#,
-        )
-        .map_err(|e| KeyError::Internal(e.to_string()))?;
         Ok(KeyMatcher {
-            url_password,
             stems,
             env_key: labels.id("secret_key"),
+            key_material: labels.id("generic_key"),
             url_rule: labels.id("url_password"),
             schemes: SCHEMES.iter().map(|&(s, r)| (s, labels.id(r))).collect(),
         })
@@ -235,52 +235,106 @@ impl KeyMatcher {
                 family: Family::Plain,
             });
         }
+        let n = norm.len();
+        let named_key = n >= 3
+            && norm[n - 3..].iter().map(|p| p.0).eq(*b"key")
+            && (n == 3 || boundary(raw, norm[n - 3].1))
+            && !norm
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .ends_with(b"publickey")
+            && !norm
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .ends_with(b"pubkey");
+        if named_key {
+            return Some(KeyRule {
+                rule: self.key_material,
+                family: Family::KeyMaterial,
+            });
+        }
         None
     }
 
-    /// Spans of sensitive values in `text`. `stems` are the byte ranges
-    /// where the engine's automaton saw a key stem (in order of their end);
-    /// `url` says whether `://` occurs.
-    pub fn scan(&self, text: &str, stems: &[(usize, usize)], url: bool, spans: &mut Vec<Span>) {
+    /// The value of the key around a stem the engine's automaton found at
+    /// `text[s..e]`, if the key is sensitive and a value follows. Stems come
+    /// in order of their end; `done_until` skips the other stems of a key
+    /// already looked at (`db_password` holds `pass` and `password`).
+    pub fn stem(
+        &self,
+        text: &str,
+        (s, e): (usize, usize),
+        done_until: &mut usize,
+        spans: &mut Vec<Span>,
+    ) {
         let bytes = text.as_bytes();
-        let mut done_until = 0;
-        for &(s, e) in stems {
-            if e <= done_until {
-                continue;
-            }
-            let mut start = s;
-            while start > 0 && is_key_byte(bytes[start - 1]) {
-                start -= 1;
-            }
-            let mut end = e;
-            while end < bytes.len() && is_key_byte(bytes[end]) {
-                end += 1;
-            }
-            done_until = end;
-            let Some((value_at, colon)) =
-                separator(bytes, end).or_else(|| element_or_flag(bytes, start, end))
-            else {
-                continue;
-            };
-            let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
-                Some(b'?' | b'&') => Context::Query,
-                _ => Context::Other,
-            };
-            let Some(kr) = self.classify(&text[start..end], ctx) else {
-                continue;
-            };
-            if let Some(span) = self.value_span(text, value_at, kr, colon) {
-                spans.push(span);
-            }
+        if e <= *done_until {
+            return;
         }
-        if url {
-            for c in self.url_password.captures_iter(text) {
-                if let Some(p) = c.get(1) {
-                    if !skip_value(p.as_str(), Family::Password) {
-                        spans.push(Span::new(p.start(), p.end(), self.url_rule, PRIO_KEY));
-                    }
-                }
-            }
+        let mut start = s;
+        while start > 0 && is_key_byte(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = e;
+        while end < bytes.len() && is_key_byte(bytes[end]) {
+            end += 1;
+        }
+        *done_until = end;
+        if bytes[..start].ends_with(b"${") || bytes[..start].ends_with(b"$") {
+            return; // the name in a `${DB_PASSWORD:-x}` reference
+        }
+        if start > 0 && bytes[start - 1] == b':' && in_arn(bytes, start) {
+            return; // `arn:aws:secretsmanager:...:secret:name`
+        }
+        let Some((value_at, colon)) =
+            separator(bytes, end).or_else(|| element_or_flag(bytes, start, end))
+        else {
+            return;
+        };
+        let ctx = match start.checked_sub(1).map(|i| bytes[i]) {
+            Some(b'?' | b'&') => Context::Query,
+            _ => Context::Other,
+        };
+        let Some(kr) = self.classify(&text[start..end], ctx) else {
+            return;
+        };
+        if let Some(span) = self.value_span(text, value_at, kr, colon) {
+            spans.push(span);
+        }
+    }
+
+    /// The password of a URL's userinfo (`scheme://user:password@host`),
+    /// for a `://` at `i`.
+    pub fn url_password(&self, text: &str, i: usize, spans: &mut Vec<Span>) {
+        let b = text.as_bytes();
+        if i == 0 || !b[i - 1].is_ascii_alphanumeric() {
+            return;
+        }
+        let from = i + 3;
+        let stop = b[from..]
+            .iter()
+            .position(|&c| {
+                c.is_ascii_whitespace()
+                    || matches!(c, b'/' | b'?' | b'#' | b'@' | b'"' | b'\'' | b'<' | b'>')
+            })
+            .map(|k| from + k);
+        let Some(at) = stop.filter(|&k| b[k] == b'@') else {
+            return;
+        };
+        let Some(colon) = b[from..at]
+            .iter()
+            .position(|&c| c == b':')
+            .map(|k| from + k)
+        else {
+            return;
+        };
+        if b[from..colon].iter().any(|&c| c == b'[' || c == b']') || colon + 1 >= at {
+            return;
+        }
+        if !skip_value(&text[colon + 1..at], Family::Password) {
+            spans.push(Span::new(colon + 1, at, self.url_rule, PRIO_KEY));
         }
     }
 
@@ -309,6 +363,9 @@ impl KeyMatcher {
         } else if let Some(inner) = rest.strip_prefix('\'') {
             (p + 1, p + 1 + quoted_len(inner, b'\''), kr.rule)
         } else {
+            if reference_len(rest).is_some() {
+                return None;
+            }
             let (start, end, rule) = self.bare_value(rest, p, kr, colon)?;
             if !plausible_bare(&text[start..end], kr.family) {
                 return None;
@@ -346,6 +403,9 @@ impl KeyMatcher {
                     if let Some(&(_, rule)) = self.schemes.iter().find(|(s, _)| *s == word) {
                         let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
                         let from = word_len + gap;
+                        if reference_len(&rest[from..]).is_some() {
+                            return None;
+                        }
                         let end = if word == "digest" || word.starts_with("aws4") {
                             to_eol(from)
                         } else {
@@ -362,7 +422,7 @@ impl KeyMatcher {
     }
 }
 
-fn is_key_byte(c: u8) -> bool {
+pub(crate) fn is_key_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
 }
 
@@ -370,7 +430,7 @@ fn is_key_byte(c: u8) -> bool {
 /// then `=`, `:` or `=>` with optional blanks around it. Returns where the
 /// value starts and whether the separator was a colon. `::` (a path in
 /// `Session::new`) and `://` (a URL scheme) are not separators.
-fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
+pub(crate) fn separator(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i;
     if b[j..].starts_with(b"\\\"") {
         j += 2;
@@ -410,11 +470,161 @@ fn element_or_flag(b: &[u8], start: usize, end: usize) -> Option<(usize, bool)> 
     if start > 0 && b[start - 1] == b'<' && after == Some(b'>') {
         return Some((end + 1, false));
     }
-    let flag = b[start..end].starts_with(b"--") && after == Some(b' ');
+    let flag = (b[start..end].starts_with(b"--")
+        || (b[start..end].starts_with(b"-") && single_dash_flag(&b[start..end])))
+        && after == Some(b' ');
     match b.get(end + 1) {
         Some(&c) if flag && c != b'-' && !c.is_ascii_whitespace() => Some((end + 1, false)),
         _ => None,
     }
+}
+
+/// A value under a key named `key` that is key material: 20-200 characters
+/// of the base64 / token alphabet with upper case, lower case and digits,
+/// and at least 4 bits of entropy per character. Hex strings (hashes, ids)
+/// and UUIDs fail this on purpose: `"key": "5d41402a..."` is a cache key far
+/// more often than a secret.
+pub fn key_material(v: &str) -> bool {
+    let b = v.as_bytes();
+    if !(20..=200).contains(&b.len())
+        || !b
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'_' | b'-'))
+        || !b.iter().any(u8::is_ascii_uppercase)
+        || !b.iter().any(u8::is_ascii_lowercase)
+        || !b.iter().any(u8::is_ascii_digit)
+    {
+        return false;
+    }
+    let mut counts = [0u32; 128];
+    for &c in b {
+        counts[usize::from(c)] += 1;
+    }
+    let n = b.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum();
+    entropy >= 4.0
+}
+
+/// Is `b[i]` inside an ARN (the token around it starts with `arn:`)?
+fn in_arn(b: &[u8], i: usize) -> bool {
+    let tok = b[..i]
+        .iter()
+        .rposition(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'=' | b','))
+        .map_or(0, |k| k + 1);
+    b[tok..i].starts_with(b"arn:")
+}
+
+/// `-password`, `-storepass`, `-keypass`, `-passphrase` (Java and OpenSSL
+/// tools take one dash): only password flags, since a one-dash word in prose
+/// is common.
+fn single_dash_flag(flag: &[u8]) -> bool {
+    let f = flag.to_ascii_lowercase();
+    f.len() > 4 && (f.ends_with(b"pass") || f.ends_with(b"password") || f.ends_with(b"passphrase"))
+}
+
+/// A value that refers to a secret kept elsewhere, at the start of `s`:
+/// `${VAR}`, `${VAR:-default}`, `$VAR`, `$(cmd)`, `{{ .Values.x }}`,
+/// `%(name)s`, `#{...}`, `<%= ... %>`, an ARN, a Vault, SOPS, 1Password,
+/// Key Vault or secret-manager reference. Returns its length: such a value
+/// is not a secret and keeps its text.
+pub fn reference_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let closing = |open: u8, close: u8, from: usize| -> Option<usize> {
+        let mut depth = 0usize;
+        for (i, &c) in b.iter().enumerate().skip(from) {
+            if c == open {
+                depth += 1;
+            } else if c == close {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+        }
+        None
+    };
+    if s.starts_with("${") || s.starts_with("#{") {
+        return closing(b'{', b'}', 1);
+    }
+    if s.starts_with("$(") {
+        return closing(b'(', b')', 1);
+    }
+    if s.starts_with("{{") {
+        return s.find("}}").map(|i| i + 2);
+    }
+    if s.starts_with("<%") {
+        return s.find("%>").map(|i| i + 2);
+    }
+    if let Some(r) = s.strip_prefix("%(") {
+        let close = r.find(')')?;
+        let name_ok = r[..close]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+        let conv = r.as_bytes().get(close + 1)?;
+        return (name_ok && conv.is_ascii_alphabetic()).then_some(close + 4);
+    }
+    if let Some(r) = s.strip_prefix('$') {
+        let n = r
+            .bytes()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+            .count();
+        let first_ok = r
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == b'_');
+        let ends = r
+            .as_bytes()
+            .get(n)
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        return (first_ok && n >= 2 && ends).then_some(n + 1);
+    }
+    if s.starts_with("ENC[") {
+        return Some(s.find(']').map_or(s.len(), |i| i + 1));
+    }
+    if s.starts_with("@Microsoft.KeyVault(") {
+        return closing(b'(', b')', 0);
+    }
+    const PREFIXES: &[&str] = &[
+        "arn:aws:",
+        "arn:aws-cn:",
+        "arn:aws-us-gov:",
+        "vault:",
+        "vault://",
+        "ref+",
+        "op://",
+        "sops:",
+        "!vault",
+        "secretsmanager:",
+        "ssm:",
+        "gcpsm://",
+        "awssm://",
+        "akv://",
+        "keyvault:",
+        "azurekeyvault:",
+        "k8s-secret:",
+        "secret://",
+        "secretRef:",
+        "env:",
+        "file:",
+    ];
+    if PREFIXES.iter().any(|p| s.starts_with(p)) || gcp_secret_name(s) {
+        return Some(token_len(s));
+    }
+    None
+}
+
+/// `projects/p/secrets/name/versions/latest` (Google Secret Manager).
+fn gcp_secret_name(s: &str) -> bool {
+    s.strip_prefix("projects/")
+        .and_then(|r| r.split_once('/'))
+        .is_some_and(|(_, r)| r.starts_with("secrets/"))
 }
 
 /// Length of a quoted value up to its unescaped closing quote (or the line).
@@ -444,10 +654,35 @@ fn plausible_bare(v: &str, family: Family) -> bool {
     if b.len() < 6 || v.starts_with("0x") || !b.iter().any(u8::is_ascii_alphabetic) {
         return false;
     }
-    if b.len() < 16 && b.iter().all(u8::is_ascii_alphabetic) {
+    if b.len() < 16 && b.iter().all(u8::is_ascii_alphabetic) && word_cased(b) {
         return false;
     }
     !package_like(v)
+}
+
+/// Cased like words (`simple`, `SIMPLE`, `Simple`, `AppWindowToken`), not
+/// like a random string (`aBcDeFgHiJ`): every upper-case letter after the
+/// first starts a run of at least two lower-case ones.
+fn word_cased(b: &[u8]) -> bool {
+    if b.iter().all(u8::is_ascii_uppercase) {
+        return true;
+    }
+    let mut i = 1;
+    while i < b.len() {
+        if b[i].is_ascii_uppercase() {
+            let run = b[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_lowercase())
+                .count();
+            if run < 2 {
+                return false;
+            }
+            i += 1 + run;
+        } else {
+            i += 1;
+        }
+    }
+    true
 }
 
 /// `com.apple.xpc.activity/4505`, `android.os.BinderProxy@3a`: a dotted name
@@ -511,7 +746,7 @@ fn is_env_key(key: &str) -> bool {
 /// Values that are not secrets even under a sensitive key.
 pub fn skip_value(v: &str, family: Family) -> bool {
     let v = v.trim();
-    if v.is_empty() || v.starts_with("[REDACTED") || v.starts_with("${") {
+    if v.is_empty() || v.starts_with("[REDACTED") || reference_len(v).is_some() {
         return true;
     }
     if v.bytes()
@@ -519,21 +754,21 @@ pub fn skip_value(v: &str, family: Family) -> bool {
     {
         return true;
     }
-    if matches!(
-        v.to_ascii_lowercase().as_str(),
-        "true"
-            | "false"
-            | "null"
-            | "none"
-            | "nil"
-            | "<nil>"
-            | "undefined"
-            | "n/a"
-            | "<redacted>"
-            | "redacted"
-            | "[]"
-            | "{}"
-    ) {
+    const PLACEHOLDERS: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "none",
+        "nil",
+        "<nil>",
+        "undefined",
+        "n/a",
+        "<redacted>",
+        "redacted",
+        "[]",
+        "{}",
+    ];
+    if v.len() <= 10 && PLACEHOLDERS.iter().any(|p| v.eq_ignore_ascii_case(p)) {
         return true;
     }
     if v.starts_with('{') || v.starts_with('[') {
@@ -541,6 +776,7 @@ pub fn skip_value(v: &str, family: Family) -> bool {
     }
     match family {
         Family::Password => false,
+        Family::KeyMaterial => !key_material(v),
         Family::Pwd => v.starts_with('/') || v.starts_with('~'),
         _ => v.len() <= 5 && v.bytes().all(|c| c.is_ascii_digit()),
     }

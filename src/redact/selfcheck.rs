@@ -23,6 +23,26 @@ fn redactor() -> Redactor {
     .clone()
 }
 
+/// The other settings an input must survive: every PII kind on and
+/// `mode = "hash"` (fixed test key), so tags and partial e-mails are checked
+/// for idempotency too.
+fn redactor_all_options() -> Redactor {
+    use std::sync::OnceLock;
+    static R: OnceLock<Redactor> = OnceLock::new();
+    R.get_or_init(|| {
+        let text = "[redaction]\nmode = \"hash\"\nhash_key = \"selfcheck-key-0123456789\"\npii = [\"email\", \"card\", \"ipv4\", \"ipv6\", \"phone\"]\nemail = \"partial\"\n";
+        let cfg = match crate::config::load_str(std::path::Path::new("selfcheck.toml"), text.into(), &|_| None) {
+            Ok(l) => l.config.redaction,
+            Err(e) => panic!("selfcheck config must load: {e}"),
+        };
+        match Redactor::new(&cfg) {
+            Ok(r) => r,
+            Err(e) => panic!("selfcheck redaction config must build: {e}"),
+        }
+    })
+    .clone()
+}
+
 /// Redact `input` as `logship redact` does: line by line, one state.
 pub fn redact_lines(r: &Redactor, input: &str) -> Vec<String> {
     let mut state = StreamState::default();
@@ -53,6 +73,10 @@ pub fn check_arbitrary(data: &[u8]) {
     let joined = once.join("\n");
     let twice = redact_lines(&r, &joined);
     assert_eq!(twice, once, "not idempotent: {input:?}");
+    let all = redactor_all_options();
+    let once = redact_lines(&all, &input);
+    let twice = redact_lines(&all, &once.join("\n"));
+    assert_eq!(twice, once, "not idempotent with hash and PII: {input:?}");
     let mut data_map = serde_json::Map::new();
     data_map.insert("k".into(), serde_json::Value::String(input.to_string()));
     r.redact_data(&mut data_map);

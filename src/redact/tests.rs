@@ -418,3 +418,395 @@ fn redact_rules_recall_in_wrappers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A string matching a provider-context shape: the first branch of each
+/// alternation, characters cycling through each class (seeded), optional
+/// parts included, each repetition at its lower bound (or `n + extra`).
+fn sample(shape: &str, seed: usize) -> String {
+    fn class_chars(spec: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while i < spec.len() {
+            let c = if spec[i] == b'\\' {
+                i += 1;
+                spec[i]
+            } else {
+                spec[i]
+            };
+            if spec.get(i + 1) == Some(&b'-') && i + 2 < spec.len() {
+                v.extend(c..=spec[i + 2]);
+                i += 3;
+            } else {
+                v.push(c);
+                i += 1;
+            }
+        }
+        v
+    }
+    fn atom(b: &[u8], i: &mut usize) -> Vec<Vec<u8>> {
+        // Returns the alternatives' char sets for one atom: a literal or a
+        // class is one set; a group is its first branch, one set per atom.
+        match b[*i] {
+            b'[' => {
+                let end = *i + 1 + b[*i + 1..].iter().position(|&c| c == b']').unwrap();
+                let set = class_chars(&b[*i + 1..end]);
+                *i = end + 1;
+                vec![set]
+            }
+            b'(' => {
+                let mut depth = 0;
+                let mut j = *i;
+                let mut end_first = None;
+                loop {
+                    match b[j] {
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        b'|' if depth == 1 && end_first.is_none() => end_first = Some(j),
+                        b'\\' => j += 1,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                let inner_start = *i + 3; // `(?:`
+                let inner = &b[inner_start..end_first.unwrap_or(j)];
+                *i = j + 1;
+                let mut k = 0;
+                let mut out = Vec::new();
+                while k < inner.len() {
+                    let sets = atom(inner, &mut k);
+                    let n = quant(inner, &mut k);
+                    for _ in 0..n {
+                        out.extend(sets.iter().cloned());
+                    }
+                }
+                out
+            }
+            b'\\' => {
+                *i += 2;
+                vec![vec![b[*i - 1]]]
+            }
+            c => {
+                *i += 1;
+                vec![vec![c]]
+            }
+        }
+    }
+    fn quant(b: &[u8], i: &mut usize) -> usize {
+        match b.get(*i) {
+            Some(b'{') => {
+                let end = *i + b[*i..].iter().position(|&c| c == b'}').unwrap();
+                let body = std::str::from_utf8(&b[*i + 1..end]).unwrap();
+                *i = end + 1;
+                body.split(',').next().unwrap().parse().unwrap()
+            }
+            Some(b'?') | Some(b'+') => {
+                *i += 1;
+                1
+            }
+            _ => 1,
+        }
+    }
+    let first = {
+        let b = shape.as_bytes();
+        let (mut depth, mut cut) = (0, b.len());
+        let mut in_class = false;
+        let mut k = 0;
+        while k < b.len() {
+            match b[k] {
+                b'\\' => k += 1,
+                b'[' => in_class = true,
+                b']' => in_class = false,
+                b'(' if !in_class => depth += 1,
+                b')' if !in_class => depth -= 1,
+                b'|' if depth == 0 && !in_class => {
+                    cut = k;
+                    break;
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        &shape[..cut]
+    };
+    let b = first.as_bytes();
+    let mut i = 0;
+    let mut out = String::new();
+    let mut n = seed;
+    while i < b.len() {
+        let sets = atom(b, &mut i);
+        let reps = quant(b, &mut i);
+        for _ in 0..reps {
+            for set in &sets {
+                n = n
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                out.push(set[(n >> 33) % set.len()] as char);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn redact_context_rules_true_positive_and_near_miss() {
+    use super::context::CTX_RULES;
+    let r = redactor();
+    let mut failures = Vec::new();
+    for (k, rule) in CTX_RULES.iter().enumerate() {
+        let value = sample(rule.shapes, k + 1);
+        let word = rule.words[0];
+        let env = format!("{}_KEY", word.to_uppercase().replace('-', "_"));
+        let lines = [
+            format!("{word}_key = {value}"),
+            format!("{{\"{word}Key\": \"{value}\"}}"),
+            format!("{env}={value}"),
+            format!("  {word}.key: '{value}'"),
+            format!("--{word}-key {value}"),
+        ];
+        for line in &lines {
+            let out = redact(&r, line);
+            if out.contains(&value) {
+                failures.push(format!("{}: {line:?} -> {out:?}", rule.name));
+            }
+        }
+        // The same value with no provider key, and a value of another
+        // length under the provider key, pass.
+        let mut nears = vec![format!("{word}_host = {}", &value[..value.len() / 2 - 1])];
+        if rule.name != "deepseek_api_key" {
+            // (an `sk-` key is an OpenAI-style token wherever it is)
+            nears.push(format!("region = {value}"));
+        }
+        for near in nears {
+            let out = redact(&r, &near);
+            if out != near {
+                failures.push(format!("{} near miss: {near:?} -> {out:?}", rule.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn redact_context_uuid_under_id_key_stays() {
+    let r = redactor();
+    let uuid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    for line in [
+        format!("HEROKU_APP_ID={uuid}"),
+        format!("heroku_release_id: {uuid}"),
+    ] {
+        assert_eq!(redact(&r, &line), line);
+    }
+    assert_eq!(
+        redact(&r, &format!("HEROKU_API_KEY={uuid}")),
+        "HEROKU_API_KEY=[REDACTED:heroku_api_key]"
+    );
+}
+
+#[test]
+fn redact_references_keep_their_value() {
+    let r = redactor();
+    for line in [
+        "password=${DB_PASSWORD}",
+        "password=${DB_PASSWORD:-changeme}",
+        "DB_PASS=$DB_PASSWORD_FROM_VAULT",
+        "password: \"{{ .Values.db.password }}\"",
+        "password: {{ .Values.db.password }}",
+        "password = %(db_password)s",
+        "api_key=#{ENV['API_KEY']}",
+        "secret: <%= ENV['SECRET'] %>",
+        "{\"password\": \"${DB_PASSWORD}\"}",
+        "token: arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+        "password: vault:secret/data/db#password",
+        "password: ENC[AES256_GCM,data:Tr7o=,iv:1=,tag:x=,type:str]",
+        "secret: op://prod/db/password",
+        "client_secret: projects/p1/secrets/oauth/versions/latest",
+        "password: !vault |",
+        "Authorization: Bearer ${API_TOKEN}",
+        "postgres://app:${DB_PASS}@db:5432/x",
+    ] {
+        assert_eq!(redact(&r, line), line);
+    }
+    // A literal value next to a reference is still a secret.
+    assert_eq!(
+        redact(&r, "password=hunter2 user=${USER}"),
+        "password=[REDACTED:password] user=${USER}"
+    );
+}
+
+#[test]
+fn redact_cli_short_forms() {
+    let r = redactor();
+    let cases = [
+        ("mysql -h db -u root -pS3cret app", "S3cret"),
+        ("mysqldump -uroot -p'S3cret' app", "S3cret"),
+        ("sshpass -p S3cret ssh host", "S3cret"),
+        ("redis-cli -h cache -a S3cret ping", "S3cret"),
+        ("docker login -u bob -p S3cret registry.io", "S3cret"),
+        ("mongosh --host h -u admin -p S3cret", "S3cret"),
+        ("curl -u admin:S3cret https://x.example", "S3cret"),
+        ("curl --user=admin:S3cret https://x.example", "S3cret"),
+        ("keytool -list -storepass S3cret -keystore k.jks", "S3cret"),
+        (
+            "java -Djavax.net.ssl.trustStorePassword=S3cret -jar a.jar",
+            "S3cret",
+        ),
+        ("app --db-password=S3cret --verbose", "S3cret"),
+    ];
+    for (line, secret) in cases {
+        let out = redact(&r, line);
+        assert!(!out.contains(secret), "{line:?} -> {out:?}");
+    }
+    for line in [
+        "mkdir -p /var/lib/app && docker run -p 8080:80 -u 1000:1000 img",
+        "mysql -h db -u root -p app",
+        "ssh -p 2222 host",
+    ] {
+        assert_eq!(redact(&r, line), line);
+    }
+}
+
+fn hashing(key: &str) -> Redactor {
+    let text = format!("[redaction]\nmode = \"hash\"\nhash_key = \"{key}\"\n");
+    let l = crate::config::load_str(std::path::Path::new("a.toml"), text, &|_| None).unwrap();
+    Redactor::new(&l.config.redaction).unwrap()
+}
+
+#[test]
+fn redact_hash_mode_tags_are_keyed_and_stable() {
+    let a = hashing("0123456789abcdef0123456789abcdef");
+    let b = hashing("fedcba9876543210fedcba9876543210");
+    let pat = format!("ghp_{}", cases::an(36));
+    let one = redact(&a, &format!("token {pat} here"));
+    let again = redact(&a, &format!("Authorization: Bearer x password={pat}"));
+    let tag = |s: &str, rule: &str| {
+        let start = s.find(&format!("[REDACTED:{rule}:")).unwrap() + rule.len() + 11;
+        s[start..start + 6].to_string()
+    };
+    assert!(one.starts_with("token [REDACTED:github_pat:"), "{one}");
+    assert_eq!(
+        tag(&one, "github_pat"),
+        tag(&again, "github_pat"),
+        "{again}"
+    );
+    let other_key = redact(&b, &format!("token {pat} here"));
+    assert_ne!(tag(&one, "github_pat"), tag(&other_key, "github_pat"));
+    let other = redact(
+        &a,
+        &format!("token ghp_{} here", cases::fill(cases::AN, 36, 99)),
+    );
+    assert_ne!(tag(&one, "github_pat"), tag(&other, "github_pat"));
+    assert!(tag(&one, "github_pat")
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit()));
+    // Idempotent: a tag is never redacted again.
+    assert_eq!(redact(&a, &one), one);
+    let pw = redact(&a, "password=hunter2");
+    assert_eq!(redact(&a, &pw), pw);
+}
+
+#[test]
+fn redact_hash_mode_config_errors() {
+    let load = |text: &str| {
+        crate::config::load_str(std::path::Path::new("a.toml"), text.into(), &|_| None)
+    };
+    let e = load("[redaction]\nmode = \"hash\"\n").unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].col), (2, 8), "{e}");
+    assert!(e.0[0].message.contains("needs a key"), "{e}");
+    let e = load("[redaction]\nmode = \"hash\"\nhash_key = \"short\"\n").unwrap_err();
+    assert!(e.0[0].message.contains("at least 16"), "{e}");
+    assert!(!e.to_string().contains("short\""), "{e}");
+    let e = load("[redaction]\nmode = \"hash\"\nhash_key_env = \"LOGSHIP_TEST_UNSET_KEY_VAR\"\n")
+        .unwrap_err();
+    assert_eq!((e.0[0].line, e.0[0].col), (3, 16), "{e}");
+    let e =
+        load("[redaction]\nmode = \"hash\"\nhash_key = \"0123456789abcdef\"\nhash_length = 64\n")
+            .unwrap_err();
+    assert_eq!(e.0[0].line, 4, "{e}");
+    let e = load("[redaction]\nmode = \"sha\"\n").unwrap_err();
+    assert_eq!(e.0[0].line, 2, "{e}");
+    let l = load("[redaction]\nmode = \"hash\"\nhash_key = \"0123456789abcdef\"\n").unwrap();
+    let dbg = format!("{:?}", l.config.redaction);
+    assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+    assert!(!l.config.redaction.summary().contains("0123456789abcdef"));
+}
+
+fn with_pii(extra: &str) -> Redactor {
+    let text =
+        format!("[redaction]\npii = [\"email\", \"card\", \"ipv4\", \"ipv6\", \"phone\"]\n{extra}");
+    let l = crate::config::load_str(std::path::Path::new("a.toml"), text, &|_| None).unwrap();
+    Redactor::new(&l.config.redaction).unwrap()
+}
+
+#[test]
+fn redact_pii_is_opt_in() {
+    let line =
+        "user jane@example.com paid with 4111 1111 1111 1111 from 203.0.113.9 tel +1 415 555 0100";
+    assert_eq!(redact(&redactor(), line), line);
+    let out = redact(&with_pii(""), line);
+    assert_eq!(
+        out,
+        "user [REDACTED:email] paid with [REDACTED:card] from [REDACTED:ipv4] tel [REDACTED:phone]"
+    );
+    let partial = redact(
+        &with_pii("email = \"partial\"\n"),
+        "to jane.doe@example.com ok",
+    );
+    assert_eq!(partial, "to j***@example.com ok");
+    let p = with_pii("email = \"partial\"\n");
+    assert_eq!(redact(&p, &partial), partial);
+    let out = redact(&with_pii(""), "client 2001:db8::1 card 4111111111111112");
+    assert_eq!(out, "client [REDACTED:ipv6] card 4111111111111112");
+    let e = crate::config::load_str(
+        std::path::Path::new("a.toml"),
+        "[redaction]\npii = [\"ssn\"]\n".into(),
+        &|_| None,
+    )
+    .unwrap_err();
+    assert_eq!(e.0[0].line, 2, "{e}");
+}
+
+#[test]
+fn redact_tokens_in_url_paths_and_escapes() {
+    let r = redactor();
+    let tg = format!("123456789:AA{}", cases::an(33));
+    let gh = format!("ghp_{}", cases::an(36));
+    for (line, secret) in [
+        (
+            format!("POST https://api.telegram.org/bot{tg}/sendMessage"),
+            tg.clone(),
+        ),
+        (format!("{{\"m\":\"x\\n{gh}\"}}"), gh.clone()),
+        (format!("q=token%3D{gh}%26x"), gh.clone()),
+    ] {
+        let out = redact(&r, &line);
+        assert!(!out.contains(&secret), "{line} -> {out}");
+    }
+}
+
+#[test]
+fn redact_key_material_under_a_key_named_key() {
+    let r = redactor();
+    let material = "Zk3v9QpL2xW8rT5yNb7cHd1FgJ4sMa6E";
+    for line in [
+        format!("{{\"key\": \"{material}\"}}"),
+        format!("hmacKey={material}"),
+        format!("  encryption.key: '{material}'"),
+    ] {
+        let out = redact(&r, &line);
+        assert!(!out.contains(material), "{line} -> {out}");
+    }
+    for line in [
+        "{\"key\": \"5d41402abc4b2a76b9719d911017c592\"}",
+        "{\"key\": \"logs/2024/05/01/app.ndjson.gz\"}",
+        "{\"idempotencyKey\": \"3f2504e0-4f89-11d3-9a0c-0305e82c3301\"}",
+        "{\"publicKey\": \"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEabc123XYZ\"}",
+        "partitionKey=user-12345 sortKey=2024-05-01",
+    ] {
+        assert_eq!(redact(&r, line), line);
+    }
+}

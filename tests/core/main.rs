@@ -20,3 +20,4 @@ mod line_path;
 mod redact_cli;
 mod redact_corpus;
 mod stream_sources;
+mod redact_heldout;

@@ -109,3 +109,65 @@ fn redact_cli_custom_pattern_applies() {
         "user [REDACTED:emp] pin=[REDACTED:pin]\n"
     );
 }
+
+#[test]
+fn redact_cli_hash_mode_key_from_env_never_printed() {
+    let dir = std::env::temp_dir().join(format!("logship-redact-hash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("agent.toml");
+    std::fs::write(
+        &cfg,
+        "[redaction]\nmode = \"hash\"\nhash_key_env = \"LOGSHIP_TEST_REDACT_KEY\"\npii = [\"email\"]\n",
+    )
+    .unwrap();
+    let key = "k3y-that-must-never-be-printed-0123";
+    let check = Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .env("LOGSHIP_TEST_REDACT_KEY", key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout).to_string()
+        + &String::from_utf8_lossy(&check.stderr);
+    assert!(check.status.success(), "{text}");
+    assert!(text.contains("mode=hash"), "{text}");
+    assert!(!text.contains(key), "{text}");
+    // Without the variable, check fails at the key's position.
+    let missing = Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .env_remove("LOGSHIP_TEST_REDACT_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(err.contains("agent.toml:3:16:"), "{err}");
+    // The agent's redaction with that key: same secret, same tag.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logship"))
+        .args(["redact", "-c"])
+        .arg(&cfg)
+        .env("LOGSHIP_TEST_REDACT_KEY", key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"password=hunter2\n{\"password\":\"hunter2\"} to bob@example.com\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let tag = |l: &str| {
+        l.split("[REDACTED:password:")
+            .nth(1)
+            .map(|r| r[..6].to_string())
+    };
+    assert!(tag(lines[0]).is_some(), "{text}");
+    assert_eq!(tag(lines[0]), tag(lines[1]), "{text}");
+    assert!(lines[1].contains("[REDACTED:email:"), "{text}");
+    assert!(!text.contains("hunter2") && !text.contains(key), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

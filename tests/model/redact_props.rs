@@ -102,3 +102,124 @@ fn redact_lines_keeps_count() {
     assert_eq!(out[3], "");
     assert_eq!(out.len(), 4, "{out:?}");
 }
+
+/// A redactor in `mode = "hash"` with `key`.
+fn hashing(key: &str) -> Redactor {
+    let text = format!("[redaction]\nmode = \"hash\"\nhash_key = \"{key}\"\n");
+    let l = logship::config::load_str(std::path::Path::new("a.toml"), text, &|_| None).unwrap();
+    Redactor::new(&l.config.redaction).unwrap()
+}
+
+fn redact_one(r: &Redactor, line: &str) -> String {
+    let mut s = line.to_string();
+    r.redact_msg(&mut StreamState::default(), &mut s);
+    s
+}
+
+/// The tags of the markers in `s`, in order.
+fn tags(s: &str) -> Vec<String> {
+    s.match_indices("[REDACTED:")
+        .filter_map(|(i, _)| {
+            let rest = &s[i + 10..];
+            let end = rest.find(']')?;
+            rest[..end].split(':').nth(1).map(str::to_string)
+        })
+        .collect()
+}
+
+/// Provider tokens with a format of their own (prefix + body), so the
+/// property below covers rule detectors as well as key-aware ones.
+fn provider_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9]{36}".prop_map(|b| format!("ghp_{b}")),
+        "[A-Za-z0-9_-]{20}".prop_map(|b| format!("glpat-{b}")),
+        "[A-Z2-7]{16}".prop_map(|b| format!("AKIA{b}")),
+        "[A-Za-z0-9]{24,40}".prop_map(|b| format!("sk_live_{b}")),
+        "[0-9]{12}-[0-9]{13}-[A-Za-z0-9]{24}".prop_map(|b| format!("xoxb-{b}")),
+        "[A-Za-z0-9_-]{35}".prop_map(|b| format!("AIza{b}")),
+        "[a-f0-9]{64}".prop_map(|b| format!("dop_v1_{b}")),
+        "[A-Za-z0-9]{36}".prop_map(|b| format!("npm_{b}")),
+        "[A-Za-z0-9_-]{93}".prop_map(|b| format!("sk-ant-api03-{b}AA")),
+        "[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}".prop_map(|b| format!("SG.{b}")),
+    ]
+}
+
+/// Where logs carry a secret; `{s}` is the secret, `{k}` a sensitive key.
+const CONTEXTS: &[&str] = &[
+    "{\"{k}\":\"{s}\"}",
+    "{\"log\":\"{k}={s}\\n\",\"stream\":\"stdout\"}",
+    "level=info {k}={s} msg=ok",
+    "{k}: {s}",
+    "X-Api-Key: {s}",
+    "Authorization: Bearer {s}",
+    "GET /cb?code=1&{k}={s}&x=2",
+    "postgres://app:{s}@db:5432/x",
+    "--{k} {s}",
+    "--{k}={s}",
+    "mysql -u root -p{s} app",
+    "export {k}=\"{s}\"",
+    "  {k}: '{s}'",
+    "    raise AuthError(\"{k}={s}\")",
+    "{'{k}': '{s}', 'n': 1}",
+    "{ {k}: '{s}', n: 1 }",
+];
+
+const KEYS: &[&str] = &[
+    "password",
+    "api_key",
+    "client_secret",
+    "auth_token",
+    "DB_PASSWORD",
+    "accessToken",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Keyed hashing: one key and one secret give one tag wherever the
+    /// secret appears; another key or another secret gives another tag.
+    #[test]
+    fn redact_hash_is_deterministic_per_key(
+        key_a in "[A-Za-z0-9]{16,40}",
+        key_b in "[A-Za-z0-9]{16,40}",
+        secret in "[A-Za-z0-9]{12,40}",
+        other in "[A-Za-z0-9]{12,40}",
+    ) {
+        prop_assume!(key_a != key_b && secret != other);
+        let a = hashing(&key_a);
+        let b = hashing(&key_b);
+        let t1 = tags(&redact_one(&a, &format!("password={secret}")));
+        let t2 = tags(&redact_one(&a, &format!("{{\"client_secret\":\"{secret}\"}}")));
+        let t3 = tags(&redact_one(&hashing(&key_a), &format!("api_key: {secret}")));
+        prop_assert_eq!(t1.len(), 1);
+        prop_assert_eq!(&t1, &t2);
+        prop_assert_eq!(&t1, &t3);
+        let tb = tags(&redact_one(&b, &format!("password={secret}")));
+        prop_assert_ne!(&t1, &tb);
+        let to = tags(&redact_one(&a, &format!("password={other}")));
+        prop_assert_ne!(&t1, &to);
+        prop_assert!(t1[0].bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    /// A secret never survives in any context the engine supports, neither
+    /// a random password under a sensitive key nor a provider token.
+    #[test]
+    fn redact_secret_never_survives_any_context(
+        ctx in proptest::sample::select(CONTEXTS),
+        key in proptest::sample::select(KEYS),
+        // A value that starts with `-` after a flag is another flag.
+        password in "[A-Za-z0-9][A-Za-z0-9!%^*_+-]{9,31}",
+        token in provider_token(),
+        use_token in any::<bool>(),
+        prefix in "(|2024-05-01T10:00:00Z INFO |\\[app\\] |E1122 10:00:00.1 1 x.go:9\\] )",
+    ) {
+        let r = redactor();
+        let secret = if use_token { token } else { password };
+        let key = if ctx.starts_with("--") { key.to_lowercase().replace('_', "-") } else { key.to_string() };
+        let line = format!("{prefix}{}", ctx.replace("{k}", &key).replace("{s}", &secret));
+        let out = redact_one(&r, &line);
+        prop_assert!(!out.contains(&secret), "{} -> {}", line, out);
+        // And a second pass changes nothing.
+        prop_assert_eq!(redact_one(&r, &out), out);
+    }
+}
