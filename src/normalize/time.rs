@@ -151,14 +151,37 @@ pub fn parse_syslog(b: &[u8], now_ms: i64) -> Option<(i64, usize)> {
         return None;
     }
     let (ms, flen) = fraction(b, 15);
+    Some((without_year(now_ms, [mo, d, h, mi, s], ms), 15 + flen))
+}
+
+/// Epoch ms of a month/day/time written without a year: the year of
+/// `now_ms`, or the previous one when that would put it more than a day in
+/// the future (a December line read in January).
+fn without_year(now_ms: i64, [mo, d, h, mi, s]: [u32; 5], ms: i64) -> i64 {
     let (year, _, _) = civil_from_days(now_ms.div_euclid(86_400_000));
     let at =
         |y: i64| (days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64) * 1000 + ms;
-    let mut t = at(year);
+    let t = at(year);
     if t > now_ms + 86_400_000 {
-        t = at(year - 1);
+        at(year - 1)
+    } else {
+        t
     }
-    Some((t, 15 + flen))
+}
+
+/// klog / glog `MMDD hh:mm:ss.uuuuuu` at the start of `b` (after the level
+/// letter), year inferred as for syslog. Returns (epoch ms, bytes consumed).
+pub fn parse_klog(b: &[u8], now_ms: i64) -> Option<(i64, usize)> {
+    if b.len() < 13 || b[4] != b' ' || b[7] != b':' || b[10] != b':' {
+        return None;
+    }
+    let (mo, d) = (num(b, 0, 2)?, num(b, 2, 2)?);
+    let (h, mi, s) = (num(b, 5, 2)?, num(b, 8, 2)?, num(b, 11, 2)?);
+    if !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let (ms, flen) = fraction(b, 13);
+    Some((without_year(now_ms, [mo, d, h, mi, s], ms), 13 + flen))
 }
 
 /// Common log format `dd/Mmm/yyyy:hh:mm:ss +zzzz` at the start of `b`.
