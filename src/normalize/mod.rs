@@ -75,6 +75,11 @@ impl Normalizer {
         }
     }
 
+    /// The level of a line that says none.
+    pub fn default_level(&self) -> Level {
+        self.default_level
+    }
+
     /// Fill `ev` from one line. `path_ids` are ids captured from the file's
     /// path template; the line's own ids win over them.
     pub fn normalize(

@@ -32,6 +32,9 @@ pub enum Class {
     Start,
     /// Joins the open record (or begins one if none is open).
     Join,
+    /// Joins as a stack-trace line (a frame, `Caused by:`, a traceback's
+    /// final line): the record is a trace.
+    Frame,
     /// A record of its own: JSON or logfmt.
     Single,
 }
@@ -78,7 +81,7 @@ enum Effect {
 type Rule = (Pat, Effect);
 
 /// Regexes of the presets, by index (see [`Pat::Re`]).
-const REGEXES: [&str; 5] = [
+const REGEXES: [&str; 8] = [
     // 0: Java/.NET/Scala exception header continuing a log line:
     //    `java.lang.IllegalStateException: boom`, `System.IO.IOException`.
     r"^(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error|Throwable|Fault)(?::\s|$)",
@@ -90,6 +93,12 @@ const REGEXES: [&str; 5] = [
     r"^[\w.\-/]+(?:\.\(\*?[\w.]+\))?[\w.\-/]*\([^)]*\)$",
     // 4: PHP frame `#0 /var/www/a.php(12): f()`, `#1 {main}`; chained `Next X: `.
     r"^(?:#\d+ |Next [A-Za-z_\\][\w\\]*: )",
+    // 5: JavaScript error header after a log line: `TypeError: x`, `Error [ERR_X]: y`.
+    r"^[A-Z]?[A-Za-z]*Error(?: \[[\w]+\])?: ",
+    // 6: Ruby backtrace frame without `from`: `/app/models/a.rb:42:in 'total'`.
+    r"^[^\s:]+:\d+:in [`']",
+    // 7: Java's `at` frame also after a tab-less indent of one space or more.
+    r"^\s+at [\w$.<>/]+\(",
 ];
 
 fn regex(i: usize) -> &'static Regex {
@@ -147,13 +156,28 @@ const PRESETS: &[(MultilineMode, &[Rule])] = &[
             (Re(3), JoinIn(Shape::Go)),
         ],
     ),
-    (MultilineMode::Node, &[(Indented("at "), Join)]),
-    (MultilineMode::Ruby, &[(Indented("from "), Join)]),
+    (
+        MultilineMode::Node,
+        &[
+            (Re(7), Join),
+            (Indented("at "), Join),
+            (Re(5), Join),
+            // The closing brace of an error's own properties.
+            (Prefix("}"), Join),
+        ],
+    ),
+    (
+        MultilineMode::Ruby,
+        &[(Indented("from "), Join), (Re(6), Join)],
+    ),
     (
         MultilineMode::Php,
         &[
             (Prefix("Stack trace:"), Join),
             (Prefix("PHP Stack trace:"), Join),
+            // Laravel / Monolog: `[stacktrace]`, `[previous exception] ...`.
+            (Prefix("[stacktrace]"), Join),
+            (Prefix("[previous exception]"), Join),
             (Re(4), Join),
             (Indented("thrown in "), Join),
         ],
@@ -166,6 +190,7 @@ const PRESETS: &[(MultilineMode, &[Rule])] = &[
             (Prefix("---> "), Join),
             (Indented("--- End of "), Join),
             (Prefix("--- End of "), Join),
+            (Prefix("File name: "), Join),
             (Re(0), Join),
         ],
     ),
@@ -253,23 +278,23 @@ impl Rules {
         // Python's final line: the first unindented line after the frames.
         if open == Some(Shape::PyFrames) && !first.is_ascii_whitespace() && !line.is_empty() {
             *shape = Shape::PyEnded;
-            return Class::Join;
+            return Class::Frame;
         }
         if open == Some(Shape::PyEnded) && line.starts_with("Traceback (most recent call last):") {
             *shape = Shape::PyFrames;
-            return Class::Join;
+            return Class::Frame;
         }
         for &(pat, effect) in &self.rules {
             if !matches(pat, line) {
                 continue;
             }
             match effect {
-                Join => return Class::Join,
-                JoinIn(s) if open == Some(s) => return Class::Join,
+                Join => return Class::Frame,
+                JoinIn(s) if open == Some(s) => return Class::Frame,
                 JoinIn(_) => {}
                 JoinAs(s) => {
                     *shape = s;
-                    return Class::Join;
+                    return Class::Frame;
                 }
                 StartAs(s) => {
                     *shape = s;
@@ -327,7 +352,7 @@ mod tests {
         for l in lines {
             let mut shape = Shape::Plain;
             match r.classify(open, l, &mut shape) {
-                Class::Join if open.is_some() => {
+                Class::Join | Class::Frame if open.is_some() => {
                     let last = out.last_mut().unwrap();
                     last.push('\n');
                     last.push_str(l);
@@ -426,6 +451,10 @@ mod tests {
         );
         assert_eq!(
             r.classify(Some(Shape::Plain), "    at x.y(Z.java:1)", &mut s),
+            Class::Frame
+        );
+        assert_eq!(
+            r.classify(Some(Shape::Plain), "    wrapped text", &mut s),
             Class::Join
         );
     }

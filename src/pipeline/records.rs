@@ -215,6 +215,10 @@ struct Unit {
     lines: u32,
     /// Continuation lines dropped after a cut.
     dropped: u32,
+    /// Its first line carried a level.
+    leveled: bool,
+    /// It has stack-trace lines (see [`Class::Frame`]).
+    trace: bool,
     /// More lines may still join.
     open: bool,
     shape: Shape,
@@ -417,8 +421,9 @@ impl Assembler {
             None => Class::Single,
             Some(r) => r.classify(open.map(|i| self.held[i].shape), w.text, &mut shape),
         };
-        if class == Class::Join {
+        if matches!(class, Class::Join | Class::Frame) {
             if let Some(i) = open {
+                self.held[i].trace |= class == Class::Frame;
                 self.join(i, &w, shape, cx);
                 return;
             }
@@ -439,7 +444,11 @@ impl Assembler {
             .pop()
             .unwrap_or_else(|| Event::empty(Tier::System));
         let supplied = cx.begin(w.text, w.truncated, w.wrap, &mut ev);
+        let leveled = ev.lvl != cx.path.normalizer.default_level()
+            || crate::normalize::level::from_text(w.text).is_some();
         let unit = Unit {
+            leveled,
+            trace: class == Class::Frame,
             start: w.start,
             last_at: w.last_at,
             snapshot,
@@ -658,6 +667,11 @@ fn append_capped(text: &mut String, piece: &str) -> bool {
 /// The last touches on a record: trailing blank lines go, the byte limit
 /// holds, a cut record says so.
 fn finish_unit(u: &mut Unit, max_bytes: usize) {
+    // A stack trace without a level of its own (`Exception in thread`,
+    // `panic:`, an uncaught traceback) is what a reader calls an error.
+    if u.trace && u.lines > 1 && !u.leveled {
+        u.ev.lvl = crate::event::Level::Error;
+    }
     while u.lines > 1 {
         match u.ev.msg.rfind('\n') {
             Some(i) if u.ev.msg[i + 1..].trim().is_empty() => {
