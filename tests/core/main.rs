@@ -13,6 +13,7 @@ mod core_idle_seal;
 mod core_lifecycle;
 mod core_redaction;
 mod core_rotation;
+mod formats;
 mod line_path;
 mod redact_cli;
 mod redact_corpus;
