@@ -11,6 +11,7 @@ mod core_crash;
 mod core_hostile;
 mod core_idle_seal;
 mod core_lifecycle;
+mod core_multiline;
 mod core_redaction;
 mod core_rotation;
 mod formats;
