@@ -88,7 +88,11 @@ fn record(n: usize, shape: u8, frames: usize) -> Record {
             (l, None)
         }
         _ => {
-            let s = if n % 2 == 0 { "stdout" } else { "stderr" };
+            let s = if n.is_multiple_of(2) {
+                "stdout"
+            } else {
+                "stderr"
+            };
             let mut l = vec![format!("{ts} ERROR r{n} in pod")];
             l.extend((0..frames).map(|j| format!("\tat p.R{n}.f{j}(P.java:{j})")));
             (
@@ -308,7 +312,7 @@ fn run(records: Vec<Record>, mix: Vec<bool>, actions: Vec<Action>) {
     a.tailer();
     a.commit();
     let mut written = 0;
-    let mut write = |n: usize, written: &mut usize| {
+    let write = |n: usize, written: &mut usize| {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         let end = (*written + n).min(lines.len());
         for l in &lines[*written..end] {
