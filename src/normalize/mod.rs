@@ -318,6 +318,20 @@ impl Normalizer {
                 }
             }
         }
+        // Docker json-file lines under `format = "json"` (the `docker` and
+        // `auto` formats unwrap them before this, joining partial lines):
+        // the stream is `src`, the app's newline is not part of `msg`.
+        let mut docker = false;
+        if map.contains_key("log") {
+            if let Some(Value::String(s)) = map.get("stream") {
+                if s == "stdout" || s == "stderr" {
+                    ev.src.clear();
+                    ev.src.push_str(s);
+                    map.remove("stream");
+                    docker = true;
+                }
+            }
+        }
         match take_first(&mut map, &MSG_KEYS, |v| v.as_str().map(str::to_string)) {
             Some(m) => {
                 if ev.lvl == self.default_level {
@@ -326,6 +340,9 @@ impl Normalizer {
                     }
                 }
                 ev.msg = m;
+                if docker && ev.msg.ends_with('\n') {
+                    ev.msg.pop();
+                }
             }
             None => ev.msg.push_str(line.trim()),
         }
@@ -516,6 +533,18 @@ mod tests {
         assert!(n.container("2026-11-22T03:49:44Z INFO up").is_none());
         let text = Normalizer::plain("app", Tier::System, Format::Text, "h");
         assert!(text.container("2026-11-22T03:49:44Z stdout F x").is_none());
+    }
+
+    #[test]
+    fn docker_lines_under_json_keep_their_stream() {
+        let ev = norm(
+            Format::Json,
+            r#"{"log":"ERROR boom\n","stream":"stderr","time":"2026-11-22T03:49:44Z"}"#,
+        );
+        assert_eq!(
+            (ev.src.as_str(), ev.msg.as_str(), ev.lvl, ev.ts),
+            ("stderr", "ERROR boom", Level::Error, NOW)
+        );
     }
 
     #[test]
