@@ -232,6 +232,8 @@ struct Unit {
 #[derive(Debug)]
 struct Partial {
     start: u64,
+    /// Offset of its latest piece.
+    last_at: u64,
     snapshot: StreamState,
     text: String,
     truncated: bool,
@@ -351,6 +353,7 @@ impl Assembler {
         }
         if let Some(p) = self.partial[slot].as_mut() {
             p.last = cx.now;
+            p.last_at = at;
             p.truncated |= line.truncated;
             if p.text.len() >= MAX_LINE {
                 p.dropped += inner.len();
@@ -390,6 +393,7 @@ impl Assembler {
             }
             self.partial[slot] = Some(Partial {
                 start: at,
+                last_at: at,
                 snapshot: cx.redact.clone(),
                 text,
                 truncated: line.truncated,
@@ -630,7 +634,7 @@ impl Assembler {
         let whole = Whole {
             slot,
             start: p.start,
-            last_at: self.last_at.unwrap_or(p.start),
+            last_at: p.last_at,
             snapshot: Some(p.snapshot),
             text: &p.text,
             truncated: p.truncated || p.text.len() >= MAX_LINE,
