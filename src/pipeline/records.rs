@@ -716,6 +716,11 @@ pub struct Shared<'a> {
 }
 
 impl Files {
+    /// No file has gone through the record steps (or all were forgotten).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// No file has anything open or waiting.
     pub fn is_idle(&self) -> bool {
         self.map.values().all(|(_, a)| a.is_idle())
@@ -765,6 +770,10 @@ impl Files {
         let mut gone = Vec::new();
         for (key, (si, a)) in self.map.iter_mut() {
             if a.is_idle() {
+                // Forget files no longer followed (rotated away and reaped).
+                if tailer.file_mut(*key).is_none() {
+                    gone.push(*key);
+                }
                 continue;
             }
             let Some(spec) = sh.specs.get(*si) else {
