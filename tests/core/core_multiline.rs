@@ -132,6 +132,25 @@ fn kill_9_while_traces_are_half_written() {
     let st = a.term();
     assert!(st.success(), "stderr:\n{}", a.stderr());
     let events = a.local_events();
+    // Name what went wrong, if anything: a split is an event holding part
+    // of a record, a merge one holding lines of two records.
+    let id_of = |line: &str| {
+        line.split("rec ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .map(str::to_string)
+    };
+    let expected: std::collections::HashSet<&str> = records.iter().map(String::as_str).collect();
+    let (mut splits, mut merges) = (0, 0);
+    for e in events.iter().filter(|e| !expected.contains(e.msg.as_str())) {
+        let ids: std::collections::HashSet<String> = e.msg.lines().filter_map(id_of).collect();
+        if ids.len() > 1 {
+            merges += 1;
+        } else {
+            splits += 1;
+        }
+    }
+    assert_eq!((splits, merges), (0, 0), "records split or merged");
     assert_exactly_once(&events, &records);
     let errors = events.iter().filter(|e| e.msg.contains('\n')).count();
     assert!(
