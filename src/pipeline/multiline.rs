@@ -264,7 +264,18 @@ impl Rules {
     pub fn classify(&self, open: Option<Shape>, line: &str, shape: &mut Shape) -> Class {
         let b = line.as_bytes();
         let first = b.first().copied().unwrap_or(b' ');
-        if first == b'{' || logfmt::looks_like(line) && logfmt::parse(line).is_some() {
+        // A whole JSON object on one line stands alone; a line that only
+        // opens one (`{` of a pretty-printed value) begins a record its
+        // indented lines and closing `}` join.
+        if first == b'{' {
+            return if line.trim_end().ends_with('}') {
+                Class::Single
+            } else {
+                *shape = Shape::Plain;
+                Class::Start
+            };
+        }
+        if logfmt::looks_like(line) && logfmt::parse(line).is_some() {
             return Class::Single;
         }
         if self.mode == MultilineMode::Custom {
@@ -456,6 +467,25 @@ mod tests {
         assert_eq!(
             r.classify(Some(Shape::Plain), "    wrapped text", &mut s),
             Class::Join
+        );
+    }
+
+    #[test]
+    fn pretty_printed_json_is_one_record() {
+        let g = group(
+            &rules(MultilineMode::Auto),
+            &[
+                "{",
+                "  \"a\": 1,",
+                "  \"b\": [2, 3]",
+                "}",
+                "{\"c\":4}",
+                "next",
+            ],
+        );
+        assert_eq!(
+            g,
+            ["{\n  \"a\": 1,\n  \"b\": [2, 3]\n}", "{\"c\":4}", "next"]
         );
     }
 
