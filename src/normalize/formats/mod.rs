@@ -57,3 +57,51 @@ pub struct ContainerLine<'a> {
     /// The application's text, without the runtime's newline.
     pub text: std::borrow::Cow<'a, str>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Format;
+    use crate::event::{Event, Tier};
+    use crate::normalize::Normalizer;
+    use proptest::prelude::*;
+
+    /// Lines that look almost like each format, mutated: no parser panics,
+    /// and every format's normalizer turns any line into an event.
+    fn near_lines() -> impl Strategy<Value = String> {
+        let seeds = prop::sample::select(vec![
+            "2026-11-22T03:49:44.669794202Z stdout P x",
+            r#"{"log":"a\n","stream":"stderr","time":"2026-11-22T03:49:44Z"}"#,
+            "<165>1 2026-11-22T03:49:44.003Z h a 1 ID [x y=\"]\"] m",
+            "<34>Nov 22 03:49:44 web-1 sshd[2211]: m",
+            r#"1.2.3.4 - - [22/Nov/2026:03:49:44 +0000] "GET / HTTP/1.1" 200 1 "-" "a""#,
+            "E1122 03:49:44.123456 1 a.go:1] m",
+        ]);
+        (seeds, any::<usize>(), any::<usize>(), "\\PC{0,6}").prop_map(|(s, cut, at, ins)| {
+            let cut = cut % (s.len() + 1);
+            let mut t: String = s.chars().take(cut).collect();
+            let at = at % (t.chars().count() + 1);
+            let head: String = t.chars().take(at).collect();
+            let tail: String = t.chars().skip(at).collect();
+            t = format!("{head}{ins}{tail}");
+            t
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(line in prop_oneof![near_lines(), "\\PC{0,80}"]) {
+            let _ = cri::parse(&line);
+            let _ = docker::parse(&line);
+            let _ = syslog::parse(&line, 1_795_319_384_000);
+            let _ = combined::parse(&line);
+            let _ = klog::parse(&line, 1_795_319_384_000);
+            for f in Format::ALL {
+                let n = Normalizer::plain("app", Tier::System, f, "h");
+                let mut ev = Event::empty(Tier::System);
+                n.normalize(&line, 1_795_319_384_000, &[], &mut ev);
+                let _ = n.container(&line);
+            }
+        }
+    }
+}
