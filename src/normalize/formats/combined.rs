@@ -38,12 +38,26 @@ impl Access<'_> {
     }
 }
 
-/// Cheap pre-check for `auto`: a host-like first byte and ` [` early on.
+/// Cheap pre-check for `auto`: a host-like first byte, and `[` right after
+/// the third space (host, ident, user, then the date).
 pub fn looks_like(line: &str) -> bool {
     let b = line.as_bytes();
-    b.first()
+    if !b
+        .first()
         .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b':')
-        && memchr::memmem::find(&b[..b.len().min(300)], b" [").is_some()
+    {
+        return false;
+    }
+    let mut spaces = 0;
+    for (i, &c) in b.iter().enumerate().take(300) {
+        if c == b' ' {
+            spaces += 1;
+            if spaces == 3 {
+                return b.get(i + 1) == Some(&b'[');
+            }
+        }
+    }
+    false
 }
 
 fn dash(s: &str) -> Option<&str> {
