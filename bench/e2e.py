@@ -104,11 +104,32 @@ def base_lines(corpus):
     return gen, "generated (corpus not found)"
 
 
+def java_records():
+    """Template records of a Java service (issue 10): two of three a single
+    line, one a chained exception of 23-32 lines (most lines are in traces).
+    A template holding `\n` is one record of several lines."""
+    out = []
+    for r in range(3000):
+        ts = b"2026-11-22 03:49:%02d.%03d" % (r % 60, r % 1000)
+        if r % 3 == 2:
+            lines = [ts + b" ERROR [exec-%d] c.a.orders.OrderService - could not load order %d" % (r % 8, r),
+                     b"java.lang.IllegalStateException: order %d not found" % r]
+            lines += [b"\tat com.acme.orders.Layer%d.call(Layer%d.java:%d)" % (j, j, 10 + j) for j in range(18 + r % 10)]
+            lines += [b"Caused by: java.io.IOException: connection reset",
+                      b"\tat com.acme.db.Pool.get(Pool.java:88)", b"\t... 12 more"]
+            out.append(b"\n".join(lines))
+        else:
+            out.append(ts + b" INFO  [exec-%d] c.a.orders.OrderController - GET /orders/%d 200 in %dms" % (r % 8, r, r % 50))
+    return out, "generated Java service (a third of the records are 23-32 line traces)"
+
+
 def make_input(paths, size, templates):
     """Write whole lines, `size` bytes in all, round-robin over `paths`
-    (about 1 MiB to each in turn): template + ' #<counter>'.
-    Returns (bytes, lines)."""
+    (about 1 MiB to each in turn): template + ' #<counter>' (a template of
+    several lines is one record; the counter goes on its last line).
+    Returns (bytes, lines, records)."""
     n = 0
+    n_lines = 0
     written = 0
     outs = [open(p, "wb") for p in paths]
     try:
@@ -118,6 +139,7 @@ def make_input(paths, size, templates):
             while block_bytes < 1 << 20 and written < size:
                 t = templates[n % len(templates)]
                 line = b"%s #%d\n" % (t, n)
+                n_lines += line.count(b"\n")
                 block.append(line)
                 block_bytes += len(line)
                 written += len(line)
@@ -127,7 +149,7 @@ def make_input(paths, size, templates):
     finally:
         for o in outs:
             o.close()
-    return written, n
+    return written, n_lines, n
 
 
 # ---------------------------------------------------------------- S3 (Garage)
@@ -284,6 +306,7 @@ admin_token = "{os.urandom(16).hex()}"
 def write_config(tmp, args, input_dir, bucket_toml):
     cfg = os.path.join(tmp, "agent.toml")
     segments = f"compression_level = {args.level}\n" if args.level else ""
+    multiline = f'[sources.multiline]\nmode = "{args.multiline}"\n' if args.multiline else ""
     if args.max_bytes:
         segments += f'max_bytes = "{args.max_bytes}"\n'
     with open(cfg, "w") as f:
@@ -303,7 +326,7 @@ enabled = {"false" if args.no_redact else "true"}
 [[sources]]
 name = "app"
 include = ["{input_dir}/*.log"]
-
+{multiline}
 {bucket_toml}
 [metrics]
 enabled = false
@@ -663,6 +686,10 @@ def main():
     ap.add_argument("--concurrency", type=int, default=None, help="bucket.concurrency (default: the agent's)")
     ap.add_argument("--max-bytes", default=None, help='segments.max_bytes, e.g. "64MiB" (default: the agent\'s)')
     ap.add_argument("--no-redact", action="store_true", help="redaction.enabled = false")
+    ap.add_argument("--input", choices=["loghub", "java"], default="loghub",
+                    help="loghub lines (default) or a generated Java service with stack traces")
+    ap.add_argument("--multiline", default=None,
+                    help="[sources.multiline] mode (e.g. java, auto); events are then counted per record")
     ap.add_argument("--mode", choices=["preload", "live", "idle"], default="preload",
                     help="preload: input written before the agent starts; live: appended while it runs; "
                          "idle: CPU ticks of an agent watching an empty file")
@@ -695,7 +722,7 @@ def main():
             cfg = write_config(tmp, args, os.path.join(tmp, "in"), bucket_toml(args, tmp, garage, "idle"))
             run_idle(args, cfg, tmp)
             return
-        templates, origin = base_lines(args.corpus)
+        templates, origin = java_records() if args.input == "java" else base_lines(args.corpus)
         size = int(args.size_mb * 1e6)
         names = [f"app{i}.log" for i in range(args.files)]
         dests = [os.path.join(tmp, "in", n) for n in names]
@@ -703,8 +730,10 @@ def main():
         inputs = staged if args.mode == "live" else dests
         os.makedirs(os.path.join(tmp, "staged"), exist_ok=True)
         t = time.monotonic()
-        input_bytes, input_lines = make_input(inputs, size, templates)
-        log(f"input: {input_bytes} bytes, {input_lines} lines in {args.files} file(s) from {origin} "
+        input_bytes, raw_lines, records = make_input(inputs, size, templates)
+        # With multiline grouping an event is a record; else a line.
+        input_lines = records if args.multiline else raw_lines
+        log(f"input: {input_bytes} bytes, {raw_lines} lines, {records} records in {args.files} file(s) from {origin} "
             f"(made in {time.monotonic() - t:.1f}s) in {tmp}")
         pairs = list(zip(staged, dests))
         rounds = [one_round(args, tmp, garage, i, input_bytes, input_lines, pairs, inputs)

@@ -170,6 +170,34 @@ fn bench_normalize(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same lines with the format named (`text`, `json`, `logfmt`): what a
+/// source that is not `auto` pays per line. Kept free of newer APIs so the
+/// same file measures a baseline build too (BENCHMARKS.md, issue 10).
+fn bench_normalize_fixed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("normalize_fixed");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for (name, format, (lines, origin)) in [
+        ("text_syslog", Format::Text, syslog_lines()),
+        ("text_iso", Format::Text, iso_lines()),
+        ("json", Format::Json, json_lines()),
+        ("logfmt", Format::Logfmt, logfmt_lines()),
+    ] {
+        let n = Normalizer::plain("app", Tier::System, format, "bench-host");
+        g.throughput(Throughput::Bytes(bytes_of(&lines)));
+        let id = BenchmarkId::new(name, format!("{origin}/{}lines", lines.len()));
+        let mut ev = Event::empty(Tier::System);
+        g.bench_function(id, |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(n.normalize(black_box(l), NOW_MS, &[], &mut ev));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 /// A mix of every line shape, normalized, as the pipeline would hold them.
 fn mixed_events() -> Vec<Event> {
     let n = normalizer();
@@ -250,5 +278,11 @@ fn bench_split(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_normalize, bench_write_json, bench_split);
+criterion_group!(
+    benches,
+    bench_normalize,
+    bench_normalize_fixed,
+    bench_write_json,
+    bench_split
+);
 criterion_main!(benches);

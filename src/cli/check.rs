@@ -120,6 +120,16 @@ pub fn summary(file: &str, c: &Config) -> String {
             src.include.get_ref(),
             src.exclude
         );
+        if let Some(ml) = &src.multiline {
+            let _ = writeln!(
+                s,
+                "    multiline={} timeout={} max_lines={} max_bytes={}",
+                ml.mode.get_ref().as_str(),
+                ml.timeout.get_ref(),
+                ml.max_lines.get_ref(),
+                ml.max_bytes.get_ref()
+            );
+        }
     }
     let b = &c.bucket;
     match b.kind {

@@ -486,6 +486,7 @@ fn read_prefix(
         let l = Line {
             bytes: line,
             truncated: false,
+            at: offset,
         };
         path.event(l, stream, now_ms(), &mut seq, &mut ev);
         match stored[j..].iter().position(|m| *m == ev.msg) {

@@ -28,7 +28,7 @@ use crate::event::IdField;
 pub use api::ApiConfig;
 pub use bucket::{BucketConfig, BucketKind};
 pub use error::{ConfigError, ConfigErrors, SourceText};
-pub use source::{Format, ReadFrom, SourceConfig};
+pub use source::{Format, MultilineConfig, MultilineMode, ReadFrom, SourceConfig};
 pub use streams::StreamsConfig;
 pub use units::{ByteSize, HumanDuration};
 
@@ -244,6 +244,25 @@ impl Config {
                     errors.push(src.error_at_parsed(Some(t.span()), e.to_string()));
                 }
             }
+            if let Some(ml) = &s.multiline {
+                for (span, msg) in ml.limit_errors() {
+                    errors.push(src.error_at_parsed(Some(span), msg));
+                }
+                // The grouper's own constructor: what passes here is what runs.
+                if let Err(e) = crate::pipeline::multiline::Rules::new(ml) {
+                    use crate::pipeline::multiline::MultilineError as E;
+                    let span = match &e {
+                        E::Regex { key: "start", .. } | E::PatternWithoutCustom("start") => {
+                            ml.start.as_ref().map(|s| s.span())
+                        }
+                        E::Regex { .. } | E::PatternWithoutCustom(_) => {
+                            ml.continue_.as_ref().map(|s| s.span())
+                        }
+                        E::CustomWithoutPattern => Some(ml.mode.span()),
+                    };
+                    errors.push(src.error_at_parsed(span, format!("multiline: {e}")));
+                }
+            }
             for key in s.id_fields.keys() {
                 if IdField::parse(key.get_ref()).is_none() {
                     errors.push(src.error_at_parsed(
@@ -355,6 +374,54 @@ mod tests {
         let e = &e.0[0];
         assert_eq!((e.line, e.col), (4, 1), "{e}");
         assert!(e.message.contains("did you mean \"tier\""), "{e}");
+    }
+
+    #[test]
+    fn formats_and_multiline_parse() {
+        let l = load_text(
+            "[[sources]]\nname = \"a\"\ninclude = [\"/x/*.log\"]\nformat = \"cri\"\n[sources.multiline]\nmode = \"java\"\ntimeout = \"2s\"\nmax_lines = 50\n",
+        )
+        .unwrap();
+        let s = &l.config.sources[0];
+        assert_eq!(s.format, Format::Cri);
+        let ml = s.multiline.as_ref().unwrap();
+        assert_eq!(*ml.mode.get_ref(), MultilineMode::Java);
+        assert_eq!(
+            (*ml.max_lines.get_ref(), ml.max_bytes.get_ref().0),
+            (50, 256 * 1024)
+        );
+    }
+
+    #[test]
+    fn multiline_errors_have_positions() {
+        let head = "[[sources]]\nname = \"a\"\ninclude = [\"/x/*.log\"]\n[sources.multiline]\n";
+        let cases = [
+            ("mode = \"jav\"\n", 5, "did you mean \"java\""),
+            (
+                "mode = \"custom\"\nstart = '^(\\d'\n",
+                6,
+                "invalid `start` regex",
+            ),
+            ("mode = \"custom\"\n", 5, "needs `start` or `continue`"),
+            ("continue = '^\\s'\n", 5, "only used with mode = \"custom\""),
+            ("max_lines = 0\n", 5, "max_lines must be at least 1"),
+            ("timeout = \"0s\"\n", 5, "timeout must be longer than 0s"),
+            (
+                "max_bytes = \"1MiB\"\n",
+                5,
+                "max_bytes must be between 1 and",
+            ),
+            ("lines = 3\n", 5, "unknown key"),
+        ];
+        for (body, line, want) in cases {
+            let e = load_text(&format!("{head}{body}")).unwrap_err();
+            let e = &e.0[0];
+            assert_eq!(e.line, line, "{body}: {e}");
+            assert!(e.message.contains(want), "{body}: {e}");
+        }
+        let e = load_text("[[sources]]\nname = \"a\"\ninclude = [\"/x\"]\nformat = \"klg\"\n")
+            .unwrap_err();
+        assert!(e.0[0].message.contains("did you mean \"klog\""), "{e}");
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! [`Event`] so the hot path reuses its buffers. It never redacts and never
 //! assigns `seq`; the pipeline does both, in that order, right after.
 
+pub mod formats;
 pub mod level;
 pub mod logfmt;
 pub mod time;
+
+use formats::{combined, cri, docker, klog, syslog, ContainerLine};
 
 use serde_json::{Map, Value};
 
@@ -72,6 +75,11 @@ impl Normalizer {
         }
     }
 
+    /// The level of a line that says none.
+    pub fn default_level(&self) -> Level {
+        self.default_level
+    }
+
     /// Fill `ev` from one line. `path_ids` are ids captured from the file's
     /// path template; the line's own ids win over them.
     pub fn normalize(
@@ -101,8 +109,14 @@ impl Normalizer {
         ev.msg.clear();
         ev.data = None;
 
+        // Container formats are unwrapped before this (`container`): what
+        // arrives here is the application's text, normalized as `auto`.
+        let format = match self.format {
+            Format::Cri | Format::Docker => Format::Auto,
+            f => f,
+        };
         let trimmed = line.trim_start();
-        let try_json = match self.format {
+        let try_json = match format {
             Format::Json => true,
             Format::Auto => trimmed.starts_with('{'),
             _ => false,
@@ -112,7 +126,7 @@ impl Normalizer {
                 return self.json_line(map, line, ev);
             }
         }
-        let try_logfmt = match self.format {
+        let try_logfmt = match format {
             Format::Logfmt => true,
             Format::Auto => logfmt::looks_like(trimmed),
             _ => false,
@@ -123,8 +137,41 @@ impl Normalizer {
                 return Supplied::default();
             }
         }
+        let auto = format == Format::Auto;
+        if (format == Format::Klog || auto && klog::looks_like(line))
+            && self.klog_line(line, now_ms, ev)
+        {
+            return Supplied::default();
+        }
+        if (format == Format::Syslog || auto && syslog::looks_like(line))
+            && self.syslog_line(line, now_ms, ev)
+        {
+            return Supplied::default();
+        }
+        if (format == Format::Combined || auto && combined::looks_like(line))
+            && self.access_line(line, ev)
+        {
+            return Supplied::default();
+        }
         self.text_line(line, now_ms, ev);
         Supplied::default()
+    }
+
+    /// The container-runtime wrapper of `line`, if this source's format has
+    /// one: `cri` and `docker` always, `auto` when the line looks like one.
+    pub fn container<'a>(&self, line: &'a str) -> Option<ContainerLine<'a>> {
+        match self.format {
+            Format::Cri => cri::parse(line),
+            Format::Docker => docker::parse(line),
+            Format::Auto if docker::looks_like(line) => docker::parse(line),
+            Format::Auto => cri::parse(line),
+            _ => None,
+        }
+    }
+
+    /// Whether lines of this source may be container lines.
+    pub fn may_be_container(&self) -> bool {
+        matches!(self.format, Format::Cri | Format::Docker | Format::Auto)
     }
 
     fn text_line(&self, line: &str, now_ms: i64, ev: &mut Event) {
@@ -132,29 +179,86 @@ impl Normalizer {
         if let Some((ts, end)) = time::leading_timestamp(line, now_ms) {
             ev.ts = ts;
             rest = &line[end..];
-            // CRI container logs: `<ts> stdout F message`.
-            let r = rest.trim_start();
-            for stream in ["stdout ", "stderr "] {
-                if let Some(after) = r.strip_prefix(stream) {
-                    if let Some(msg) = after
-                        .strip_prefix("F ")
-                        .or_else(|| after.strip_prefix("P "))
-                    {
-                        ev.src.clear();
-                        ev.src.push_str(stream.trim_end());
-                        ev.msg.push_str(msg);
-                        if let Some(l) = level::from_text(msg) {
-                            ev.lvl = l;
-                        }
-                        return;
-                    }
-                }
-            }
         }
         if let Some(l) = level::from_text(rest) {
             ev.lvl = l;
         }
         ev.msg.push_str(line);
+    }
+
+    fn klog_line(&self, line: &str, now_ms: i64, ev: &mut Event) -> bool {
+        let Some(k) = klog::parse(line, now_ms) else {
+            return false;
+        };
+        ev.ts = k.ts;
+        ev.lvl = k.level;
+        ev.msg.push_str(k.msg);
+        let mut data = Map::new();
+        data.insert("thread".into(), number_or_string(k.thread));
+        data.insert("source".into(), Value::String(k.source.into()));
+        ev.data = Some(data);
+        true
+    }
+
+    fn syslog_line(&self, line: &str, now_ms: i64, ev: &mut Event) -> bool {
+        let Some(s) = syslog::parse(line, now_ms) else {
+            return false;
+        };
+        if let Some(ts) = s.ts {
+            ev.ts = ts;
+        }
+        // Most programs log everything at info/notice; a level written in
+        // the message then says more than the severity does.
+        let from_msg = match s.severity {
+            None | Some(5) | Some(6) => level::from_text(s.msg),
+            Some(_) => None,
+        };
+        if let Some(l) = from_msg.or_else(|| s.level()) {
+            ev.lvl = l;
+        }
+        ev.msg.push_str(s.msg);
+        let mut data = Map::new();
+        for (k, v) in [
+            ("host", s.host),
+            ("app", s.app),
+            ("msgid", s.msgid),
+            ("sd", s.sd),
+        ] {
+            if let Some(v) = v {
+                data.insert(k.into(), Value::String(v.into()));
+            }
+        }
+        if let Some(pid) = s.pid {
+            data.insert("pid".into(), number_or_string(pid));
+        }
+        ev.data = (!data.is_empty()).then_some(data);
+        true
+    }
+
+    fn access_line(&self, line: &str, ev: &mut Event) -> bool {
+        let Some(a) = combined::parse(line) else {
+            return false;
+        };
+        ev.ts = a.ts;
+        ev.lvl = a.level();
+        ev.msg.push_str(line);
+        let mut data = Map::new();
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                data.insert(k.into(), Value::String(v.into()));
+            }
+        };
+        put("remote", Some(a.remote));
+        put("user", a.user);
+        put("method", a.method);
+        put("path", a.path);
+        put("protocol", a.protocol);
+        put("referer", a.referer);
+        put("agent", a.agent);
+        data.insert("status".into(), Value::from(a.status));
+        data.insert("bytes".into(), Value::from(a.bytes));
+        ev.data = Some(data);
+        true
     }
 
     fn logfmt_line(&self, pairs: Vec<(&str, String)>, line: &str, ev: &mut Event) {
@@ -214,13 +318,17 @@ impl Normalizer {
                 }
             }
         }
-        // Docker's json-file driver: {"log": "...", "stream": "stdout", "time": ...}
+        // Docker json-file lines under `format = "json"` (the `docker` and
+        // `auto` formats unwrap them before this, joining partial lines):
+        // the stream is `src`, the app's newline is not part of `msg`.
+        let mut docker = false;
         if map.contains_key("log") {
             if let Some(Value::String(s)) = map.get("stream") {
                 if s == "stdout" || s == "stderr" {
                     ev.src.clear();
                     ev.src.push_str(s);
                     map.remove("stream");
+                    docker = true;
                 }
             }
         }
@@ -232,8 +340,7 @@ impl Normalizer {
                     }
                 }
                 ev.msg = m;
-                // Docker lines end in the newline the app wrote.
-                if ev.msg.ends_with('\n') && ev.src.starts_with("std") {
+                if docker && ev.msg.ends_with('\n') {
                     ev.msg.pop();
                 }
             }
@@ -294,6 +401,13 @@ impl Normalizer {
         ev.data = (!data.is_empty()).then_some(data);
         supplied
     }
+}
+
+/// A numeric field (`pid`, `thread`) as a JSON number when it is one.
+fn number_or_string(s: &str) -> Value {
+    s.parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::String(s.into()))
 }
 
 fn id_value(v: &Value) -> Option<String> {
@@ -400,23 +514,90 @@ mod tests {
     }
 
     #[test]
-    fn container_formats() {
+    fn container_lines_are_unwrapped_by_auto() {
+        let n = Normalizer::plain("app", Tier::System, Format::Auto, "host-1");
+        let c = n
+            .container(r#"{"log":"ERROR boom\n","stream":"stderr","time":"2026-11-22T03:49:44.000000001Z"}"#)
+            .unwrap();
+        assert_eq!(
+            (c.stream.as_str(), &*c.text, c.partial, c.ts),
+            ("stderr", "ERROR boom", false, Some(NOW))
+        );
+        let c = n
+            .container("2026-11-22T03:49:44.669794202Z stdout P hello")
+            .unwrap();
+        assert_eq!(
+            (c.stream.as_str(), &*c.text, c.partial),
+            ("stdout", "hello", true)
+        );
+        assert!(n.container("2026-11-22T03:49:44Z INFO up").is_none());
+        let text = Normalizer::plain("app", Tier::System, Format::Text, "h");
+        assert!(text.container("2026-11-22T03:49:44Z stdout F x").is_none());
+    }
+
+    #[test]
+    fn docker_lines_under_json_keep_their_stream() {
         let ev = norm(
-            Format::Auto,
-            r#"{"log":"ERROR boom\n","stream":"stderr","time":"2026-11-22T03:49:44.000000001Z"}"#,
+            Format::Json,
+            r#"{"log":"ERROR boom\n","stream":"stderr","time":"2026-11-22T03:49:44Z"}"#,
         );
         assert_eq!(
             (ev.src.as_str(), ev.msg.as_str(), ev.lvl, ev.ts),
             ("stderr", "ERROR boom", Level::Error, NOW)
         );
+    }
+
+    #[test]
+    fn text_formats() {
         let ev = norm(
             Format::Auto,
-            "2026-11-22T03:49:44.669794202Z stdout F hello there",
+            "<11>1 2026-11-22T03:49:44Z web-1 api 77 - - disk failed",
         );
         assert_eq!(
-            (ev.src.as_str(), ev.msg.as_str(), ev.ts),
-            ("stdout", "hello there", NOW + 669)
+            (ev.ts, ev.lvl, ev.msg.as_str()),
+            (NOW, Level::Error, "disk failed")
         );
+        let d = ev.data.unwrap();
+        assert_eq!(
+            (d["host"].as_str(), d["app"].as_str(), d["pid"].as_u64()),
+            (Some("web-1"), Some("api"), Some(77))
+        );
+        let ev = norm(
+            Format::Auto,
+            "Nov 22 03:49:44 web-1 cron[9]: WARNING: job late",
+        );
+        assert_eq!(
+            (ev.ts, ev.lvl, ev.msg.as_str()),
+            (NOW, Level::Warn, "WARNING: job late")
+        );
+        let line =
+            r#"10.0.0.1 - - [22/Nov/2026:03:49:44 +0000] "GET /x HTTP/1.1" 503 12 "-" "curl/8""#;
+        let ev = norm(Format::Auto, line);
+        assert_eq!((ev.ts, ev.lvl, ev.msg.as_str()), (NOW, Level::Error, line));
+        let d = ev.data.unwrap();
+        assert_eq!(
+            (
+                d["status"].as_u64(),
+                d["method"].as_str(),
+                d["agent"].as_str()
+            ),
+            (Some(503), Some("GET"), Some("curl/8"))
+        );
+        let ev = norm(
+            Format::Auto,
+            "W1122 03:49:44.250000       1 leader.go:88] lost lease",
+        );
+        assert_eq!(
+            (ev.ts, ev.lvl, ev.msg.as_str()),
+            (NOW + 250, Level::Warn, "lost lease")
+        );
+        assert_eq!(ev.data.unwrap()["source"], "leader.go:88");
+        // A named format falls back to text for a line that is not one.
+        let ev = norm(Format::Syslog, "just words");
+        assert_eq!((ev.msg.as_str(), ev.data), ("just words", None));
+        // Text never tries the named formats.
+        let ev = norm(Format::Text, "W1122 03:49:44.250000 1 a.go:1] x");
+        assert_eq!(ev.msg, "W1122 03:49:44.250000 1 a.go:1] x");
     }
 
     #[test]

@@ -104,7 +104,10 @@ fn zone(b: &[u8], at: usize) -> (i64, usize) {
 /// RFC 3339 / ISO 8601 at the start of `b` (`T` or space between date and
 /// time; zone optional, UTC assumed). Returns (epoch ms, bytes consumed).
 pub fn parse_rfc3339(b: &[u8]) -> Option<(i64, usize)> {
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    // `-` per ISO 8601; `/` as Go's standard logger writes it.
+    let sep = *b.get(4)?;
+    if b.len() < 19 || !matches!(sep, b'-' | b'/') || b[7] != sep || b[13] != b':' || b[16] != b':'
+    {
         return None;
     }
     if !matches!(b[10], b'T' | b't' | b' ') {
@@ -151,14 +154,37 @@ pub fn parse_syslog(b: &[u8], now_ms: i64) -> Option<(i64, usize)> {
         return None;
     }
     let (ms, flen) = fraction(b, 15);
+    Some((without_year(now_ms, [mo, d, h, mi, s], ms), 15 + flen))
+}
+
+/// Epoch ms of a month/day/time written without a year: the year of
+/// `now_ms`, or the previous one when that would put it more than a day in
+/// the future (a December line read in January).
+fn without_year(now_ms: i64, [mo, d, h, mi, s]: [u32; 5], ms: i64) -> i64 {
     let (year, _, _) = civil_from_days(now_ms.div_euclid(86_400_000));
     let at =
         |y: i64| (days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64) * 1000 + ms;
-    let mut t = at(year);
+    let t = at(year);
     if t > now_ms + 86_400_000 {
-        t = at(year - 1);
+        at(year - 1)
+    } else {
+        t
     }
-    Some((t, 15 + flen))
+}
+
+/// klog / glog `MMDD hh:mm:ss.uuuuuu` at the start of `b` (after the level
+/// letter), year inferred as for syslog. Returns (epoch ms, bytes consumed).
+pub fn parse_klog(b: &[u8], now_ms: i64) -> Option<(i64, usize)> {
+    if b.len() < 13 || b[4] != b' ' || b[7] != b':' || b[10] != b':' {
+        return None;
+    }
+    let (mo, d) = (num(b, 0, 2)?, num(b, 2, 2)?);
+    let (h, mi, s) = (num(b, 5, 2)?, num(b, 8, 2)?, num(b, 11, 2)?);
+    if !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let (ms, flen) = fraction(b, 13);
+    Some((without_year(now_ms, [mo, d, h, mi, s], ms), 13 + flen))
 }
 
 /// Common log format `dd/Mmm/yyyy:hh:mm:ss +zzzz` at the start of `b`.
@@ -189,16 +215,45 @@ pub fn parse_common_log(b: &[u8]) -> Option<(i64, usize)> {
     Some((secs * 1000, 20 + zlen))
 }
 
+/// PHP's error log `dd-Mmm-yyyy hh:mm:ss` (zone name ignored: UTC, as PHP
+/// writes it by default) at the start of `b`.
+pub fn parse_dmy(b: &[u8]) -> Option<(i64, usize)> {
+    if b.len() < 20
+        || b[2] != b'-'
+        || b[6] != b'-'
+        || b[11] != b' '
+        || b[14] != b':'
+        || b[17] != b':'
+    {
+        return None;
+    }
+    let (d, mo, y) = (num(b, 0, 2)?, month(b, 3)?, num(b, 7, 4)?);
+    let (h, mi, s) = (num(b, 12, 2)?, num(b, 15, 2)?, num(b, 18, 2)?);
+    if !valid(mo, d, h, mi, s) {
+        return None;
+    }
+    let secs = days_from_civil(y as i64, mo, d) * 86_400 + (h * 3600 + mi * 60 + s) as i64;
+    let utc = b.get(20..24) == Some(b" UTC");
+    Some((secs * 1000, if utc { 24 } else { 20 }))
+}
+
 /// A leading timestamp in a text line: at the start (optionally inside `[`),
 /// or a common-log `[...]` within the first 80 bytes. Returns epoch ms and
 /// the byte index just after the timestamp (and a closing `]`).
 pub fn leading_timestamp(line: &str, now_ms: i64) -> Option<(i64, usize)> {
     let b = line.as_bytes();
     let first = *b.first()?;
-    let start = usize::from(first == b'[');
+    // Ruby's Logger: `E, [2026-11-22T03:49:44.230000 #4411] ERROR -- : ...`
+    let start = if b.len() > 4 && first.is_ascii_uppercase() && &b[1..4] == b", [" {
+        4
+    } else {
+        usize::from(first == b'[')
+    };
     let rest = &b[start..];
     let found = if rest.first().is_some_and(|c| c.is_ascii_digit()) {
-        parse_rfc3339(rest).or_else(|| parse_common_log(rest))
+        parse_rfc3339(rest)
+            .or_else(|| parse_common_log(rest))
+            .or_else(|| parse_dmy(rest))
     } else if rest.first().is_some_and(|c| c.is_ascii_uppercase()) {
         parse_syslog(rest, now_ms)
     } else {
@@ -206,7 +261,7 @@ pub fn leading_timestamp(line: &str, now_ms: i64) -> Option<(i64, usize)> {
     };
     if let Some((t, used)) = found {
         let mut end = start + used;
-        if start == 1 && b.get(end) == Some(&b']') {
+        if start > 0 && b.get(end) == Some(&b']') {
             end += 1;
         }
         return Some((t, end));
@@ -326,6 +381,24 @@ mod tests {
         assert_eq!(leading_timestamp(l, NOW).unwrap().0, NOW);
         assert_eq!(leading_timestamp("hello world", NOW), None);
         assert_eq!(leading_timestamp("", NOW), None);
+        // Go's log package, Ruby's Logger, PHP's error log.
+        assert_eq!(
+            leading_timestamp("2026/11/22 03:49:44 listening", NOW),
+            Some((NOW, 19))
+        );
+        let ruby = "E, [2026-11-22T03:49:44.230000 #4411] ERROR -- : x";
+        assert_eq!(leading_timestamp(ruby, NOW).unwrap().0, NOW + 230);
+        let php = "[22-Nov-2026 03:49:44 UTC] PHP Warning:  x";
+        assert_eq!(leading_timestamp(php, NOW), Some((NOW, 26)));
+    }
+
+    #[test]
+    fn klog_time() {
+        assert_eq!(
+            parse_klog(b"1122 03:49:44.123456 1 a.go:1]", NOW),
+            Some((NOW + 123, 20))
+        );
+        assert_eq!(parse_klog(b"1322 03:49:44.1", NOW), None);
     }
 
     #[test]

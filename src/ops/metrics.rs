@@ -106,6 +106,12 @@ pub struct Metrics {
     pub invalid_utf8_lines: Counter,
     /// Lines longer than the limit (cut and marked `[TRUNCATED]`).
     pub truncated_lines: Counter,
+    /// Owned by `pipeline::records`: records and joined lines cut at a
+    /// limit or closed early, by reason.
+    pub records_cut: Family<ReasonLabel, Counter>,
+    /// Owned by `pipeline::records`: lines and partial pieces dropped after
+    /// their record or line was cut.
+    pub record_lines_dropped: Counter,
     /// Ids replaced by a safe form before touching a path or key.
     pub invalid_ids: Counter,
     /// 1 while reading is paused because `segments.max_disk` is reached.
@@ -156,6 +162,8 @@ impl Metrics {
             build_info: Family::default(),
             invalid_utf8_lines: Counter::default(),
             truncated_lines: Counter::default(),
+            records_cut: Family::default(),
+            record_lines_dropped: Counter::default(),
             invalid_ids: Counter::default(),
             backpressure: Gauge::default(),
             tail_clients: Gauge::default(),
@@ -262,6 +270,16 @@ impl Metrics {
             m.truncated_lines.clone(),
         );
         r.register(
+            "records_cut",
+            "Multi-line records and joined container lines cut at a limit or closed early, by reason",
+            Listed(m.records_cut.clone()),
+        );
+        r.register(
+            "record_lines_dropped",
+            "Lines and partial pieces dropped after their record or line was cut",
+            m.record_lines_dropped.clone(),
+        );
+        r.register(
             "invalid_ids",
             "Ids replaced by a safe form",
             m.invalid_ids.clone(),
@@ -356,6 +374,14 @@ impl Metrics {
 
     pub fn dropped(&self, reason: &str) -> Counter {
         self.events_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .clone()
+    }
+
+    pub fn records_cut(&self, reason: &str) -> Counter {
+        self.records_cut
             .get_or_create(&ReasonLabel {
                 reason: reason.to_string(),
             })

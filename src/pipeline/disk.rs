@@ -99,6 +99,10 @@ impl Pipeline {
         )
         .context("rebuilding the tailer from the last checkpoint")?;
         self.tailer.scan();
+        // Open records and partial lines belong to the bytes read since the
+        // checkpoint, which is at the start of every unfinished record: the
+        // files are read again from there.
+        self.assemblers = crate::pipeline::records::Files::default();
         self.segments.rollback(cp.segments);
         self.seq_lease_end = cp.seq_lease_end;
         self.tap.discard();

@@ -21,7 +21,7 @@
 use std::borrow::Cow;
 
 use crate::event::{truncate_msg, Event, IdField, TRUNCATED_SUFFIX};
-use crate::normalize::Normalizer;
+use crate::normalize::{formats, Normalizer, Supplied};
 use crate::ops::metrics::metrics;
 use crate::redact::{Redactor, StreamState};
 use crate::source::tailer::Line;
@@ -53,28 +53,66 @@ impl LinePath<'_> {
         next_seq: &mut u64,
         ev: &mut Event,
     ) {
-        let text = match std::str::from_utf8(line.bytes) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => {
-                metrics().invalid_utf8_lines.inc();
-                String::from_utf8_lossy(line.bytes)
-            }
-        };
-        let supplied = self
-            .normalizer
-            .normalize(&text, now_ms, stream.path_ids, ev);
-        if line.truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
+        let text = text(line.bytes);
+        let supplied = self.begin(&text, line.truncated, None, stream, now_ms, ev);
+        finish(supplied, next_seq, ev);
+    }
+
+    /// Steps 2–4 for the first (or only) line of a record: normalize,
+    /// mark a cut line, redact. `container` is the stream and runtime
+    /// timestamp of an unwrapped container line: the stream becomes `src`,
+    /// and the timestamp stands in for the read time. [`finish`] completes
+    /// the event.
+    pub fn begin(
+        &self,
+        text: &str,
+        truncated: bool,
+        container: Option<(formats::Stream, Option<i64>)>,
+        stream: Stream<'_>,
+        now_ms: i64,
+        ev: &mut Event,
+    ) -> Supplied {
+        let now_ms = container.and_then(|(_, ts)| ts).unwrap_or(now_ms);
+        let supplied = self.normalizer.normalize(text, now_ms, stream.path_ids, ev);
+        if let Some((s, _)) = container {
+            ev.src.clear();
+            ev.src.push_str(s.as_str());
+        }
+        if truncated && !ev.msg.ends_with(TRUNCATED_SUFFIX) {
             ev.msg.push_str(TRUNCATED_SUFFIX);
         }
         self.redactor.redact_msg(stream.redact, &mut ev.msg);
         if let Some(data) = ev.data.as_mut() {
             self.redactor.redact_data(data);
         }
-        truncate_msg(&mut ev.msg);
-        if !supplied.seq {
-            ev.seq = *next_seq;
-            *next_seq += 1;
+        supplied
+    }
+
+    /// Redact one continuation line of a record in place (with the
+    /// stream's state, in file order, as `logship redact` would).
+    pub fn redact_line(&self, redact: &mut StreamState, text: &mut String) {
+        self.redactor.redact_msg(redact, text);
+    }
+}
+
+/// Bytes to text: invalid UTF-8 becomes U+FFFD and is counted.
+pub fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            metrics().invalid_utf8_lines.inc();
+            String::from_utf8_lossy(bytes)
         }
+    }
+}
+
+/// Steps 5–6: cut `msg` to [`MAX_MSG_BYTES`](crate::event::MAX_MSG_BYTES)
+/// and assign the next `seq` unless the line carried its own.
+pub fn finish(supplied: Supplied, next_seq: &mut u64, ev: &mut Event) {
+    truncate_msg(&mut ev.msg);
+    if !supplied.seq {
+        ev.seq = *next_seq;
+        *next_seq += 1;
     }
 }
 
@@ -111,6 +149,7 @@ mod tests {
         Line {
             bytes,
             truncated: false,
+            at: 0,
         }
     }
 
@@ -122,6 +161,7 @@ mod tests {
             Line {
                 bytes: &long,
                 truncated: true,
+                at: 0,
             },
             raw(b"-----BEGIN RSA PRIVATE KEY-----"),
             raw(b"MIIEowIBAAKCAQEAvSECRETSECRETSECRETSECRET"),

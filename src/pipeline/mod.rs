@@ -17,6 +17,8 @@
 pub mod checkpoint;
 mod disk;
 pub mod line;
+pub mod multiline;
+pub mod records;
 mod streams;
 pub mod tap;
 
@@ -47,11 +49,13 @@ use crate::source::tailer::{TailPolicy, Tailer, CHUNK, READ_BUDGET};
 use crate::source::watch::{Change, Watcher};
 use checkpoint::Checkpoint;
 use line::{LinePath, Stream};
+use records::RecordSpec;
 
 /// `seq` values leased per checkpoint (a restart skips the unused rest).
 pub const SEQ_LEASE: u64 = 1 << 26;
-/// Most lines one `read_file` call can emit (its byte budget, plus one).
-const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1;
+/// Most events one `read_file` call can emit: its byte budget plus one
+/// line, plus the events that may wait behind an open record.
+const MAX_LINES_PER_READ: u64 = READ_BUDGET as u64 + 1 + records::HELD_EVENTS as u64 + 1;
 /// How often the globs are re-evaluated even without events.
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 const EXPIRE_INTERVAL: Duration = Duration::from_secs(10);
@@ -121,6 +125,10 @@ struct Pipeline {
     instance_id: String,
     tailer: Tailer,
     normalizers: Vec<Normalizer>,
+    /// Per source: partial-line joining and multiline grouping.
+    record_specs: Vec<RecordSpec>,
+    /// Per file with lines that went through its source's record steps.
+    assemblers: records::Files,
     source_bytes: Vec<Counter>,
     redactor: Arc<Redactor>,
     alerts: AlertHandle,
@@ -259,6 +267,8 @@ impl Pipeline {
         let watcher = Watcher::new(tx);
         let mut p = Pipeline {
             normalizers: normalizers(&cfg, &instance_id),
+            record_specs: cfg.sources.iter().map(RecordSpec::new).collect(),
+            assemblers: records::Files::default(),
             source_bytes: source_counters(&cfg),
             cfg,
             data_dir,
@@ -434,6 +444,7 @@ impl Pipeline {
                     }
                 }
             }
+            self.tick_records(false)?;
             self.collect_uploads();
             // A segment can come due while its file is idle: sealing it is
             // a change to commit, or it would wait for the next line.
@@ -467,7 +478,6 @@ impl Pipeline {
     fn read(&mut self, key: FileKey, buf: &mut Vec<u8>) -> anyhow::Result<()> {
         let now = Instant::now();
         let wall = now_ms();
-        let mut failed: Option<std::io::Error> = None;
         // Stay within the disk budget (all local segments and the spool) and
         // the filesystem's free space less the reserve: an event takes about
         // twice its raw line in NDJSON, so read at most half of what is left.
@@ -483,6 +493,8 @@ impl Pipeline {
         let Pipeline {
             tailer,
             normalizers,
+            record_specs,
+            assemblers,
             redactor,
             alerts,
             segments,
@@ -492,13 +504,34 @@ impl Pipeline {
             tap,
             ..
         } = self;
+        let mut sink = Sink {
+            segments,
+            scratch,
+            written,
+            tap,
+            alerts,
+            wall,
+            failed: None,
+        };
         let mut ev = Event::empty(Tier::System);
         let mut source_idx = None;
         let consumed = tailer.read_file(key, buf, now, budget, &mut |f, line| {
-            if failed.is_some() {
+            if sink.failed.is_some() {
                 return;
             }
             source_idx = Some(f.source_idx);
+            if record_specs[f.source_idx].needed() {
+                let mut shared = records::Shared {
+                    normalizers,
+                    specs: record_specs,
+                    redactor,
+                    next_seq: seq_next,
+                    now,
+                    wall_ms: wall,
+                };
+                assemblers.push(f, line, &mut shared, &mut |ev| sink.write(ev));
+                return;
+            }
             let path = LinePath {
                 normalizer: &normalizers[f.source_idx],
                 redactor,
@@ -508,19 +541,9 @@ impl Pipeline {
                 redact: &mut f.st.redact,
             };
             path.event(line, stream, wall, seq_next, &mut ev);
-            scratch.clear();
-            ev.write_json(scratch);
-            if let Err(e) = segments.append(&ev, scratch, wall) {
-                failed = Some(e);
-                return;
-            }
-            written[ev.tier] += 1;
-            tap.offer(&ev, scratch);
-            alerts.offer(&ev);
-            if let Some((build, tiers)) = segment::build_end(&ev) {
-                segments.seal_build(build, &tiers);
-            }
+            sink.write(&ev);
         });
+        let failed = sink.failed;
         if let Some(e) = failed {
             // Crash-only (or, for a full or read-only disk, a rollback to
             // the last checkpoint): nothing is committed, nothing lost.
@@ -540,6 +563,57 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Complete records that waited their timeout (with `all`, every open
+    /// one), and forget those of files gone or truncated.
+    fn tick_records(&mut self, all: bool) -> anyhow::Result<()> {
+        if self.assemblers.is_empty() {
+            return Ok(());
+        }
+        self.lease_seq()?;
+        let wall = now_ms();
+        let Pipeline {
+            tailer,
+            normalizers,
+            record_specs,
+            assemblers,
+            redactor,
+            alerts,
+            segments,
+            seq_next,
+            scratch,
+            written,
+            tap,
+            ..
+        } = self;
+        let mut sink = Sink {
+            segments,
+            scratch,
+            written,
+            tap,
+            alerts,
+            wall,
+            failed: None,
+        };
+        let mut shared = records::Shared {
+            normalizers,
+            specs: record_specs,
+            redactor,
+            next_seq: seq_next,
+            now: Instant::now(),
+            wall_ms: wall,
+        };
+        let before = *shared.next_seq;
+        assemblers.tick(tailer, all, &mut shared, &mut |ev| sink.write(ev));
+        if *shared.next_seq != before {
+            self.changed = true;
+        }
+        if let Some(e) = sink.failed {
+            return Err(anyhow::Error::new(e)
+                .context("writing a segment failed; stopping without committing"));
+        }
+        Ok(())
+    }
+
     /// Make sure the next read cannot run past the leased `seq` range.
     fn lease_seq(&mut self) -> anyhow::Result<()> {
         if self.seq_lease_end - self.seq_next < MAX_LINES_PER_READ {
@@ -553,7 +627,9 @@ impl Pipeline {
     /// only then hand newly sealed segments to compression and upload.
     fn commit(&mut self) -> anyhow::Result<()> {
         self.segments.sync().context("fsync of segments failed")?;
-        let (files, retired) = self.tailer.states();
+        let (mut files, retired) = self.tailer.states();
+        // Unfinished records are read again after a crash, from their start.
+        self.assemblers.patch(&mut files);
         let cp = Checkpoint {
             instance_id: self.instance_id.clone(),
             seq_lease_end: self.seq_lease_end,
@@ -646,7 +722,10 @@ impl Pipeline {
                 return Ok(());
             }
         };
-        // Commit first, so the new tailer starts from exactly these states.
+        // Open records are completed as they stand (their sources may have
+        // changed), then committed, so the new tailer starts from exactly
+        // these states.
+        self.tick_records(true)?;
         self.commit()?;
         let (files, retired) = self.tailer.states();
         let tailer = match Tailer::new(&cfg.sources, files, retired, false, TailPolicy::default()) {
@@ -659,6 +738,8 @@ impl Pipeline {
         self.tailer = tailer;
         self.redactor = redactor;
         self.normalizers = normalizers(&cfg, &self.instance_id);
+        self.record_specs = cfg.sources.iter().map(RecordSpec::new).collect();
+        self.assemblers = records::Files::default();
         self.source_bytes = source_counters(&cfg);
         self.segments.set_config(cfg.segments.clone());
         self.watcher.ensure(&self.tailer.watch_roots());
@@ -699,6 +780,38 @@ impl Pipeline {
             tracing::warn!("{left} sealed segments not uploaded within agent.shutdown_timeout; they are uploaded at the next start");
         }
         Ok(())
+    }
+}
+
+/// Where finished events go: the segment, the live tap and the alerts.
+/// The first write error stops further writes (crash-only, see `read`).
+struct Sink<'a> {
+    segments: &'a mut SegmentSet,
+    scratch: &'a mut Vec<u8>,
+    written: &'a mut PerTier<u64>,
+    tap: &'a mut tap::Collector,
+    alerts: &'a AlertHandle,
+    wall: i64,
+    failed: Option<std::io::Error>,
+}
+
+impl Sink<'_> {
+    fn write(&mut self, ev: &Event) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.scratch.clear();
+        ev.write_json(self.scratch);
+        if let Err(e) = self.segments.append(ev, self.scratch, self.wall) {
+            self.failed = Some(e);
+            return;
+        }
+        self.written[ev.tier] += 1;
+        self.tap.offer(ev, self.scratch);
+        self.alerts.offer(ev);
+        if let Some((build, tiers)) = segment::build_end(ev) {
+            self.segments.seal_build(build, &tiers);
+        }
     }
 }
 

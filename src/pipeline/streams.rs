@@ -97,6 +97,7 @@ impl Pipeline {
         let line = Line {
             bytes: &item.line,
             truncated: item.truncated,
+            at: 0,
         };
         let stream = Stream {
             path_ids: &[],

@@ -101,6 +101,8 @@ pub fn read_all(
     let mut buf = vec![0u8; CHUNK];
     let mut refs = Vec::new();
     let (mut filled, mut skipping) = (0, false);
+    // Offset of `buf[0]` in the input.
+    let mut base = 0u64;
     loop {
         let n = match input.read(&mut buf[filled..]) {
             Ok(n) => n,
@@ -113,6 +115,7 @@ pub fn read_all(
             emit(Line {
                 bytes: &buf[r.start..r.end],
                 truncated: r.truncated,
+                at: base + r.start as u64,
             })?;
         }
         skipping = s.skipping;
@@ -121,12 +124,14 @@ pub fn read_all(
                 emit(Line {
                     bytes: &buf[s.consumed..filled],
                     truncated: false,
+                    at: base + s.consumed as u64,
                 })?;
             }
             return Ok(());
         }
         buf.copy_within(s.consumed..filled, 0);
         filled -= s.consumed;
+        base += s.consumed as u64;
     }
 }
 

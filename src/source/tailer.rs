@@ -111,6 +111,8 @@ struct SourceSpec {
 pub struct Line<'a> {
     pub bytes: &'a [u8],
     pub truncated: bool,
+    /// Offset of the line's first byte in its file (or stream).
+    pub at: u64,
 }
 
 pub struct Tailer {
@@ -392,6 +394,12 @@ impl Tailer {
         self.files.insert(f.key(), f);
     }
 
+    /// A followed file, to complete its open records (the pipeline's
+    /// timeouts) with its stream state.
+    pub fn file_mut(&mut self, key: FileKey) -> Option<&mut TailedFile> {
+        self.files.get_mut(&key)
+    }
+
     /// Keys of all followed files.
     pub fn keys(&self) -> Vec<FileKey> {
         self.files.keys().copied().collect()
@@ -461,6 +469,7 @@ impl Tailer {
                     Line {
                         bytes: &buf[r.start..r.end],
                         truncated: r.truncated,
+                        at: f.st.offset + r.start as u64,
                     },
                 );
             }
@@ -476,6 +485,7 @@ impl Tailer {
                         Line {
                             bytes: &buf[split.consumed..n],
                             truncated: false,
+                            at: f.st.offset,
                         },
                     );
                     f.st.offset += split.partial as u64;

@@ -110,3 +110,84 @@ fn agent_and_normalize_cli_write_the_same_events() {
         assert_eq!(comparable(x), comparable(y));
     }
 }
+
+/// The same with records: container lines of both streams, partial lines
+/// and stack traces of several languages through `format = "auto"` and
+/// `[sources.multiline] mode = "auto"`, agent and CLI alike.
+#[test]
+fn agent_and_normalize_cli_group_the_same_records() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats");
+    let mut input = Vec::new();
+    for f in [
+        "java.log",
+        "cri.log",
+        "python.log",
+        "docker.log",
+        "go.log",
+        "php.log",
+    ] {
+        input.extend(fs::read(dir.join(f)).unwrap());
+    }
+    let out = Command::new(BIN)
+        .args([
+            "normalize",
+            "--tier",
+            "system",
+            "--src",
+            "app",
+            "--multiline",
+            "auto",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(&input)?;
+            c.wait_with_output()
+        })
+        .expect("run logship normalize");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = parse_lines(&out.stdout);
+    // What grouping must have done, so equal outputs are not equally wrong.
+    assert!(cli
+        .iter()
+        .any(|e| e.msg.contains("\nCaused by: org.hibernate")));
+    assert!(cli
+        .iter()
+        .any(|e| e.src == "stderr" && e.msg.contains("\n\tat com.acme.billing.Ledger")));
+    assert!(cli
+        .iter()
+        .any(|e| e.msg.starts_with("panic: ") && e.msg.contains("\ngoroutine 1 [IO wait]:")));
+    let n_lines = input.split(|&b| b == b'\n').count() - 1;
+    assert!(
+        cli.len() < n_lines / 2,
+        "{} records of {n_lines} lines",
+        cli.len()
+    );
+
+    let mut a = Agent::simple("format = \"auto\"\n[sources.multiline]\nmode = \"auto\"\n");
+    fs::write(a.logs().join("app.log"), &input).unwrap();
+    a.start();
+    // The last record is complete after `timeout` (1s) without a new line.
+    a.wait_local(cli.len());
+    let agent = a.local_events();
+    let st = a.term();
+    assert!(st.success(), "stderr:\n{}", a.stderr());
+    assert_eq!(agent.len(), cli.len());
+    // Records whose first line has no time carry the read time.
+    let fixed = |mut e: Event| {
+        if e.ts > 1_795_400_000_000 {
+            e.ts = 0;
+        }
+        comparable(e)
+    };
+    for (x, y) in agent.into_iter().zip(cli) {
+        assert_eq!(fixed(x), fixed(y));
+    }
+}

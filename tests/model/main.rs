@@ -5,5 +5,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod records_model;
 mod redact_props;
 mod tailer_model;
