@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 c=fuzz/corpus
-mkdir -p "$c/config" "$c/checkpoint" "$c/line_path" "$c/redact"
+mkdir -p "$c/config" "$c/checkpoint" "$c/line_path" "$c/redact" "$c/records"
 for f in agent.toml.example packaging/deb/agent.toml src/alert/example.toml; do
     # config: the first line is the value every ${VAR} expands to.
     { echo "x"; cat "$f"; } > "$c/config/$(echo "$f" | tr / _)"
@@ -22,5 +22,12 @@ for f in tests/fixtures/redact/benign/* tests/fixtures/checkpoint-v1/logs/*; do
         { printf "\\x$(printf %02x "$sel")"; head -c 4096 "$f"; } > "$c/line_path/$sel-$(basename "$f")"
     done
     head -c 4096 "$f" > "$c/redact/$(basename "$f")"
+done
+# records: the first byte picks the format (auto, cri, docker) and the
+# multiline mode; the stack traces and container lines of the format tests.
+for f in tests/fixtures/formats/*; do
+    for sel in 0 4 7 10 13 16 19 22 25; do
+        { printf "\\x$(printf %02x "$sel")"; head -c 8192 "$f"; } > "$c/records/$sel-$(basename "$f")"
+    done
 done
 echo "seeded: $(find "$c" -type f | wc -l) files under $c"

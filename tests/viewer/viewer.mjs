@@ -385,7 +385,9 @@ try {
   await page.screenshot({ path: join(SHOTS, 'query.png') });
   await page.getByLabel('Row limit', { exact: true }).fill('3');
   await page.getByRole('button', { name: 'Run query' }).click();
-  await waitFor('the limited query', async () => /row limit \(3\) reached/.test(await qstats.textContent()));
+  // The stats line and the rows are rendered apart: wait for both.
+  await waitFor('the limited query', async () => /row limit \(3\) reached/.test(await qstats.textContent())
+    && (await rows(page, '#query-list')).length > 0);
   qrows = await rows(page, '#query-list');
   check(qrows.length === 3, `3 rows with limit 3, got ${qrows.length}`);
 
