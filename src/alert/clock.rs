@@ -20,11 +20,11 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// The agent's one wall clock ([`crate::pipeline::now_ms`]), so the
+    /// engine and the write path agree on "now" (also under the debug-build
+    /// test clock).
     fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        crate::pipeline::now_ms()
     }
 }
 

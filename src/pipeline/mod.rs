@@ -100,17 +100,42 @@ pub fn now_ms() -> i64 {
 /// so the midnight rotation is observed without waiting for a real one. An
 /// offset (not a frozen clock) keeps time moving, so everything that
 /// measures intervals behaves as in production; the `Instant`-based loop
-/// timers are not affected. Release builds never read the variable.
+/// timers are not affected. `LOGSHIP_TEST_CLOCK_FILE` names a file holding
+/// a further offset, re-read at most every 50 ms: a test steps the wall
+/// clock of a running agent by rewriting it. Release builds never read
+/// either.
 fn test_clock_offset_ms() -> i64 {
     #[cfg(debug_assertions)]
     {
+        use std::sync::Mutex;
         static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-        *OFFSET.get_or_init(|| {
+        static FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+        static STEP: Mutex<Option<(Instant, i64)>> = Mutex::new(None);
+        let fixed = *OFFSET.get_or_init(|| {
             std::env::var("LOGSHIP_TEST_CLOCK_OFFSET_MS")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
-        })
+        });
+        let Some(file) =
+            FILE.get_or_init(|| std::env::var_os("LOGSHIP_TEST_CLOCK_FILE").map(PathBuf::from))
+        else {
+            return fixed;
+        };
+        let Ok(mut step) = STEP.lock() else {
+            return fixed;
+        };
+        match *step {
+            Some((read, v)) if read.elapsed() < Duration::from_millis(50) => fixed + v,
+            _ => {
+                let v = fs::read_to_string(file)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+                *step = Some((Instant::now(), v));
+                fixed + v
+            }
+        }
     }
     #[cfg(not(debug_assertions))]
     {

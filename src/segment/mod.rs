@@ -31,6 +31,9 @@ use layout::Route;
 use seal::SealJob;
 
 const DAY_MS: i64 = 86_400_000;
+/// How far the wall clock may step back before open segments are sealed
+/// ([`SegmentSet::rotate_due`]).
+const CLOCK_STEP_BACK_MS: i64 = 60_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -281,7 +284,13 @@ impl SegmentSet {
                 if layout::per_build(s.st.tier) {
                     now_ms - s.st.last_write_ms >= idle
                 } else {
-                    now_ms - s.st.created_ms >= max_age || s.st.day != today
+                    // A segment "created" more than a minute from now: the
+                    // wall clock stepped back. Its age would not reach
+                    // max_age until the clock caught up (an hour back holds
+                    // it an hour longer), so it is sealed now.
+                    now_ms - s.st.created_ms >= max_age
+                        || s.st.day != today
+                        || s.st.created_ms - now_ms > CLOCK_STEP_BACK_MS
                 }
             })
             .map(|s| s.st.id)

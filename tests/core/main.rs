@@ -8,6 +8,7 @@ mod support;
 mod checkpoint_compat;
 mod core_checkpoint_repair;
 mod core_cli;
+mod core_clock;
 mod core_crash;
 mod core_disk;
 mod core_hostile;
