@@ -13,6 +13,13 @@ use std::time::Duration;
 /// Milliseconds since the Unix epoch, as the engine sees them.
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> i64;
+    /// The real wall clock, which can be stepped (NTP, a resumed VM): the
+    /// engine then compares it with monotonic time at each tick and moves
+    /// its windows by a step. A test clock moves only when told, so
+    /// `false`.
+    fn is_wall(&self) -> bool {
+        false
+    }
 }
 
 /// Wall-clock time.
@@ -25,6 +32,10 @@ impl Clock for SystemClock {
     /// test clock).
     fn now_ms(&self) -> i64 {
         crate::pipeline::now_ms()
+    }
+
+    fn is_wall(&self) -> bool {
+        true
     }
 }
 

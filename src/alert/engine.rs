@@ -75,6 +75,9 @@ struct Episode {
     event: Option<Event>,
 }
 
+/// A wall-clock step larger than this is followed ([`Engine::follow_clock_steps`]).
+const CLOCK_STEP_MS: i64 = 60_000;
+
 pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub instance_id: String,
@@ -87,6 +90,9 @@ pub struct Engine {
     pub probe_interval: Duration,
     pub shutdown: Shutdown,
     episodes: HashMap<String, Episode>,
+    /// Wall and monotonic time at the last tick (wall clocks only), to see
+    /// the wall clock step.
+    last_tick: Option<(i64, std::time::Instant)>,
 }
 
 impl Engine {
@@ -113,6 +119,7 @@ impl Engine {
             probe_interval,
             shutdown,
             episodes: HashMap::new(),
+            last_tick: None,
         };
         e.install(compiled);
         e
@@ -210,6 +217,9 @@ impl Engine {
 
     async fn on_event(&mut self, e: &Event) {
         let now = self.clock.now_ms();
+        // Before the event counts: a step seen first here is not added to
+        // the times this event sets.
+        self.follow_clock_steps(now);
         for i in 0..self.rules.len() {
             let (rule, window) = &mut self.rules[i];
             if window.observe(rule, e, now) == Outcome::Fires {
@@ -229,6 +239,7 @@ impl Engine {
 
     async fn on_tick(&mut self) {
         let now = self.clock.now_ms();
+        self.follow_clock_steps(now);
         for i in 0..self.rules.len() {
             let (rule, window) = &self.rules[i];
             if !matches!(rule.kind, Kind::Absence { .. }) || !window.absent(rule, now) {
@@ -248,6 +259,36 @@ impl Engine {
             }
         }
         self.escalate_and_expire(now).await;
+    }
+
+    /// A wall clock that moved more than a minute away from monotonic time
+    /// since the last event or tick was stepped: move every window and episode by the
+    /// step, so a step forward does not make an absence (or an episode's
+    /// end) due, and a step back does not keep old matches in a window.
+    fn follow_clock_steps(&mut self, now: i64) {
+        if !self.clock.is_wall() {
+            return;
+        }
+        let at = std::time::Instant::now();
+        if let Some((wall, then)) = self.last_tick {
+            let real = i64::try_from(at.duration_since(then).as_millis()).unwrap_or(i64::MAX);
+            let step = (now - wall).saturating_sub(real);
+            if step.abs() > CLOCK_STEP_MS {
+                tracing::info!(
+                    step_ms = step,
+                    "wall clock stepped; alert windows follow real time"
+                );
+                for (_, window) in &mut self.rules {
+                    window.shift(step);
+                }
+                for ep in self.episodes.values_mut() {
+                    ep.started = ep.started.map(|t| t + step);
+                    ep.last_fire += step;
+                    ep.last_attempt += step;
+                }
+            }
+        }
+        self.last_tick = Some((now, at));
     }
 
     /// The condition of rule `i` holds for fingerprint `fp`.

@@ -553,6 +553,20 @@ impl Window {
         }
     }
 
+    /// Move the window's times by `by` ms: the wall clock stepped by that
+    /// much more than real time passed, and the window keeps real time.
+    pub fn shift(&mut self, by: i64) {
+        match self {
+            Window::Stateless => {}
+            Window::Threshold(times) => times.iter_mut().for_each(|t| *t += by),
+            Window::Ratio { hits, base } => {
+                hits.shift(by);
+                base.shift(by);
+            }
+            Window::Absence { last_seen } => *last_seen += by,
+        }
+    }
+
     /// For absence rules: has the match been missing for the window at `now`?
     pub fn absent(&self, rule: &Rule, now: i64) -> bool {
         match (&rule.kind, self) {
@@ -575,6 +589,13 @@ pub struct Buckets {
 }
 
 impl Buckets {
+    /// Move every bucket by `by` ms (a wall-clock step), kept aligned.
+    fn shift(&mut self, by: i64) {
+        for (s, _) in self.slots.iter_mut() {
+            *s += by - (*s + by).rem_euclid(self.width);
+        }
+    }
+
     fn new(window_ms: i64) -> Buckets {
         Buckets {
             width: (window_ms / 60).max(1),
