@@ -789,10 +789,18 @@ fn token_start(b: &[u8], i: usize) -> bool {
         || (i >= 3 && b[i - 3] == b'%' && b[i - 2].is_ascii_hexdigit() && p.is_ascii_hexdigit())
 }
 
-/// Drop spans that touch a marker already in `msg` (`[REDACTED:...]`), so
-/// that a tag or rule name inside one is never taken for a secret.
+/// Drop spans that lie inside a marker already in `msg` (`[REDACTED]`,
+/// `[REDACTED:rule]`, `[REDACTED:rule:tag]`), so that a tag or rule name
+/// inside one is never taken for a secret and a second pass changes
+/// nothing. Only a complete, well-formed marker counts: log content can
+/// contain the text `[REDACTED` (an attacker can put it there), and a span
+/// that reaches outside a marker, or a PEM span, is always kept — else an
+/// unclosed `[REDACTED` would switch redaction off for the rest of the
+/// line (found by the `redact` fuzz target).
 fn drop_inside_markers(msg: &str, spans: &mut Vec<Span>) {
     const OPEN: &str = "[REDACTED";
+    /// Longest `:rule:tag` part of a marker.
+    const MAX_LABEL: usize = 96;
     if !msg.contains(OPEN) {
         return;
     }
@@ -800,11 +808,33 @@ fn drop_inside_markers(msg: &str, spans: &mut Vec<Span>) {
     let mut from = 0;
     while let Some(i) = msg[from..].find(OPEN) {
         let s = from + i;
-        let e = msg[s..].find(']').map_or(msg.len(), |j| s + j + 1);
-        regions.push((s, e));
-        from = e;
+        let rest = &msg.as_bytes()[s + OPEN.len()..];
+        from = s + OPEN.len();
+        let end = match rest.first() {
+            Some(b']') => Some(0),
+            Some(b':') => rest
+                .iter()
+                .take(MAX_LABEL + 1)
+                .position(|&c| c == b']')
+                .filter(|&j| {
+                    rest[1..j].iter().all(|&c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b':' | b'.')
+                    })
+                }),
+            _ => None,
+        };
+        if let Some(j) = end {
+            let e = s + OPEN.len() + j + 1;
+            regions.push((s, e));
+            from = e;
+        }
     }
-    spans.retain(|sp| !regions.iter().any(|&(s, e)| sp.start < e && s < sp.end));
+    if regions.is_empty() {
+        return;
+    }
+    spans.retain(|sp| {
+        sp.prio == PRIO_PEM || !regions.iter().any(|&(s, e)| s <= sp.start && sp.end <= e)
+    });
 }
 
 /// The HMAC key and tag length for `mode = "hash"`, or the reasons there

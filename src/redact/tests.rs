@@ -810,3 +810,37 @@ fn redact_key_material_under_a_key_named_key() {
         assert_eq!(redact(&r, line), line);
     }
 }
+
+/// Log content may hold the text of a marker, closed or not: an unclosed
+/// `[REDACTED` must not switch redaction off for the rest of the line, and
+/// a PEM body after it is still redacted (a leak the `redact` fuzz target
+/// found).
+#[test]
+fn redact_an_unclosed_marker_in_the_input_hides_nothing() {
+    let r = redactor();
+    let token = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+    for prefix in [
+        "[REDACTED ",
+        " pem[REDACTED",
+        "[REDACTED:x y] ",
+        "[REDACTED:",
+    ] {
+        let out = redact(&r, &format!("{prefix}token {token}"));
+        assert!(!out.contains(token), "{prefix:?}: {out}");
+    }
+    let mut st = StreamState::default();
+    let mut body = String::new();
+    for line in [
+        " pem[REDACTED-----BEGIN PRIVATE KEY-----",
+        " pem[REDACTEDMIIEowIBAAKCAQEAzCanaryBodyLine1xxqhkiG9w0BAQEFAASC",
+        " pem[REDACTED-----END PRIVATE KEY-----",
+    ] {
+        let mut s = line.to_string();
+        r.redact_msg(&mut st, &mut s);
+        body.push_str(&s);
+    }
+    assert!(!body.contains("CanaryBodyLine1"), "{body}");
+    // A marker the engine wrote is left as it is by a second pass.
+    let once = redact(&r, &format!("token {token}"));
+    assert_eq!(redact(&r, &once), once);
+}
