@@ -10,12 +10,11 @@
 use prometheus_client::metrics::counter::Counter;
 
 use super::line::{LinePath, Stream};
-use super::{now_ms, Pipeline};
+use super::{now_ms, Pipeline, Sink};
 use crate::config::stream::{specs, StreamKind};
 use crate::event::{Event, Tier};
 use crate::ops::metrics::{metrics, SourceLabel};
 use crate::redact::StreamState;
-use crate::segment;
 use crate::source::stream::{self, Item, Msg};
 use crate::source::tailer::Line;
 
@@ -104,19 +103,23 @@ impl Pipeline {
             redact: &mut redact,
         };
         path.event(line, stream, wall, &mut self.seq_next, ev);
-        self.scratch.clear();
-        ev.write_json(&mut self.scratch);
-        // Crash-only, as for files: stop without committing.
-        self.segments.append(ev, &self.scratch, wall).map_err(|e| {
-            anyhow::Error::new(e).context("writing a segment failed; stopping without committing")
-        })?;
-        self.written[ev.tier] += 1;
-        self.tap.offer(ev, &self.scratch);
-        self.alerts.offer(ev);
-        if let Some((build, tiers)) = segment::build_end(ev) {
-            self.segments.seal_build(build, &tiers);
+        // The same write as for file lines.
+        let mut sink = Sink {
+            segments: &mut self.segments,
+            scratch: &mut self.scratch,
+            written: &mut self.written,
+            tap: &mut self.tap,
+            alerts: &self.alerts,
+            wall,
+            failed: None,
+        };
+        sink.write(ev);
+        match sink.failed {
+            // Crash-only, as for files: stop without committing.
+            Some(e) => Err(anyhow::Error::new(e)
+                .context("writing a segment failed; stopping without committing")),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn source_of(&self, name: &str) -> Option<usize> {
