@@ -21,6 +21,10 @@
 //! 3. otherwise a new file, read from the beginning (or from its end at the
 //!    agent's very first start with `read_from = "end"`).
 //!
+//! A file that is empty when found is not adopted until it has content: a
+//! copytruncate copy is created empty and filled after, and judged while
+//! empty it could only be taken for a new file and read a second time.
+//!
 //! A scan settles every known file (step 1, or retirement) before it looks
 //! at new ones, and adopts new ones shortest name first, so an original is
 //! always followed or retired before its copies are judged.
@@ -211,7 +215,7 @@ impl Tailer {
         }
         // Pass 1: files we know (followed now, or before a restart).
         let mut new_files = Vec::new();
-        for (si, path, key, _) in found {
+        for (si, path, key, len) in found {
             if let Some(f) = self.files.get_mut(&key) {
                 if f.st.path != path {
                     f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
@@ -225,7 +229,9 @@ impl Tailer {
                 if !self.restore(si, &path, st) {
                     new_files.push((si, path));
                 }
-            } else {
+            } else if len > 0 {
+                // An empty file is not adopted until it has content (see
+                // `adopt`); skipping it here saves opening it every scan.
                 new_files.push((si, path));
             }
         }
@@ -339,8 +345,17 @@ impl Tailer {
                 return;
             }
         };
-        f.path_ids = path_ids(spec.template.as_ref(), path);
         let size = f.last_size;
+        if size == 0 {
+            // Nothing to read yet, and nothing to say what this file is: an
+            // empty file may be a copy being written (copytruncate creates
+            // the copy empty, then fills it). Adopted as new now, a copy
+            // would be read again from its first byte; judged once it has
+            // content, it is recognised. A new file written later is adopted
+            // then, from its start, so nothing is lost by waiting.
+            return;
+        }
+        f.path_ids = path_ids(spec.template.as_ref(), path);
         let mut heads: HashMap<u64, Option<u64>> = HashMap::new();
         let mut head = |len: u64| {
             *heads

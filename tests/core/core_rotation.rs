@@ -93,6 +93,42 @@ fn copytruncate_copy_is_recognised() {
     finish(a, &[first, racing, after].concat());
 }
 
+/// copytruncate creates the copy empty and fills it afterwards. An agent
+/// that scans in between must not take the empty copy for a new file: it
+/// would read the whole copy again once filled (the 55-minute soak's
+/// duplicates: whole rotated files read twice).
+#[test]
+fn copytruncate_copy_seen_while_still_empty_is_not_read_again() {
+    let mut a = Agent::simple("");
+    a.include_rotated();
+    let log = a.logs().join("app.log");
+    let first = numbered("first", 0..600);
+    append(&log, &first);
+    a.start();
+    a.wait_local(600);
+    // The copy exists, empty; a line after it makes sure the agent has
+    // scanned the directory (the create event) and read past it.
+    let copy = a.logs().join("app.log.1");
+    fs::File::create(&copy).unwrap();
+    let marker = numbered("marker", 0..1);
+    append(&log, &marker);
+    a.wait_local(601);
+    // Now the copy gets its content and the original is truncated.
+    fs::write(&copy, fs::read(&log).unwrap()).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let after = numbered("after", 0..250);
+    append(&log, &after);
+    a.wait_local(851);
+    // Time for a wrong re-read of the copy to show.
+    std::thread::sleep(Duration::from_millis(2500));
+    finish(a, &[first, marker, after].concat());
+}
+
 #[test]
 fn plain_truncation_restarts_from_the_beginning() {
     let mut a = Agent::simple("");
