@@ -21,9 +21,10 @@
 //! 3. otherwise a new file, read from the beginning (or from its end at the
 //!    agent's very first start with `read_from = "end"`).
 //!
-//! A file that is empty when found is not adopted until it has content: a
-//! copytruncate copy is created empty and filled after, and judged while
-//! empty it could only be taken for a new file and read a second time.
+//! A file that is empty when found is followed but judged (steps 2 and 3)
+//! only once it has content: a copytruncate copy is created empty and
+//! filled after, and judged while empty it could only pass for a new file
+//! and be read a second time.
 //!
 //! A scan settles every known file (step 1, or retirement) before it looks
 //! at new ones, and adopts new ones shortest name first, so an original is
@@ -122,6 +123,8 @@ pub struct Line<'a> {
 pub struct Tailer {
     sources: Vec<SourceSpec>,
     files: HashMap<FileKey, TailedFile>,
+    /// Followed files found empty and not yet placed (see `adopt`).
+    undecided: HashSet<FileKey>,
     /// State restored from a checkpoint, not yet matched to a file on disk.
     pending: HashMap<FileKey, FileState>,
     retired: VecDeque<Retired>,
@@ -165,6 +168,7 @@ impl Tailer {
         Ok(Tailer {
             sources: specs,
             files: HashMap::new(),
+            undecided: HashSet::new(),
             pending: restored.into_iter().map(|s| (s.key(), s)).collect(),
             retired: retired.into(),
             first_start,
@@ -215,7 +219,7 @@ impl Tailer {
         }
         // Pass 1: files we know (followed now, or before a restart).
         let mut new_files = Vec::new();
-        for (si, path, key, len) in found {
+        for (si, path, key, _) in found {
             if let Some(f) = self.files.get_mut(&key) {
                 if f.st.path != path {
                     f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
@@ -229,9 +233,7 @@ impl Tailer {
                 if !self.restore(si, &path, st) {
                     new_files.push((si, path));
                 }
-            } else if len > 0 {
-                // An empty file is not adopted until it has content (see
-                // `adopt`); skipping it here saves opening it every scan.
+            } else {
                 new_files.push((si, path));
             }
         }
@@ -345,17 +347,28 @@ impl Tailer {
                 return;
             }
         };
-        let size = f.last_size;
-        if size == 0 {
-            // Nothing to read yet, and nothing to say what this file is: an
-            // empty file may be a copy being written (copytruncate creates
-            // the copy empty, then fills it). Adopted as new now, a copy
-            // would be read again from its first byte; judged once it has
-            // content, it is recognised. A new file written later is adopted
-            // then, from its start, so nothing is lost by waiting.
+        f.path_ids = path_ids(spec.template.as_ref(), path);
+        if f.last_size == 0 {
+            // Nothing says yet what this file is: copytruncate creates the
+            // copy empty and fills it after. It is followed (its handle
+            // keeps lines written before a quick delete readable) and
+            // placed by `place` once it has content.
+            self.undecided.insert(f.key());
+            self.files.insert(f.key(), f);
             return;
         }
-        f.path_ids = path_ids(spec.template.as_ref(), path);
+        self.place(f);
+    }
+
+    /// Decide where reading `f` (not in `files`) starts: a copy of a
+    /// followed or truncated file continues from that file's offset, a new
+    /// file starts at 0 (or at its end, at the very first start with
+    /// `read_from = "end"`). Then follow it.
+    fn place(&mut self, mut f: TailedFile) {
+        let spec = &self.sources[f.source_idx];
+        let path = f.st.path.clone();
+        let path = path.as_path();
+        let size = f.last_size;
         let mut heads: HashMap<u64, Option<u64>> = HashMap::new();
         let mut head = |len: u64| {
             *heads
@@ -443,6 +456,21 @@ impl Tailer {
         emit: &mut dyn FnMut(&mut TailedFile, Line<'_>),
     ) -> io::Result<usize> {
         let budget = budget.min(READ_BUDGET);
+        if self.undecided.contains(&key) {
+            let Some(f) = self.files.get_mut(&key) else {
+                return Ok(0);
+            };
+            let size = f.size()?;
+            if size == 0 {
+                return Ok(0);
+            }
+            // It has content now: a copy in the making, or a new file.
+            self.undecided.remove(&key);
+            if let Some(mut f) = self.files.remove(&key) {
+                f.last_size = size;
+                self.place(f);
+            }
+        }
         let Some(f) = self.files.get_mut(&key) else {
             return Ok(0);
         };
@@ -602,6 +630,7 @@ impl Tailer {
             .map(|f| f.key())
             .collect();
         for key in &gone {
+            self.undecided.remove(key);
             if let Some(f) = self.files.remove(key) {
                 tracing::debug!(path = %f.st.path.display(), "stopped following drained file");
                 self.hand_over(*key, &f.st);
