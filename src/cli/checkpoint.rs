@@ -159,13 +159,17 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         max_seq.map_or("none".to_string(), |m| m.to_string())
     );
     for f in &files {
+        // Only `resume` groups lines into records.
+        let records = match args.files {
+            FilesFrom::Resume => format!(" ({} records)", f.records),
+            FilesFrom::End | FilesFrom::Beginning => String::new(),
+        };
         println!(
-            "file {}: resumes at byte {} of {}: {} lines taken as read ({} records)",
+            "file {}: resumes at byte {} of {}: {} lines taken as read{records}",
             f.state.path.display(),
             f.state.offset,
             f.size,
             f.lines,
-            f.records
         );
         if f.again > 0 {
             println!(
@@ -437,7 +441,7 @@ struct Rebuilt {
     state: FileState,
     /// Whole lines before the resume offset.
     lines: u64,
-    /// Records (events) those lines made.
+    /// Records (events) those lines made (`resume` only).
     records: u64,
     /// Stored records after the resume point (read again).
     again: u64,
