@@ -18,9 +18,11 @@
 //!   splitter, the source's record steps (container partial lines joined,
 //!   `multiline` grouping: the same [`Assembler`] as the agent and
 //!   `logship normalize`) and the line path (normalizing, redaction) — and
-//!   the longest prefix of its *records* whose messages appear, in order,
-//!   among the events stored for that source (in `seq` order, i.e. release
-//!   order) is taken as read. It resumes at the first line of the first
+//!   the longest prefix of its *records* that appear, in order, among the
+//!   events stored for that source (in `seq` order, i.e. release order) is
+//!   taken as read; a record and an event are the same when their `msg`s
+//!   are, and their `ts` too where the line gave its own time (its text or
+//!   a container runtime's timestamp). It resumes at the first line of the first
 //!   record not stored, with the redaction state (an open PEM block) the
 //!   agent had before that line — the pair the agent itself checkpoints
 //!   for a record still open. `--files end` takes every file as read to
@@ -38,9 +40,11 @@
 //!   (its stored events are duplicated, none lost). The report says so per
 //!   stream source.
 //!
-//! Where `resume` errs, and to which side: a record whose message also
-//! appears later among another file's events of the same source may be
-//! taken as read (lost); a prefix whose events are gone from the bucket
+//! Where `resume` errs, and to which side: a record whose message (and
+//! time, where it has one) also appears later among another file's events
+//! of the same source may be taken as read (lost); a line whose time is
+//! inferred from the clock (syslog without a year, around New Year) may
+//! differ from its stored event; a prefix whose events are gone from the bucket
 //! (expired by its lifecycle rule) or are dated (`ts`, from the line) more
 //! than a day before the oldest tailed file was created, a record that normalizes or groups
 //! differently now (the config changed), or a record the agent closed
@@ -494,11 +498,11 @@ fn file_states(cfg: &Config, stored: &[Event], from: FilesFrom) -> anyhow::Resul
                     redactor: &redactor,
                 };
                 let name = src.name.get_ref();
-                let candidates: Vec<&str> = stored
+                let candidates: Vec<(&str, i64)> = stored
                     .iter()
                     .filter(|e| e.tier == src.tier)
                     .filter(|e| e.src == *name || e.src == "stdout" || e.src == "stderr")
-                    .map(|e| e.msg.as_str())
+                    .map(|e| (e.msg.as_str(), e.ts))
                     .collect();
                 covered_prefix(&file, size, path, &RecordSpec::new(src), &candidates)?
             }
@@ -535,11 +539,20 @@ struct Covered {
 }
 
 /// Walks a file's events, in the order the agent releases them, against
-/// the stored messages of its source: a greedy subsequence match (each
-/// event takes the earliest stored message equal to it after the previous
+/// the stored events of its source: a greedy subsequence match (each
+/// event takes the earliest stored event equal to it after the previous
 /// match), stopping at the first event not found.
+///
+/// Equal means the same `msg`, and the same `ts` where the line supplied
+/// its time (a timestamp of its own, or a container runtime's): many
+/// container lines carry none in their text ("GET /health 200"), and
+/// without `ts` such a line not stored could be taken for another file's
+/// stored one and lost. A line without a time of its own gets the read
+/// time — `wall_ms` here, the agent's clock there — so only `msg` counts.
 struct Matcher<'s> {
-    stored: &'s [&'s str],
+    stored: &'s [(&'s str, i64)],
+    /// The read time given to lines without a time of their own.
+    wall_ms: i64,
     next: usize,
     /// Events matched before the resume point.
     records: u64,
@@ -557,7 +570,11 @@ impl Matcher<'_> {
         if self.unstored.is_some() {
             return;
         }
-        match self.stored[self.next..].iter().position(|m| *m == ev.msg) {
+        let own_ts = ev.ts != self.wall_ms;
+        let found = self.stored[self.next..]
+            .iter()
+            .position(|(m, ts)| *m == ev.msg && (!own_ts || *ts == ev.ts));
+        match found {
             Some(k) => {
                 self.next += k + 1;
                 self.records += 1;
@@ -613,10 +630,14 @@ fn covered_prefix(
     size: u64,
     path: LinePath<'_>,
     spec: &RecordSpec,
-    stored: &[&str],
+    stored: &[(&str, i64)],
 ) -> anyhow::Result<Covered> {
+    // No time passes here: nothing times out early, records are grouped by
+    // their lines alone (see the module doc for the agent's timeouts).
+    let (now, wall_ms) = (Instant::now(), now_ms());
     let mut m = Matcher {
         stored,
+        wall_ms,
         next: 0,
         records: 0,
         group: None,
@@ -626,9 +647,6 @@ fn covered_prefix(
     let mut assembler = Assembler::default();
     let mut redact = StreamState::default();
     let mut seq = 0u64;
-    // No time passes here: nothing times out early, records are grouped by
-    // their lines alone (see the module doc for the agent's timeouts).
-    let (now, wall_ms) = (Instant::now(), now_ms());
     let mut last_truncated = false;
     let mut input = rewound(file)?.take(size);
     let read = lines::read_all(&mut input, &mut |line| {

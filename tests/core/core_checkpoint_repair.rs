@@ -321,3 +321,57 @@ fn repair_resumes_multiline_and_cri_sources_at_the_first_record_not_stored() {
         "key material shipped"
     );
 }
+
+/// Two pods' files of one CRI source log the same text; only the runtime's
+/// timestamps tell their lines apart. Lines of pod a written while the
+/// agent is down have the text of pod b's stored events, which come later
+/// in `seq`: matched by message alone they would be taken as read and lost
+/// (20 of 25 stored); matched with the runtime's time they are read.
+#[test]
+fn repair_does_not_take_a_container_line_for_another_files_line_of_the_same_text() {
+    let mut a = Agent::with(
+        "",
+        "[[sources]]\nname = \"pods\"\ninclude = [\"{logs}/*.log\"]\nformat = \"cri\"\n",
+    );
+    let (pa, pb) = (a.logs().join("a.log"), a.logs().join("b.log"));
+    let health = |r: std::ops::Range<usize>| -> Vec<String> {
+        r.map(|n| format!("{}Z stdout F GET /health 200", now_plus(n)))
+            .collect()
+    };
+    let a_first = health(0..10);
+    append(&pa, &a_first);
+    a.start();
+    a.wait_local(10);
+    // b's events come after all of a's.
+    append(&pb, &health(100..110));
+    a.wait_local(20);
+    a.kill9();
+    append(&pa, &health(200..205));
+    let state = a.data().join("state");
+    cut_in_half(&state.join("checkpoint.json"));
+    fs::write(state.join("checkpoint.prev.json"), b"{\"version\":2,").unwrap();
+    let out = Command::new(BIN)
+        .args(["checkpoint", "repair", "-c"])
+        .arg(&a.config)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let a_line = format!(
+        "a.log: resumes at byte {} of {}: 10 lines taken as read (10 records)",
+        bytes(&a_first),
+        bytes(&a_first) + bytes(&health(200..205))
+    );
+    assert!(report.contains(&a_line), "{a_line:?} in\n{report}");
+    a.start();
+    a.wait_stored(25);
+    let st = a.term();
+    assert!(st.success(), "{st:?}; stderr:\n{}", a.stderr());
+    let events = a.bucket_events();
+    assert!(events.iter().all(|e| e.msg == "GET /health 200"));
+    let mut ts: Vec<i64> = events.iter().map(|e| e.ts).collect();
+    ts.sort_unstable();
+    ts.dedup();
+    // Each line once: 25 events, 25 distinct runtime times.
+    assert_eq!((events.len(), ts.len()), (25, 25));
+}
