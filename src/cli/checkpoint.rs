@@ -13,45 +13,44 @@
 //!   stored (seen by an alert receiver or a live-tail client) is not reused
 //!   unless the agent restarted more than 64 times without storing a line;
 //! - **each file's offset**: events do not record the file or offset they
-//!   came from, so it is inferred (`--files resume`, the default): the
-//!   file goes through what the agent runs on it — the tailer's line
-//!   splitter, the source's record steps (container partial lines joined,
-//!   `multiline` grouping: the same [`Assembler`] as the agent and
-//!   `logship normalize`) and the line path (normalizing, redaction) — and
-//!   the longest prefix of its *records* that appear, in order, among the
-//!   events stored for that source (in `seq` order, i.e. release order) is
-//!   taken as read; a record and an event are the same when their `msg`s
-//!   are, and their `ts` too where the line gave its own time (its text or
-//!   a container runtime's timestamp). It resumes at the first line of the first
-//!   record not stored, with the redaction state (an open PEM block) the
-//!   agent had before that line — the pair the agent itself checkpoints
-//!   for a record still open. `--files end` takes every file as read to
-//!   its end (loses the lines not yet stored); `--files beginning` reads
-//!   every file again (ships every stored line twice);
-//! - **event-stream cursors** (`streams`): not rebuilt. A stored event
-//!   does not keep its stream's cursor and id verbatim (an `http_ndjson`
-//!   cursor or id field may become `ts`, `msg` or an id when normalized,
-//!   or be changed by redaction; a Vercel deployment's `done` is not in
-//!   any event), and a cursor rebuilt too far skips events for good. Each
-//!   stream starts as on its very first run: an `http_ndjson` server sends
-//!   from wherever it starts without a cursor (what it sends again is
-//!   duplicated, what it no longer sends and was not stored is lost); a
-//!   Vercel deployment within `lookback` is followed from its first event
-//!   (its stored events are duplicated, none lost). The report says so per
-//!   stream source.
+//!   came from, so it is inferred (`--files resume`, the default): the file
+//!   goes through what the agent runs on it — the tailer's line splitter,
+//!   the source's record steps (container partial lines joined, `multiline`
+//!   grouping: the same [`Assembler`] as the agent and `logship normalize`)
+//!   and the line path (normalizing, redaction) — and the longest prefix of
+//!   its *records* that appear, in order, among the events stored for that
+//!   source (in `seq` order, i.e. release order) is taken as read; a record
+//!   and an event are the same when their `msg`s are, and their `ts` too
+//!   where the line gave its own time (its text or a container runtime's
+//!   timestamp). It resumes at the first line of the first record not
+//!   stored, with the redaction state (an open PEM block) the agent had
+//!   before that line — the pair the agent itself checkpoints for a record
+//!   still open. `--files end` takes every file as read to its end (loses
+//!   the lines not yet stored); `--files beginning` reads every file again
+//!   (ships every stored line twice);
+//! - **event-stream cursors** (`streams`): not rebuilt. A stored event does
+//!   not keep its stream's cursor and id verbatim (an `http_ndjson` cursor
+//!   or id field may become `ts`, `msg` or an id when normalized, or be
+//!   changed by redaction; a Vercel deployment's `done` is not in any
+//!   event), and a cursor rebuilt too far skips events for good. Each stream
+//!   starts as on its very first run: an `http_ndjson` server sends from
+//!   wherever it starts without a cursor (what it sends again is duplicated,
+//!   what it no longer sends and was not stored is lost); a Vercel
+//!   deployment within `lookback` is followed from its first event (its
+//!   stored events are duplicated, none lost). The report says so per stream
+//!   source.
 //!
-//! Where `resume` errs, and to which side: a record whose message (and
-//! time, where it has one) also appears later among another file's events
-//! of the same source may be taken as read (lost); a line whose time is
-//! inferred from the clock (syslog without a year, around New Year) may
-//! differ from its stored event; a prefix whose events are gone from the bucket
-//! (expired by its lifecycle rule) or are dated (`ts`, from the line) more
-//! than a day before the oldest tailed file was created, a record that normalizes or groups
-//! differently now (the config changed), or a record the agent closed
-//! early by its `timeout` (a writer that paused inside a stack trace) and
-//! which now groups with the lines that came after, ends the match early,
-//! so the rest of the file is read again (duplicated where still stored).
-//! The report says, per file, how much is taken as read.
+//! Where `resume` errs, and to which side: a record whose message (and time,
+//! where it has one) also appears later among another file's events of the
+//! same source may be taken as read (lost). A prefix whose events are gone
+//! from the bucket (expired by its lifecycle rule) or are dated (`ts`, from
+//! the line) more than a day before the oldest tailed file was created, a
+//! record that normalizes or groups differently now (the config changed; a
+//! syslog line without a year read around New Year), or a record the agent
+//! closed early by its `timeout` (a writer that paused inside a stack trace)
+//! and which now groups with the lines that came after, ends the match
+//! early, so the rest of the file is read again (duplicated where still
+//! stored). The report says, per file, how much is taken as read.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
