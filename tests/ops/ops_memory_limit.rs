@@ -24,10 +24,12 @@
 //! whatever runs the tests; `unshare -C` makes a cgroup namespace, no limit.
 //!
 //! Skipped, with the reason printed, where no memory cgroup can be made:
-//! not root, no memory controller for the test's cgroup, or cgroup v2
-//! without the memory controller delegated to it. With `CI` set, a host
+//! not root, no memory controller for the test's cgroup, cgroup v2 without
+//! the memory controller delegated to it, or a cgroupfs that refuses a new
+//! directory (read-only, or not ours in a container). With `CI` set, a host
 //! where the mechanism exists by design — root with the cgroup v1 memory
-//! controller mounted, as on the CI machines — fails instead of skipping.
+//! controller mounted and writable, as on the CI machines — fails instead
+//! of skipping.
 
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -156,7 +158,16 @@ impl MemCgroup {
             });
         }
         let dir = parent.join(format!("logship-test-{}-{name}", std::process::id()));
-        fs::create_dir(&dir).map_err(|e| fail(format!("mkdir {}: {e}", dir.display())))?;
+        fs::create_dir(&dir).map_err(|e| Unavailable {
+            why: format!("mkdir {}: {e}", dir.display()),
+            // A cgroupfs mounted read-only or not ours (a container) is
+            // not this mechanism failing: it is not there.
+            by_design: by_design
+                && !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ),
+        })?;
         let cg = MemCgroup { dir, version };
         if let Some(limit) = limit {
             let (mem, swap) = match version {
