@@ -11,13 +11,17 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use logship::config::Format;
 use logship::event::{Event, Tier};
 use logship::normalize::Normalizer;
+use logship::pipeline::line::LinePath;
+use logship::pipeline::records::{Assembler, Ctx, RecordSpec};
+use logship::redact::{RedactionConfig, Redactor, StreamState};
 use logship::source::lines::{split, LineRef};
+use logship::source::tailer::Line;
 
 /// A fixed "now", so syslog year inference does not depend on the clock.
 const NOW_MS: i64 = 1_763_780_000_000;
@@ -278,11 +282,96 @@ fn bench_split(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every loghub line (the end-to-end benchmark's input, `bench/e2e.py`), or
+/// the generated shapes without the corpus.
+fn loghub_lines() -> (Vec<String>, &'static str) {
+    let files: Vec<String> = corpus_dir()
+        .and_then(|d| std::fs::read_dir(d.join("loghub")).ok())
+        .map(|rd| {
+            let mut v: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".log"))
+                .map(|n| format!("loghub/{n}"))
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    let rel: Vec<&str> = files.iter().map(String::as_str).collect();
+    let (mut lines, origin) = lines_or(&rel, 0, |_| String::new());
+    if lines.is_empty() {
+        lines = syslog_lines().0;
+        lines.extend(iso_lines().0);
+    }
+    (lines, origin)
+}
+
+/// What the agent does per line of a default (`format = "auto"`) source
+/// before the segment write: the record steps' container check, normalize,
+/// redact (on and off), serialize. The CPU of the write path less reading,
+/// writing and compressing (BENCHMARKS.md, issue 15).
+fn bench_line_path(c: &mut Criterion) {
+    let (lines, origin) = loghub_lines();
+    let normalizer = normalizer();
+    let spec = RecordSpec::lines(true);
+    let mut g = c.benchmark_group("line_path");
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Bytes(bytes_of(&lines)));
+    for (name, enabled) in [("auto", false), ("auto_redacted", true)] {
+        let cfg = RedactionConfig {
+            enabled,
+            ..RedactionConfig::default()
+        };
+        let redactor = Redactor::new(&cfg).expect("default redaction config");
+        let path = LinePath {
+            normalizer: &normalizer,
+            redactor: &redactor,
+        };
+        let mut out = Vec::with_capacity(1 << 16);
+        g.bench_function(
+            BenchmarkId::new(name, format!("{origin}/{}lines", lines.len())),
+            |b| {
+                b.iter(|| {
+                    let (mut state, mut seq) = (StreamState::default(), 0);
+                    let mut a = Assembler::default();
+                    let mut cx = Ctx {
+                        path,
+                        spec: &spec,
+                        path_ids: &[],
+                        redact: &mut state,
+                        now: Instant::now(),
+                        wall_ms: NOW_MS,
+                        next_seq: &mut seq,
+                    };
+                    let mut at = 0;
+                    for l in &lines {
+                        let line = Line {
+                            bytes: l.as_bytes(),
+                            truncated: false,
+                            at,
+                        };
+                        a.push(line, at, &mut cx, &mut |e| {
+                            out.clear();
+                            e.write_json(&mut out);
+                            black_box(&out);
+                        });
+                        at += l.len() as u64 + 1;
+                    }
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_normalize,
     bench_normalize_fixed,
     bench_write_json,
-    bench_split
+    bench_split,
+    bench_line_path
 );
 criterion_main!(benches);

@@ -268,13 +268,9 @@ pub fn leading_timestamp(line: &str, now_ms: i64) -> Option<(i64, usize)> {
     }
     // `host - user [10/Oct/2000:13:55:36 -0700] "GET ..."`
     let window = &b[..b.len().min(80)];
-    let open = memchr_byte(b'[', window)?;
+    let open = memchr::memchr(b'[', window)?;
     let (t, used) = parse_common_log(&b[open + 1..])?;
     Some((t, open + 1 + used))
-}
-
-fn memchr_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&c| c == needle)
 }
 
 /// An epoch number of unknown unit, judged by magnitude: seconds, millis,

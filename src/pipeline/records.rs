@@ -43,6 +43,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
 use super::line::{self, LinePath, Stream};
@@ -755,7 +756,32 @@ fn finish_unit(u: &mut Unit, max_bytes: usize) {
 /// their source.
 #[derive(Debug, Default)]
 pub struct Files {
-    map: HashMap<FileKey, (usize, Assembler)>,
+    /// Looked up for every line, so hashed with [`KeyHasher`], not SipHash.
+    map: HashMap<FileKey, (usize, Assembler), BuildHasherDefault<KeyHasher>>,
+}
+
+/// A multiply-rotate hasher (FxHash's) for [`FileKey`]s: device and inode
+/// numbers the kernel assigns, not input anyone picks, so no DoS-resistant
+/// hash is needed; SipHash cost ~150 instructions per line here.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// What the per-file calls share: every source's steps and the counters.

@@ -86,6 +86,11 @@ pub struct SegmentSet {
     cfg: SegmentsConfig,
     segs: BTreeMap<SegmentId, Segment>,
     routes: HashMap<Route, SegmentId>,
+    /// The route of the last event appended and its segment: consecutive
+    /// events nearly always share one, and comparing it is cheaper than
+    /// hashing it (SipHash) for every event. Cleared wherever `routes`
+    /// loses an entry.
+    last_route: Option<(Route, SegmentId)>,
     next_id: u64,
     next_ticket: u64,
     /// Upload in flight -> (segment, generation it was sealed at).
@@ -113,6 +118,7 @@ impl SegmentSet {
             cfg,
             segs: BTreeMap::new(),
             routes: HashMap::new(),
+            last_route: None,
             next_id: 1,
             next_ticket: 1,
             tickets: HashMap::new(),
@@ -151,9 +157,16 @@ impl SegmentSet {
             group,
             day: if layout::per_build(ev.tier) { 0 } else { day },
         };
-        let id = match self.routes.get(&route) {
-            Some(&id) => id,
-            None => self.create(route, now_ms),
+        let id = match &self.last_route {
+            Some((last, id)) if *last == route => *id,
+            _ => {
+                let id = match self.routes.get(&route) {
+                    Some(&id) => id,
+                    None => self.create(route.clone(), now_ms),
+                };
+                self.last_route = Some((route, id));
+                id
+            }
         };
         let seg = self
             .segs
@@ -265,6 +278,7 @@ impl SegmentSet {
         if !layout::per_build(seg.st.tier) {
             // Time-rotated tiers start a new segment for the next event.
             self.routes.retain(|_, v| *v != id);
+            self.last_route = None;
         }
         self.to_dispatch.push(id);
     }
@@ -458,6 +472,7 @@ impl SegmentSet {
                     let _ = dir.parent().map(fs::remove_dir);
                 }
                 self.routes.retain(|_, v| *v != id);
+                self.last_route = None;
                 total = total.saturating_sub(len);
                 removed += 1;
             }
