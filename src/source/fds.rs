@@ -50,6 +50,33 @@ pub fn budget() -> usize {
     budget_for(nofile_limit().unwrap_or(1 << 20))
 }
 
+/// Debug builds only: `LOGSHIP_TEST_EMFILE_EVERY=N` makes every Nth open
+/// of a file or directory by the tailer fail with EMFILE, as if the process
+/// were out of descriptors. The black-box tests use it to reach the
+/// out-of-descriptors paths of restore, adoption, reopen and the scan
+/// deterministically; a real limit low enough to hit them would starve the
+/// rest of the agent first. Release builds never read it.
+pub fn injected_failure() -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static EVERY: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        static OPENS: AtomicU64 = AtomicU64::new(0);
+        let every = *EVERY.get_or_init(|| {
+            std::env::var("LOGSHIP_TEST_EMFILE_EVERY")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n| n > 0)
+        });
+        if let Some(n) = every {
+            if (OPENS.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n) {
+                return Err(std::io::Error::from_raw_os_error(libc::EMFILE));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

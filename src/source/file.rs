@@ -166,6 +166,7 @@ pub fn fingerprint(f: &File, len: u64) -> io::Result<Option<u64>> {
 impl TailedFile {
     /// Open `path` for tailing; `offset` etc. are decided by the caller.
     pub fn open(path: &Path, source: &str, source_idx: usize) -> io::Result<TailedFile> {
+        super::fds::injected_failure()?;
         let handle = File::open(path)?;
         let m = handle.metadata()?;
         if !m.is_file() {
@@ -241,6 +242,7 @@ impl TailedFile {
         match &self.handle {
             Some(h) => f(h),
             None => {
+                super::fds::injected_failure()?;
                 let h = File::open(&self.st.path)?;
                 let m = h.metadata()?;
                 if (m.dev(), m.ino()) != self.key() {
@@ -329,6 +331,7 @@ impl TailedFile {
         if self.handle.is_some() {
             return Ok(true);
         }
+        super::fds::injected_failure()?;
         let h = match File::open(&self.st.path) {
             Ok(h) => h,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),

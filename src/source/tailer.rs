@@ -462,6 +462,9 @@ impl Tailer {
         }
         // Checkpointed states that must wait for descriptors.
         let mut later: Vec<FileState> = Vec::new();
+        // Paths whose copies must not be judged in this scan (their
+        // original's state waits for descriptors).
+        let mut blocked: Vec<PathBuf> = Vec::new();
         // Pass 1: files we know (followed now, or before a restart).
         let mut new_files = Vec::new();
         for (si, path, key, len) in found {
@@ -501,9 +504,9 @@ impl Tailer {
                         Restored::Yes => {}
                         Restored::No => {
                             if self.adopt(si, &path) == Adopted::OutOfFds {
-                                // Its state was replaced by nothing: it is
-                                // adopted as new at a later scan, as here.
-                                complete = false;
+                                // Adopted as new at a later scan, as here;
+                                // its copies wait with it.
+                                blocked.push(path.clone());
                             }
                         }
                         Restored::Later(st) => later.push(st),
@@ -516,7 +519,7 @@ impl Tailer {
                 _ => self.retire(&st),
             }
         }
-        let settled = complete && later.is_empty();
+        blocked.extend(later.iter().map(|st| st.path.clone()));
         for st in later {
             self.pending.insert(st.key(), st);
         }
@@ -532,19 +535,31 @@ impl Tailer {
         // name is longer than its original's, so when both a file and its
         // copy are new the original is adopted first and the copy becomes
         // its shadow, instead of both being read from the start.
-        // Only once every known file is settled: a copy judged while its
-        // original's state waits (for descriptors) would be read again.
-        if settled {
-            new_files.sort_by(|(_, a), (_, b)| {
-                let len = |p: &PathBuf| p.file_name().map_or(0, |n| n.len());
-                len(a).cmp(&len(b)).then_with(|| a.cmp(b))
-            });
-            for (si, path) in new_files {
-                // The rest wait for the next scan, in the same order.
-                if self.adopt(si, &path) == Adopted::OutOfFds {
-                    break;
-                }
+        // A file that may be a copy of one whose state waits (for
+        // descriptors) waits too: judged now, it would be read again.
+        // Copies sit beside their originals under a rotated name, so only
+        // those names wait (states unfound in a scan that could not list
+        // every directory are among the waiting).
+        new_files.sort_by(|(_, a), (_, b)| {
+            let len = |p: &PathBuf| p.file_name().map_or(0, |n| n.len());
+            len(a).cmp(&len(b)).then_with(|| a.cmp(b))
+        });
+        let mut settled = complete && blocked.is_empty();
+        for (si, path) in new_files {
+            if blocked
+                .iter()
+                .any(|b| *b == path || is_rotated_name(b, &path))
+            {
+                continue;
             }
+            if self.adopt(si, &path) == Adopted::OutOfFds {
+                blocked.push(path);
+                settled = false;
+            }
+        }
+        // `read_from = "end"` applies to every file present at the first
+        // start, also those adopted a scan later for lack of descriptors.
+        if settled {
             self.first_start = false;
         }
         self.set_gauges();
@@ -1146,7 +1161,7 @@ fn find_inode_near(st: &FileState) -> io::Result<Option<PathBuf>> {
     let Some(dir) = st.path.parent() else {
         return Ok(None);
     };
-    let entries = match fs::read_dir(dir) {
+    let entries = match fds::injected_failure().and_then(|()| fs::read_dir(dir)) {
         Ok(entries) => entries,
         Err(e) if gone(&e) => return Ok(None),
         Err(e) => return Err(e),
@@ -1170,7 +1185,7 @@ fn gone(e: &io::Error) -> bool {
 /// directory could not be listed for lack of descriptors: files may have
 /// been missed that are there.
 fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path, &fs::Metadata)) -> bool {
-    let entries = match fs::read_dir(dir) {
+    let entries = match fds::injected_failure().and_then(|()| fs::read_dir(dir)) {
         Ok(entries) => entries,
         Err(e) => return !out_of_fds(&e),
     };

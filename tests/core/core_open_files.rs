@@ -98,3 +98,71 @@ fn four_hundred_files_under_a_hard_limit_of_256_every_line_once() {
         a.stderr()
     );
 }
+
+/// Out of descriptors at restore, adoption, reopen and in the scan's
+/// directory listings (every third open fails with EMFILE, simulated:
+/// `LOGSHIP_TEST_EMFILE_EVERY`): files rotated by rename and copytruncate
+/// while the agent was down, and written since, are neither retired nor
+/// read again from the start — each attempt is retried — and every line
+/// arrives exactly once.
+#[test]
+fn out_of_descriptors_at_restore_retries_and_reads_nothing_twice() {
+    let mut a = Agent::with(
+        "",
+        "[[sources]]\nname = \"app\"\ninclude = [\"{logs}/*.log\", \"{logs}/*.log.*\"]\n",
+    );
+    let files: Vec<_> = (0..60)
+        .map(|i| a.logs().join(format!("f{i:02}.log")))
+        .collect();
+    let mut expected = Vec::new();
+    for (i, p) in files.iter().enumerate() {
+        let lines = numbered(&format!("f{i} before"), 0..20);
+        append(p, &lines);
+        expected.extend(lines);
+    }
+    a.start();
+    a.wait_local(expected.len());
+    assert!(a.term().success(), "{}", a.stderr());
+    // While it is down: rotations of both kinds, and more lines everywhere.
+    for (i, p) in files.iter().enumerate() {
+        match i % 3 {
+            0 => {
+                fs::rename(p, p.with_extension("log.1")).unwrap();
+            }
+            1 => {
+                fs::copy(p, p.with_extension("log.1")).unwrap();
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+            }
+            _ => {}
+        }
+        let lines = numbered(&format!("f{i} after"), 0..20);
+        append(p, &lines);
+        expected.extend(lines);
+    }
+    a.env("LOGSHIP_TEST_EMFILE_EVERY", "3");
+    a.start();
+    a.wait_stored(expected.len());
+    // More lines while it runs: reopened after closes, still failing often.
+    for (i, p) in files.iter().enumerate() {
+        let lines = numbered(&format!("f{i} running"), 0..5);
+        append(p, &lines);
+        expected.extend(lines);
+    }
+    a.wait_stored(expected.len());
+    assert!(a.term().success(), "{}", a.stderr());
+    let mut events = a.bucket_events();
+    events.extend(a.local_events());
+    events.sort_by_key(|e| e.seq);
+    events.dedup_by_key(|e| e.seq);
+    assert_exactly_once(&events, &expected);
+    assert!(
+        a.stderr().contains("out of file descriptors"),
+        "the simulated EMFILE was never hit:\n{}",
+        a.stderr()
+    );
+}
