@@ -398,7 +398,7 @@ impl Tailer {
 
     /// An open failed for lack of descriptors: give some back to the rest
     /// of the process, and keep fewer from now on (module doc).
-    fn out_of_fds(&mut self, e: &io::Error, path: &Path) {
+    fn fds_exhausted(&mut self, e: &io::Error, path: &Path) {
         metrics().fd_exhausted.inc();
         let floor = fds::MIN_OPEN.min(self.policy.max_open.max(1));
         // At the cap, make_room closes a batch; the cap is then what is left.
@@ -619,7 +619,7 @@ impl Tailer {
             // checkpoint) for the next scan. Retiring it would read the
             // file again from the start.
             Err(e) if out_of_fds(&e) => {
-                self.out_of_fds(&e, path);
+                self.fds_exhausted(&e, path);
                 return Restored::Later(st);
             }
             Err(_) => {
@@ -630,7 +630,7 @@ impl Tailer {
         let same_head = match f.head_hash(head.len) {
             Ok(h) => f.last_size >= st.offset && h == Some(head.hash),
             Err(e) if out_of_fds(&e) => {
-                self.out_of_fds(&e, path);
+                self.fds_exhausted(&e, path);
                 return Restored::Later(st);
             }
             Err(_) => false,
@@ -673,7 +673,7 @@ impl Tailer {
         let mut f = match TailedFile::open(path, &spec.name, si) {
             Ok(f) => f,
             Err(e) if out_of_fds(&e) => {
-                self.out_of_fds(&e, path);
+                self.fds_exhausted(&e, path);
                 return Adopted::OutOfFds;
             }
             Err(e) => {
@@ -746,7 +746,7 @@ impl Tailer {
             }
         }
         if let Some(e) = fds_out {
-            self.out_of_fds(&e, path);
+            self.fds_exhausted(&e, path);
             return Adopted::OutOfFds;
         }
         if let Some(a) = original {
@@ -944,7 +944,7 @@ impl Tailer {
                 Err(e) => {
                     if out_of_fds(&e) {
                         let path = f.st.path.clone();
-                        self.out_of_fds(&e, &path);
+                        self.fds_exhausted(&e, &path);
                     }
                     return Ok(false);
                 }
@@ -968,7 +968,7 @@ impl Tailer {
             Ok(false) => Ok(false),
             Err(e) if out_of_fds(&e) => {
                 let path = f.st.path.clone();
-                self.out_of_fds(&e, &path);
+                self.fds_exhausted(&e, &path);
                 Ok(false)
             }
             Err(e) => Err(e),
