@@ -309,6 +309,8 @@ def write_config(tmp, args, input_dir, bucket_toml):
     multiline = f'[sources.multiline]\nmode = "{args.multiline}"\n' if args.multiline else ""
     if args.max_bytes:
         segments += f'max_bytes = "{args.max_bytes}"\n'
+    if args.commit_interval:
+        segments += f'commit_interval = "{args.commit_interval}"\n'
     with open(cfg, "w") as f:
         f.write(
             f"""# written by bench/e2e.py
@@ -647,6 +649,8 @@ def report(args, rounds, input_bytes, input_lines):
         knobs += f", concurrency {args.concurrency}"
     if args.max_bytes:
         knobs += f", max_bytes {args.max_bytes}"
+    if args.commit_interval:
+        knobs += f", commit_interval {args.commit_interval}"
     if args.no_redact:
         knobs += ", redaction off"
     loads = ", ".join(f"{r['load']:.1f}" for r in rounds)
@@ -684,6 +688,8 @@ def main():
     ap.add_argument("--level", type=int, default=None,
                     help="segments.compression_level (default: the agent's)")
     ap.add_argument("--concurrency", type=int, default=None, help="bucket.concurrency (default: the agent's)")
+    ap.add_argument("--commit-interval", default=None,
+                    help='segments.commit_interval, e.g. "1s" (default: the agent\'s 200ms)')
     ap.add_argument("--max-bytes", default=None, help='segments.max_bytes, e.g. "64MiB" (default: the agent\'s)')
     ap.add_argument("--no-redact", action="store_true", help="redaction.enabled = false")
     ap.add_argument("--input", choices=["loghub", "java"], default="loghub",

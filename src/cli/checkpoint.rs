@@ -13,45 +13,70 @@
 //!   stored (seen by an alert receiver or a live-tail client) is not reused
 //!   unless the agent restarted more than 64 times without storing a line;
 //! - **each file's offset**: events do not record the file or offset they
-//!   came from, so it is inferred (`--files resume`, the default): the
-//!   file's lines are put through the agent's line path (the same
-//!   normalizing and redaction), and the longest prefix of them whose
-//!   messages appear, in order, among the events stored for that source
-//!   (in `seq` order, i.e. read order) is taken as read. The redaction
-//!   state (an open PEM block) is rebuilt from those lines too.
-//!   `--files end` takes every file as read to its end (loses the lines
-//!   not yet stored); `--files beginning` reads every file again (ships
-//!   every stored line twice).
+//!   came from, so it is inferred (`--files resume`, the default): the file
+//!   goes through what the agent runs on it — the tailer's line splitter,
+//!   the source's record steps (container partial lines joined, `multiline`
+//!   grouping: the same [`Assembler`] as the agent and `logship normalize`)
+//!   and the line path (normalizing, redaction) — and the longest prefix of
+//!   its *records* that appear, in order, among the events stored for that
+//!   source (in `seq` order, i.e. release order) is taken as read; a record
+//!   and an event are the same when their `msg`s are, and their `ts` too
+//!   where the line gave its own time (its text or a container runtime's
+//!   timestamp). It resumes at the first line of the first record not
+//!   stored, with the redaction state (an open PEM block) the agent had
+//!   before that line — the pair the agent itself checkpoints for a record
+//!   still open. `--files end` takes every file as read to its end (loses
+//!   the lines not yet stored); `--files beginning` reads every file again
+//!   (ships every stored line twice);
+//! - **event-stream cursors** (`streams`): not rebuilt. A stored event does
+//!   not keep its stream's cursor and id verbatim (an `http_ndjson` cursor
+//!   or id field may become `ts`, `msg` or an id when normalized, or be
+//!   changed by redaction; a Vercel deployment's `done` is not in any
+//!   event), and a cursor rebuilt too far skips events for good. Each stream
+//!   starts as on its very first run: an `http_ndjson` server sends from
+//!   wherever it starts without a cursor (what it sends again is duplicated,
+//!   what it no longer sends and was not stored is lost); a Vercel
+//!   deployment within `lookback` is followed from its first event (its
+//!   stored events are duplicated, none lost). The report says so per stream
+//!   source.
 //!
-//! Where `resume` errs, and to which side: a line whose message also
-//! appears later among another file's events of the same source may be
-//! taken as read (lost); a prefix whose events are gone from the bucket
-//! (expired by its lifecycle rule), a line cut at 256 KiB, or a line that
-//! normalizes differently now (the config changed) ends the match early,
-//! so the rest of the file is read again (duplicated where still stored).
-//! The report says, per file, how much is taken as read.
+//! Where `resume` errs, and to which side: a record whose message (and time,
+//! where it has one) also appears later among another file's events of the
+//! same source may be taken as read (lost). A prefix whose events are gone
+//! from the bucket (expired by its lifecycle rule) or are dated (`ts`, from
+//! the line) more than a day before the oldest tailed file was created, a
+//! record that normalizes or groups differently now (the config changed; a
+//! syslog line without a year read around New Year), or a record the agent
+//! closed early by its `timeout` (a writer that paused inside a stack trace)
+//! and which now groups with the lines that came after, ends the match
+//! early, so the rest of the file is read again (duplicated where still
+//! stored). The report says, per file, how much is taken as read.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::config::stream::StreamKind;
 use crate::config::Config;
 use crate::event::{Event, Tier};
 use crate::normalize::time::days_from_civil;
 use crate::normalize::Normalizer;
 use crate::pipeline::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::pipeline::line::{LinePath, Stream};
+use crate::pipeline::line::LinePath;
+use crate::pipeline::records::{Assembler, Ctx, RecordSpec, Start};
 use crate::pipeline::{lock_data_dir, now_ms, SEQ_LEASE};
 use crate::redact::{Redactor, StreamState};
 use crate::segment::layout;
 use crate::segment::{SegmentId, SegmentState, Status};
 use crate::source::file::{fingerprint, FileState, Head, FP_LEN};
-use crate::source::lines::MAX_LINE;
-use crate::source::tailer::{Line, TailPolicy, Tailer};
+use crate::source::lines;
+use crate::source::tailer::{TailPolicy, Tailer};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -136,29 +161,39 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         "seq: highest stored or recorded {}, lease continues at {seq_lease_end}",
         max_seq.map_or("none".to_string(), |m| m.to_string())
     );
-    for (f, lines, size) in &files {
+    for f in &files {
+        // Only `resume` groups lines into records.
+        let records = match args.files {
+            FilesFrom::Resume => format!(" ({} records)", f.records),
+            FilesFrom::End | FilesFrom::Beginning => String::new(),
+        };
         println!(
-            "file {}: resumes at byte {} of {size} ({lines} lines taken as read)",
-            f.path.display(),
-            f.offset
+            "file {}: resumes at byte {} of {}: {} lines taken as read{records}",
+            f.state.path.display(),
+            f.state.offset,
+            f.size,
+            f.lines,
         );
+        if f.again > 0 {
+            println!(
+                "  {} stored records after that point are read again (duplicated): \
+                 released together with a record not stored, whose lines they overlap",
+                f.again
+            );
+        }
     }
     let cp = Checkpoint {
         instance_id,
         seq_lease_end,
-        files: files.into_iter().map(|(f, _, _)| f).collect(),
+        files: files.into_iter().map(|f| f.state).collect(),
         retired: Vec::new(),
         segments,
         // Not rebuilt: stored events do not say where a stream's cursor
         // stood (see the note printed below).
         streams: Vec::new(),
     };
-    if cfg.sources.iter().any(crate::config::stream::is_stream) {
-        println!(
-            "event-stream sources: cursors are not rebuilt; they resume from the start \
-             of what their server sends (for vercel, `lookback`), so events already \
-             stored can be written again"
-        );
+    for spec in crate::config::stream::specs(&cfg.sources) {
+        println!("stream {}: {}", spec.name, stream_cost(&spec.kind));
     }
     if args.dry_run {
         println!("dry run: nothing written");
@@ -174,6 +209,23 @@ fn repair(args: &RepairArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", p.display()))?;
     println!("wrote {}", p.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a stream source's missing cursor costs (not rebuilt: see the
+/// module doc).
+fn stream_cost(kind: &StreamKind) -> String {
+    match kind {
+        StreamKind::HttpNdjson { cursor_param, .. } => format!(
+            "cursor not rebuilt; the first connection is made without `{cursor_param}`, so \
+             the server sends from wherever it starts without one: events it sends that are \
+             already stored are written twice, and events from before that point not yet \
+             stored are lost"
+        ),
+        StreamKind::Vercel { .. } => "cursors not rebuilt; every deployment created within \
+             `lookback` is followed again from its first event: its stored events are written \
+             twice, none are lost"
+            .to_string(),
+    }
 }
 
 /// `"seq_lease_end":N` where it is still legible in a broken file (the
@@ -387,13 +439,20 @@ fn stored_events(cfg: &Config, instance_id: &str) -> anyhow::Result<Vec<Event>> 
     Ok(all)
 }
 
-/// The state of every file the sources match now, with how many lines
-/// are taken as read and its size.
-fn file_states(
-    cfg: &Config,
-    stored: &[Event],
-    from: FilesFrom,
-) -> anyhow::Result<Vec<(FileState, u64, u64)>> {
+/// One file's state as rebuilt, with what the report says about it.
+struct Rebuilt {
+    state: FileState,
+    /// Whole lines before the resume offset.
+    lines: u64,
+    /// Records (events) those lines made (`resume` only).
+    records: u64,
+    /// Stored records after the resume point (read again).
+    again: u64,
+    size: u64,
+}
+
+/// The state of every file the sources match now.
+fn file_states(cfg: &Config, stored: &[Event], from: FilesFrom) -> anyhow::Result<Vec<Rebuilt>> {
     let mut t = Tailer::new(
         &cfg.sources,
         Vec::new(),
@@ -424,9 +483,12 @@ fn file_states(
                 len: head_len,
                 hash,
             });
-        let (offset, lines, redact) = match from {
-            FilesFrom::Beginning => (0, 0, StreamState::default()),
-            FilesFrom::End => (size, 0, StreamState::default()),
+        let covered = match from {
+            FilesFrom::Beginning => Covered::default(),
+            FilesFrom::End => Covered {
+                offset: size,
+                ..Covered::default()
+            },
             FilesFrom::Resume => {
                 let src = &cfg.sources[si];
                 let normalizer = Normalizer::new(src, &instance_id);
@@ -435,67 +497,240 @@ fn file_states(
                     redactor: &redactor,
                 };
                 let name = src.name.get_ref();
-                let candidates: Vec<&str> = stored
+                let candidates: Vec<(&str, i64)> = stored
                     .iter()
                     .filter(|e| e.tier == src.tier)
                     .filter(|e| e.src == *name || e.src == "stdout" || e.src == "stderr")
-                    .map(|e| e.msg.as_str())
+                    .map(|e| (e.msg.as_str(), e.ts))
                     .collect();
-                read_prefix(&file, path, &candidates)?
+                covered_prefix(&file, size, path, &RecordSpec::new(src), &candidates)?
             }
         };
-        f.offset = offset;
-        f.redact = redact;
-        out.push((f, lines, size));
+        let lines = lines_before(&file, covered.offset, size)?;
+        f.offset = covered.offset;
+        f.redact = covered.redact;
+        f.skipping = covered.skipping;
+        out.push(Rebuilt {
+            state: f,
+            lines,
+            records: covered.records,
+            again: covered.again,
+            size,
+        });
     }
     Ok(out)
 }
 
-/// The longest prefix of `file`'s whole lines whose events' messages are
-/// a subsequence of `stored` (greedy, earliest match): its end offset, its
-/// line count, and the redaction state after it.
-fn read_prefix(
+/// How much of a file its stored events cover.
+#[derive(Debug, Default)]
+struct Covered {
+    /// Where reading resumes: the first line of the first record not
+    /// stored, or the end.
+    offset: u64,
+    /// Records (events) before `offset`.
+    records: u64,
+    /// Stored records at or after `offset` (read again: duplicated).
+    again: u64,
+    /// The redaction state at `offset`.
+    redact: StreamState,
+    /// `offset` is inside an over-long last line whose head was stored.
+    skipping: bool,
+}
+
+/// Walks a file's events, in the order the agent releases them, against
+/// the stored events of its source: a greedy subsequence match (each
+/// event takes the earliest stored event equal to it after the previous
+/// match), stopping at the first event not found.
+///
+/// Equal means the same `msg`, and the same `ts` where the line supplied
+/// its time (a timestamp of its own, or a container runtime's): many
+/// container lines carry none in their text ("GET /health 200"), and
+/// without `ts` such a line not stored could be taken for another file's
+/// stored one and lost. A line without a time of its own gets the read
+/// time — `wall_ms` here, the agent's clock there — so only `msg` counts.
+struct Matcher<'s> {
+    stored: &'s [(&'s str, i64)],
+    /// The read time given to lines without a time of their own.
+    wall_ms: i64,
+    next: usize,
+    /// Events matched before the resume point.
+    records: u64,
+    /// The resume point of the events matched last, and how many share it.
+    group: Option<(u64, u64)>,
+    /// Stored events at or after the resume point: read again.
+    again: u64,
+    /// The resume point of the first event not stored, with the redaction
+    /// state there.
+    unstored: Option<(u64, StreamState)>,
+}
+
+impl Matcher<'_> {
+    fn take(&mut self, ev: &Event, start: Start<'_>) {
+        if self.unstored.is_some() {
+            return;
+        }
+        let own_ts = ev.ts != self.wall_ms;
+        let found = self.stored[self.next..]
+            .iter()
+            .position(|(m, ts)| *m == ev.msg && (!own_ts || *ts == ev.ts));
+        match found {
+            Some(k) => {
+                self.next += k + 1;
+                self.records += 1;
+                match &mut self.group {
+                    Some((at, n)) if *at == start.at => *n += 1,
+                    g => *g = Some((start.at, 1)),
+                }
+            }
+            None => {
+                // Released with stored events it overlaps (the agent stopped
+                // between writing them): those are read again with it.
+                if let Some((at, n)) = self.group {
+                    if at == start.at {
+                        self.records -= n;
+                        self.again = n;
+                    }
+                }
+                self.unstored = Some((start.at, start.redact.clone()));
+            }
+        }
+    }
+}
+
+/// Returned by the line callback to stop reading once the match has ended.
+#[derive(Debug)]
+struct MatchEnded;
+
+impl std::fmt::Display for MatchEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("match ended")
+    }
+}
+
+impl std::error::Error for MatchEnded {}
+
+/// The longest prefix of `file` (its first `size` bytes) whose records are
+/// stored, in order, among `stored`.
+///
+/// The file goes through exactly what the agent runs on it: the tailer's
+/// line splitter (`lines::read_all`: cut and flagged at 256 KiB, a last
+/// line without its newline handed out as the tailer does after its idle
+/// wait) and the source's record steps ([`Assembler`]: container partial
+/// lines joined, `multiline` grouping), with the agent's line path inside.
+/// A source that needs no record steps takes the assembler's pass-through,
+/// which is [`LinePath::event`]. Each released event carries where its
+/// record began, so the match stops exactly at the first record not
+/// stored, with the redaction state the agent had there — the same pair
+/// the agent checkpoints for a record still open. At the end of the file
+/// what is still open is completed, as the agent does after `timeout`:
+/// stored, it was released then; not stored, reading resumes at its start.
+fn covered_prefix(
     file: &File,
+    size: u64,
     path: LinePath<'_>,
-    stored: &[&str],
-) -> anyhow::Result<(u64, u64, StreamState)> {
-    let mut r = BufReader::with_capacity(1 << 20, file);
-    let (mut offset, mut lines, mut j) = (0u64, 0u64, 0usize);
-    let mut state = StreamState::default();
-    let mut buf = Vec::new();
-    let mut ev = Event::empty(Tier::System);
-    let mut seq = 0;
+    spec: &RecordSpec,
+    stored: &[(&str, i64)],
+) -> anyhow::Result<Covered> {
+    // No time passes here: nothing times out early, records are grouped by
+    // their lines alone (see the module doc for the agent's timeouts).
+    let (now, wall_ms) = (Instant::now(), now_ms());
+    let mut m = Matcher {
+        stored,
+        wall_ms,
+        next: 0,
+        records: 0,
+        group: None,
+        again: 0,
+        unstored: None,
+    };
+    let mut assembler = Assembler::default();
+    let mut redact = StreamState::default();
+    let mut seq = 0u64;
+    let mut last_truncated = false;
+    let mut input = rewound(file)?.take(size);
+    let read = lines::read_all(&mut input, &mut |line| {
+        if m.unstored.is_some() {
+            return Err(io::Error::other(MatchEnded));
+        }
+        last_truncated = line.truncated;
+        let mut cx = Ctx {
+            path,
+            spec,
+            path_ids: &[],
+            redact: &mut redact,
+            now,
+            wall_ms,
+            next_seq: &mut seq,
+        };
+        assembler.push_with_start(line, line.at, &mut cx, &mut |ev, start| m.take(ev, start));
+        Ok(())
+    });
+    match read {
+        Ok(()) => {}
+        Err(e) if e.get_ref().is_some_and(|i| i.is::<MatchEnded>()) => {}
+        Err(e) => return Err(e).context("reading a tailed file"),
+    }
+    if m.unstored.is_none() {
+        let mut cx = Ctx {
+            path,
+            spec,
+            path_ids: &[],
+            redact: &mut redact,
+            now,
+            wall_ms,
+            next_seq: &mut seq,
+        };
+        assembler.flush_with_start(&mut cx, &mut |ev, start| m.take(ev, start));
+    }
+    Ok(match m.unstored {
+        Some((offset, redact)) => Covered {
+            offset,
+            records: m.records,
+            again: m.again,
+            redact,
+            skipping: false,
+        },
+        None => Covered {
+            offset: size,
+            records: m.records,
+            again: 0,
+            redact,
+            // The splitter's state at the end: inside an over-long line
+            // whose head it handed out (the agent skips the rest of it).
+            skipping: last_truncated && size > 0 && last_byte(file, size)? != b'\n',
+        },
+    })
+}
+
+/// `file` read from its start (reads through a `&File` share its position).
+fn rewound(file: &File) -> io::Result<&File> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(f)
+}
+
+fn last_byte(file: &File, size: u64) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    file.read_exact_at(&mut b, size - 1)?;
+    Ok(b[0])
+}
+
+/// Lines in `file` before `offset` (a line start, or `size`): its
+/// newlines, and a last line without one when `offset` is the end.
+fn lines_before(file: &File, offset: u64, size: u64) -> io::Result<u64> {
+    let mut r = BufReader::with_capacity(1 << 20, rewound(file)?.take(offset));
+    let mut n = 0u64;
     loop {
-        buf.clear();
-        let n = r.read_until(b'\n', &mut buf)?;
-        if n == 0 || buf.last() != Some(&b'\n') {
-            break; // the end, or a last line without its newline yet
-        }
-        let mut line = &buf[..n - 1];
-        if line.last() == Some(&b'\r') {
-            line = &line[..line.len() - 1];
-        }
-        if line.len() > MAX_LINE {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
             break;
         }
-        let mut next = state.clone();
-        let stream = Stream {
-            path_ids: &[],
-            redact: &mut next,
-        };
-        let l = Line {
-            bytes: line,
-            truncated: false,
-            at: offset,
-        };
-        path.event(l, stream, now_ms(), &mut seq, &mut ev);
-        match stored[j..].iter().position(|m| *m == ev.msg) {
-            Some(k) => j += k + 1,
-            None => break,
-        }
-        state = next;
-        offset += n as u64;
-        lines += 1;
+        n += memchr::memchr_iter(b'\n', buf).count() as u64;
+        let len = buf.len();
+        r.consume(len);
     }
-    Ok((offset, lines, state))
+    if offset == size && size > 0 && last_byte(file, size)? != b'\n' {
+        n += 1;
+    }
+    Ok(n)
 }

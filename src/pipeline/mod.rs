@@ -515,29 +515,15 @@ impl Pipeline {
             .saturating_sub(used)
             .min(self.free_bytes().saturating_sub(self.reserve()));
         let budget = usize::try_from(room / 2).unwrap_or(usize::MAX);
-        let Pipeline {
+        let Split {
             tailer,
             normalizers,
             record_specs,
             assemblers,
             redactor,
-            alerts,
-            segments,
             seq_next,
-            scratch,
-            written,
-            tap,
-            ..
-        } = self;
-        let mut sink = Sink {
-            segments,
-            scratch,
-            written,
-            tap,
-            alerts,
-            wall,
-            failed: None,
-        };
+            mut sink,
+        } = self.split(wall);
         let mut ev = Event::empty(Tier::System);
         let mut source_idx = None;
         let consumed = tailer.read_file(key, buf, now, budget, &mut |f, line| {
@@ -568,13 +554,7 @@ impl Pipeline {
             path.event(line, stream, wall, seq_next, &mut ev);
             sink.write(&ev);
         });
-        let failed = sink.failed;
-        if let Some(e) = failed {
-            // Crash-only (or, for a full or read-only disk, a rollback to
-            // the last checkpoint): nothing is committed, nothing lost.
-            return Err(anyhow::Error::new(e)
-                .context("writing a segment failed; stopping without committing"));
-        }
+        write_result(sink.failed)?;
         match consumed {
             Ok(0) => {}
             Ok(n) => {
@@ -596,29 +576,15 @@ impl Pipeline {
         }
         self.lease_seq()?;
         let wall = now_ms();
-        let Pipeline {
+        let Split {
             tailer,
             normalizers,
             record_specs,
             assemblers,
             redactor,
-            alerts,
-            segments,
             seq_next,
-            scratch,
-            written,
-            tap,
-            ..
-        } = self;
-        let mut sink = Sink {
-            segments,
-            scratch,
-            written,
-            tap,
-            alerts,
-            wall,
-            failed: None,
-        };
+            mut sink,
+        } = self.split(wall);
         let mut shared = records::Shared {
             normalizers,
             specs: record_specs,
@@ -629,14 +595,12 @@ impl Pipeline {
         };
         let before = *shared.next_seq;
         assemblers.tick(tailer, all, &mut shared, &mut |ev| sink.write(ev));
-        if *shared.next_seq != before {
+        let emitted = *shared.next_seq != before;
+        let failed = sink.failed;
+        if emitted {
             self.changed = true;
         }
-        if let Some(e) = sink.failed {
-            return Err(anyhow::Error::new(e)
-                .context("writing a segment failed; stopping without committing"));
-        }
-        Ok(())
+        write_result(failed)
     }
 
     /// Make sure the next read cannot run past the leased `seq` range.
@@ -805,6 +769,67 @@ impl Pipeline {
             tracing::warn!("{left} sealed segments not uploaded within agent.shutdown_timeout; they are uploaded at the next start");
         }
         Ok(())
+    }
+}
+
+/// The pipeline borrowed apart for one pass of the write path: what makes
+/// events from lines, and the [`Sink`] they go to.
+struct Split<'a> {
+    tailer: &'a mut Tailer,
+    normalizers: &'a [Normalizer],
+    record_specs: &'a [RecordSpec],
+    assemblers: &'a mut records::Files,
+    redactor: &'a Redactor,
+    seq_next: &'a mut u64,
+    sink: Sink<'a>,
+}
+
+impl Pipeline {
+    fn split(&mut self, wall: i64) -> Split<'_> {
+        let Pipeline {
+            tailer,
+            normalizers,
+            record_specs,
+            assemblers,
+            redactor,
+            alerts,
+            segments,
+            seq_next,
+            scratch,
+            written,
+            tap,
+            ..
+        } = self;
+        Split {
+            tailer,
+            normalizers,
+            record_specs,
+            assemblers,
+            redactor,
+            seq_next,
+            sink: Sink {
+                segments,
+                scratch,
+                written,
+                tap,
+                alerts,
+                wall,
+                failed: None,
+            },
+        }
+    }
+}
+
+/// A write pass's outcome: its first write error stops the agent without
+/// committing — crash-only, or for a full or read-only disk a rollback to
+/// the last checkpoint (`disk.rs`). Nothing is committed, nothing lost.
+fn write_result(failed: Option<std::io::Error>) -> anyhow::Result<()> {
+    match failed {
+        Some(e) => {
+            Err(anyhow::Error::new(e)
+                .context("writing a segment failed; stopping without committing"))
+        }
+        None => Ok(()),
     }
 }
 

@@ -97,6 +97,23 @@ fn count_cut(c: Cut) {
     metrics().records_cut(c.as_str()).inc();
 }
 
+/// Where reading must resume to yield a released event again, whole, with
+/// everything after it — the pair (offset, redaction state before it) a
+/// checkpoint records, as [`Assembler::resume`] gives for what is open.
+///
+/// Usually that is the event's own first line. But events released
+/// together may overlap: a record of one slot can have lines after the
+/// first line of another slot's record released with it (a stderr trace
+/// around a stdout line). Resuming inside such a group would read the
+/// earlier record's later lines as records of their own, so the point is
+/// then the first line of the group's first record that nothing released
+/// before overlaps. `logship checkpoint repair` resumes a file at the
+/// point of its first event not stored.
+pub struct Start<'a> {
+    pub at: u64,
+    pub redact: &'a StreamState,
+}
+
 /// A source's record settings, built once per source.
 #[derive(Clone, Debug)]
 pub struct RecordSpec {
@@ -325,9 +342,21 @@ impl Assembler {
     /// Take one line of the file, starting at file offset `at`; finished
     /// events go to `out` in order.
     pub fn push(&mut self, line: Line<'_>, at: u64, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event)) {
+        self.push_with_start(line, at, cx, &mut |ev, _| out(ev));
+    }
+
+    /// [`push`](Self::push), also telling where each released event's
+    /// record began.
+    pub fn push_with_start(
+        &mut self,
+        line: Line<'_>,
+        at: u64,
+        cx: &mut Ctx<'_>,
+        out: &mut dyn FnMut(&Event, Start<'_>),
+    ) {
         if self.last_at.is_some_and(|l| at <= l) {
             // The file was truncated and is read again from the start.
-            self.flush(cx, out);
+            self.flush_with_start(cx, out);
             self.dropping = [false; SLOTS];
             self.discarding = [false; SLOTS];
         }
@@ -345,9 +374,17 @@ impl Assembler {
         // The common case: a complete line, nothing open, no grouping.
         if cx.spec.rules.is_none() && !partial && !self.dropping[slot] && self.is_idle() {
             let mut ev = std::mem::replace(&mut self.ev, Event::empty(Tier::System));
+            // A few bytes (an optional open PEM block): cheap per line.
+            let before = cx.redact.clone();
             let supplied = cx.begin(&inner, line.truncated, wrap, &mut ev);
             line::finish(supplied, cx.next_seq, &mut ev);
-            out(&ev);
+            out(
+                &ev,
+                Start {
+                    at,
+                    redact: &before,
+                },
+            );
             self.ev = ev;
             return;
         }
@@ -525,7 +562,7 @@ impl Assembler {
     /// Release finished units from the front, in order, as long as every
     /// line they hold comes before anything still unreleased: the released
     /// lines are then always a prefix of the file (see the module doc).
-    fn release(&mut self, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event)) {
+    fn release(&mut self, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event, Start<'_>)) {
         loop {
             let n = self.releasable();
             if n == 0 {
@@ -535,12 +572,21 @@ impl Assembler {
                 }
                 return;
             }
+            // The first unit released is never overlapped: everything
+            // released before ended before it (see `releasable`).
+            let mut point: Option<(u64, StreamState)> = None;
+            let mut max_last = 0;
             for _ in 0..n {
                 let mut u = self.held.pop_front().unwrap_or_else(|| unreachable!());
                 self.held_bytes = self.held_bytes.saturating_sub(u.ev.msg.len());
                 finish_unit(&mut u, cx.spec.max_bytes);
                 line::finish(u.supplied, cx.next_seq, &mut u.ev);
-                out(&u.ev);
+                if point.is_none() || max_last < u.start {
+                    point = Some((u.start, u.snapshot.clone()));
+                }
+                max_last = max_last.max(u.last_at);
+                let (at, redact) = point.as_ref().unwrap_or_else(|| unreachable!());
+                out(&u.ev, Start { at: *at, redact });
                 if self.spare.len() < 16 {
                     self.spare.push(u.ev);
                 }
@@ -591,6 +637,7 @@ impl Assembler {
 
     /// Complete what has waited `timeout` without a new line.
     pub fn tick(&mut self, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event)) {
+        let out = &mut |ev: &Event, _: Start<'_>| out(ev);
         if self.is_idle() {
             return;
         }
@@ -613,6 +660,12 @@ impl Assembler {
 
     /// Complete everything now (end of input, file truncated or gone).
     pub fn flush(&mut self, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event)) {
+        self.flush_with_start(cx, &mut |ev, _| out(ev));
+    }
+
+    /// [`flush`](Self::flush), also telling where each released event's
+    /// record began.
+    pub fn flush_with_start(&mut self, cx: &mut Ctx<'_>, out: &mut dyn FnMut(&Event, Start<'_>)) {
         for slot in 0..SLOTS {
             self.complete_partial(slot, cx);
         }
@@ -1103,6 +1156,80 @@ mod tests {
             let mut got: Vec<String> = first.msgs().into_iter().map(String::from).collect();
             got.extend(second.msgs().into_iter().map(String::from));
             assert_eq!(got, whole, "restart after line {cut} (resume at {from})");
+        }
+    }
+
+    /// Every released event tells where reading must resume to yield it
+    /// again: resuming there (a fresh assembler from that line, with that
+    /// redaction state) yields exactly the events from the first one with
+    /// the same point on — the point `logship checkpoint repair` resumes a
+    /// file at.
+    #[test]
+    fn each_start_resumes_at_its_record() {
+        let lines = [
+            "2026-11-22T03:49:40Z stderr F 2026-11-22 ERROR failed",
+            "2026-11-22T03:49:40Z stdout P part ",
+            "2026-11-22T03:49:40Z stderr F java.lang.RuntimeException: x",
+            "2026-11-22T03:49:40Z stdout F one",
+            "2026-11-22T03:49:40Z stderr F -----BEGIN RSA PRIVATE KEY-----",
+            "2026-11-22T03:49:40Z stderr F MIIEowIBAAKCAQEAvSECRETSECRETSECRET",
+            "2026-11-22T03:49:40Z stdout F plain inside the key block",
+            "2026-11-22T03:49:40Z stderr F -----END RSA PRIVATE KEY-----",
+            "2026-11-22T03:49:40Z stdout F after",
+            "2026-11-22T03:49:41Z stderr F 2026-11-22 WARN again",
+        ];
+        let offsets: Vec<u64> = lines
+            .iter()
+            .scan(0u64, |at, l| {
+                let o = *at;
+                *at += l.len() as u64 + 1;
+                Some(o)
+            })
+            .collect();
+        let mut whole = Run::new(Format::Cri, Some(MultilineMode::Auto));
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for l in lines {
+            let line = Line {
+                bytes: l.as_bytes(),
+                truncated: false,
+                at,
+            };
+            whole.with(|a, cx, out| {
+                a.push_with_start(line, at, cx, &mut |ev, s| {
+                    out(ev);
+                    starts.push((s.at, s.redact.clone()));
+                })
+            });
+            at += l.len() as u64 + 1;
+        }
+        whole.with(|a, cx, out| {
+            a.flush_with_start(cx, &mut |ev, s| {
+                out(ev);
+                starts.push((s.at, s.redact.clone()));
+            })
+        });
+        let all = whole.msgs();
+        assert!(all.len() >= 5, "{all:#?}");
+        assert_eq!(starts.len(), all.len());
+        // Some record began inside the key block: its state says so.
+        assert!(starts.iter().any(|(_, st)| st.in_private_key()));
+        // The stderr trace around the stdout partial: released together,
+        // overlapping, so they share the trace's first line as their point.
+        assert_eq!(starts[0].0, starts[1].0);
+        assert!(starts.windows(2).any(|w| w[0].0 < w[1].0));
+        for (i, (from, state)) in starts.iter().enumerate() {
+            let first = starts.iter().position(|(o, _)| o == from).unwrap();
+            let skip = offsets.iter().position(|o| o == from).unwrap();
+            let mut again = Run::new(Format::Cri, Some(MultilineMode::Auto));
+            again.redact = state.clone();
+            again.feed(&lines[skip..], *from);
+            again.flush();
+            assert_eq!(
+                again.msgs(),
+                all[first..],
+                "resumed for event {i} (byte {from})"
+            );
         }
     }
 }

@@ -114,12 +114,8 @@ impl Pipeline {
             failed: None,
         };
         sink.write(ev);
-        match sink.failed {
-            // Crash-only, as for files: stop without committing.
-            Some(e) => Err(anyhow::Error::new(e)
-                .context("writing a segment failed; stopping without committing")),
-            None => Ok(()),
-        }
+        // Crash-only, as for files: stop without committing.
+        super::write_result(sink.failed)
     }
 
     fn source_of(&self, name: &str) -> Option<usize> {

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio_util::io::SyncIoBridge;
 
 use super::plan::{Origin, Source};
+use super::retry;
 use super::{Filter, QueryError, Reader, Stats};
 use crate::event::Event;
 
@@ -86,23 +87,10 @@ pub async fn load(
 ) -> Result<Vec<Event>, QueryError> {
     match &src.origin {
         Origin::Object(key) => {
-            Stats::add(&stats.requests, 1);
-            let Some((_info, body)) = reader.bucket.get(key).await? else {
-                return Ok(Vec::new());
-            };
-            Stats::add(&stats.fetched, 1);
-            let bridge = SyncIoBridge::new(body);
-            let (f, st) = (filter.clone(), stats.clone());
-            blocking(move || {
-                let counted = Counting {
-                    inner: bridge,
-                    stats: st.clone(),
-                };
-                let gz =
-                    flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, counted));
-                scan(BufReader::with_capacity(256 * 1024, gz), &f, &st, true)
-            })
-            .await
+            // A body cut mid-transfer: fetch the object again from its
+            // start (its partial events are dropped, not kept twice).
+            let transient = |e: &QueryError| matches!(e, QueryError::Transfer { .. });
+            retry::with_retries(key, transient, || load_object(reader, key, filter, stats)).await
         }
         Origin::Local { path, len } => {
             Stats::add(&stats.fetched, 1);
@@ -130,6 +118,44 @@ pub async fn load(
     }
 }
 
+/// One GET of `key`, filtered as it streams. A failure of the transfer
+/// itself (seen below the gzip decoder, so not a corrupt object) is a
+/// [`QueryError::Transfer`]; a corrupt object keeps what was read.
+async fn load_object(
+    reader: &Reader,
+    key: &str,
+    filter: &Filter,
+    stats: &Arc<Stats>,
+) -> Result<Vec<Event>, QueryError> {
+    Stats::add(&stats.requests, 1);
+    let Some((_info, body)) = reader.bucket.get(key).await? else {
+        return Ok(Vec::new());
+    };
+    Stats::add(&stats.fetched, 1);
+    let bridge = SyncIoBridge::new(body);
+    let (f, st) = (filter.clone(), stats.clone());
+    let failed: Arc<std::sync::Mutex<Option<io::Error>>> = Arc::default();
+    let seen = failed.clone();
+    let events = blocking(move || {
+        let counted = Counting {
+            inner: bridge,
+            stats: st.clone(),
+            failed: seen,
+        };
+        let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(64 * 1024, counted));
+        scan(BufReader::with_capacity(256 * 1024, gz), &f, &st, true)
+    })
+    .await?;
+    let cut = failed.lock().map(|mut e| e.take()).unwrap_or(None);
+    match cut {
+        Some(source) => Err(QueryError::Transfer {
+            key: key.to_string(),
+            source,
+        }),
+        None => Ok(events),
+    }
+}
+
 fn io_err(path: &std::path::Path, source: io::Error) -> QueryError {
     QueryError::Io {
         path: path.to_path_buf(),
@@ -145,17 +171,30 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| QueryError::Task(e.to_string()))?
 }
 
-/// Counts compressed bytes as they are read.
+/// Counts compressed bytes as they are read, and keeps the first error of
+/// the transfer: it sits right on the body, so any error it sees is the
+/// connection's, never the decoder's.
 struct Counting<R> {
     inner: R,
     stats: Arc<Stats>,
+    failed: Arc<std::sync::Mutex<Option<io::Error>>>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        Stats::add(&self.stats.bytes_read, n as u64);
-        Ok(n)
+        match self.inner.read(buf) {
+            Ok(n) => {
+                Stats::add(&self.stats.bytes_read, n as u64);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                if let Ok(mut slot) = self.failed.lock() {
+                    slot.get_or_insert_with(|| io::Error::new(e.kind(), e.to_string()));
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -184,7 +223,8 @@ fn scan<R: BufRead>(
             Ok(Some(end)) => end,
             Ok(None) => break,
             Err(e) => {
-                // A corrupt or cut object: keep what was read, say so.
+                // A corrupt object: keep what was read, say so. (A cut
+                // transfer is seen by `Counting` and retried by the caller.)
                 tracing::warn!(error = %e, "stopped reading a source early");
                 bad += 1;
                 break;

@@ -33,6 +33,7 @@ pub mod filter;
 pub mod follow;
 pub mod merge;
 pub mod plan;
+pub mod retry;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +74,10 @@ pub enum QueryError {
     },
     #[error("a read task failed: {0}")]
     Task(String),
+    /// The connection failed while an object's body was being read (and
+    /// went on failing when the object was fetched again).
+    #[error("bucket: reading {key}: {source}")]
+    Transfer { key: String, source: std::io::Error },
 }
 
 impl QueryError {
@@ -149,7 +154,7 @@ impl Reader {
             _ => {
                 let s = s3::S3Settings::from_config(&cfg.bucket)
                     .map_err(|e| QueryError::Config(format!("{e:#}")))?;
-                Arc::new(s3::S3Bucket::new(&s))
+                retry::Retrying::wrap(Arc::new(s3::S3Bucket::new(&s)))
             }
         };
         Ok(Reader {

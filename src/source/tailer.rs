@@ -21,9 +21,10 @@
 //! 3. otherwise a new file, read from the beginning (or from its end at the
 //!    agent's very first start with `read_from = "end"`).
 //!
-//! A file that is empty when found is not adopted until it has content: a
-//! copytruncate copy is created empty and filled after, and judged while
-//! empty it could only be taken for a new file and read a second time.
+//! A file that is empty when found is followed but judged (steps 2 and 3)
+//! only once it has content: a copytruncate copy is created empty and
+//! filled after, and judged while empty it could only pass for a new file
+//! and be read a second time.
 //!
 //! A scan settles every known file (step 1, or retirement) before it looks
 //! at new ones, and adopts new ones shortest name first, so an original is
@@ -219,6 +220,8 @@ pub struct Line<'a> {
 pub struct Tailer {
     sources: Vec<SourceSpec>,
     files: HashMap<FileKey, TailedFile>,
+    /// Followed files found empty and not yet placed (see `adopt`).
+    undecided: HashSet<FileKey>,
     /// State restored from a checkpoint, not yet matched to a file on disk.
     pending: HashMap<FileKey, FileState>,
     retired: VecDeque<Retired>,
@@ -274,6 +277,7 @@ impl Tailer {
         Ok(Tailer {
             sources: specs,
             files: HashMap::new(),
+            undecided: HashSet::new(),
             pending: restored.into_iter().map(|s| (s.key(), s)).collect(),
             retired: retired.into(),
             first_start,
@@ -324,6 +328,7 @@ impl Tailer {
 
     /// Stop following `key` (its handle, if open, closes with it).
     fn remove(&mut self, key: FileKey) -> Option<TailedFile> {
+        self.undecided.remove(&key);
         let f = self.files.remove(&key)?;
         if f.is_open() {
             self.open -= 1;
@@ -467,7 +472,7 @@ impl Tailer {
         let mut blocked: Vec<PathBuf> = Vec::new();
         // Pass 1: files we know (followed now, or before a restart).
         let mut new_files = Vec::new();
-        for (si, path, key, len) in found {
+        for (si, path, key, _) in found {
             if let Some(f) = self.files.get_mut(&key) {
                 if f.st.path != path {
                     f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
@@ -483,9 +488,7 @@ impl Tailer {
                     Restored::No => new_files.push((si, path)),
                     Restored::Later(st) => later.push(st),
                 }
-            } else if len > 0 {
-                // An empty file is not adopted until it has content (see
-                // `adopt`); skipping it here saves opening it every scan.
+            } else {
                 new_files.push((si, path));
             }
         }
@@ -681,17 +684,28 @@ impl Tailer {
                 return Adopted::Done;
             }
         };
-        let size = f.last_size;
-        if size == 0 {
-            // Nothing to read yet, and nothing to say what this file is: an
-            // empty file may be a copy being written (copytruncate creates
-            // the copy empty, then fills it). Adopted as new now, a copy
-            // would be read again from its first byte; judged once it has
-            // content, it is recognised. A new file written later is adopted
-            // then, from its start, so nothing is lost by waiting.
+        f.path_ids = path_ids(spec.template.as_ref(), path);
+        if f.last_size == 0 {
+            // Nothing says yet what this file is: copytruncate creates the
+            // copy empty and fills it after. It is followed (its handle, if
+            // it keeps one, holds lines written before a quick delete) and
+            // placed by `place` once it has content.
+            self.undecided.insert(f.key());
+            self.insert(f);
             return Adopted::Done;
         }
-        f.path_ids = path_ids(spec.template.as_ref(), path);
+        self.place(f)
+    }
+
+    /// Decide where reading `f` (not in `files`) starts: a copy of a
+    /// followed or truncated file continues from that file's offset, a new
+    /// file starts at 0 (or at its end, at the very first start with
+    /// `read_from = "end"`). Then follow it.
+    fn place(&mut self, mut f: TailedFile) -> Adopted {
+        let spec = &self.sources[f.source_idx];
+        let path = f.st.path.clone();
+        let path = path.as_path();
+        let size = f.last_size;
         let mut heads: HashMap<u64, Option<u64>> = HashMap::new();
         let mut head = |len: u64| {
             *heads
@@ -808,6 +822,26 @@ impl Tailer {
     ) -> io::Result<usize> {
         let budget = budget.min(READ_BUDGET);
         self.clock = now;
+        if self.undecided.contains(&key) {
+            let Some(f) = self.files.get(&key) else {
+                return Ok(0);
+            };
+            let size = f.size()?;
+            if size == 0 {
+                return Ok(0);
+            }
+            // It has content now: a copy in the making, or a new file.
+            self.undecided.remove(&key);
+            if let Some(mut f) = self.remove(key) {
+                f.last_size = size;
+                // `place` reads its head and fingerprints it: through its
+                // own handle if it gets one back (else a short-lived one).
+                let _ = f.reopen();
+                // Out of descriptors: not followed now, found by the next
+                // scan as a file with content and placed then.
+                let _ = self.place(f);
+            }
+        }
         let Some(f) = self.files.get(&key) else {
             return Ok(0);
         };

@@ -79,8 +79,11 @@ enum Action {
     /// logrotate `copytruncate`: shift, copy `app.log` to `app.log.1`,
     /// append `window` lines to `app.log` (written between the copy and the
     /// truncation: lost, inherently), truncate `app.log`.
+    /// With `seen_empty`, the copy is made as `cp` makes it: created
+    /// empty, and the agent scans and reads before it is filled.
     CopyTruncate {
         window: usize,
+        seen_empty: bool,
     },
     /// logrotate `copy`: shift, copy `app.log` to `app.log.1`; the original
     /// lives on. Only generated in runs that rotate this way alone (see
@@ -601,10 +604,26 @@ fn step(a: &Action, disk: &Disk, agent: &mut Agent, m: &mut Model) {
         CopyTruncate { .. } | Copy => {
             m.shift();
             disk.shift();
+            if let CopyTruncate {
+                seen_empty: true, ..
+            } = *a
+            {
+                File::create(disk.path(&rotated(1))).unwrap();
+                agent.scan();
+                m.start();
+                let waiting = agent.read_all(false);
+                m.note_inodes(disk);
+                m.read(&waiting);
+                if let Some(t) = agent.tailer.as_ref() {
+                    m.sync_open(disk.dev, t);
+                }
+                fs::write(disk.path(&rotated(1)), fs::read(disk.path(LOG)).unwrap()).unwrap();
+            } else {
+                fs::copy(disk.path(LOG), disk.path(&rotated(1))).unwrap();
+            }
             m.copy(LOG, &rotated(1));
-            fs::copy(disk.path(LOG), disk.path(&rotated(1))).unwrap();
             disk.created(&rotated(1));
-            if let CopyTruncate { window } = *a {
+            if let CopyTruncate { window, .. } = *a {
                 if window > 0 {
                     let lines = m.write(window, false);
                     disk.write(&lines);
@@ -812,8 +831,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Write(150)), // past the fingerprint length (1 KiB)
         2 => Just(WritePartial),
         2 => Just(Rotate),
-        2 => prop_oneof![3 => Just(0usize), 1 => 1usize..3]
-            .prop_map(|window| CopyTruncate { window }),
+        2 => (prop_oneof![3 => Just(0usize), 1 => 1usize..3], any::<bool>())
+            .prop_map(|(window, seen_empty)| CopyTruncate { window, seen_empty }),
         1 => Just(Copy),
         1 => Just(Truncate),
         1 => Just(Delete),
@@ -840,7 +859,10 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
             .map(|a| match a {
                 Rotate | CopyTruncate { .. } if copy_mode => Copy,
                 Truncate | Delete if copy_mode => Write(1),
-                Copy if !copy_mode => CopyTruncate { window: 0 },
+                Copy if !copy_mode => CopyTruncate {
+                    window: 0,
+                    seen_empty: false,
+                },
                 a => a,
             })
             .collect()
@@ -912,7 +934,10 @@ fn copytruncate_copy_found_before_truncation_noticed() {
         Write(3),
         poll(),
         Write(2),
-        CopyTruncate { window: 0 },
+        CopyTruncate {
+            window: 0,
+            seen_empty: false,
+        },
         poll(),
         Write(2),
     ]);
@@ -926,7 +951,10 @@ fn copytruncate_truncation_noticed_before_copy_found() {
         Write(3),
         poll(),
         Write(2),
-        CopyTruncate { window: 0 },
+        CopyTruncate {
+            window: 0,
+            seen_empty: false,
+        },
         Read { rev: false },
         poll(),
     ]);
@@ -936,7 +964,10 @@ fn copytruncate_truncation_noticed_before_copy_found() {
         poll(),
         Write(2),
         Stop,
-        CopyTruncate { window: 0 },
+        CopyTruncate {
+            window: 0,
+            seen_empty: false,
+        },
         Write(2),
         poll(),
     ]);
@@ -1004,7 +1035,10 @@ fn partial_lines() {
         Write(2),
         WritePartial,
         poll(),
-        CopyTruncate { window: 0 },
+        CopyTruncate {
+            window: 0,
+            seen_empty: false,
+        },
         poll(),
         Write(1),
         poll(),
@@ -1018,7 +1052,7 @@ fn found_by_the_model() {
         rev: false,
         advance_s: 5,
     };
-    let cases: [&[Action]; 7] = [
+    let cases: [&[Action]; 9] = [
         // The live file was taken for a copy of its own copy.
         &[Write(1), Copy, Write(1)],
         // Original and copy both new: both read from the start.
@@ -1026,14 +1060,25 @@ fn found_by_the_model() {
         // A copy of a file that was empty when last read.
         &[Write(1), Rotate, poll(), Write(1), Copy],
         // The copy was renamed along with its original.
-        &[Write(1), poll(), CopyTruncate { window: 0 }, Rotate],
+        &[
+            Write(1),
+            poll(),
+            CopyTruncate {
+                window: 0,
+                seen_empty: false,
+            },
+            Rotate,
+        ],
         // A reused inode claimed by an empty file's checkpoint.
         &[Create, Copy, poll(), Copy, Stop, Write(1), Copy],
         // A truncated, deleted file was reaped as drained.
         &[
             Write(3),
             poll(),
-            CopyTruncate { window: 0 },
+            CopyTruncate {
+                window: 0,
+                seen_empty: false,
+            },
             Write(1),
             Delete,
             poll5,
@@ -1046,8 +1091,25 @@ fn found_by_the_model() {
             Write(1),
             poll(),
             Stop,
-            CopyTruncate { window: 0 },
+            CopyTruncate {
+                window: 0,
+                seen_empty: false,
+            },
         ],
+        // A copy seen while `cp` had only created it was taken for a new
+        // file and read again once filled (the 55-minute soak).
+        &[
+            Write(3),
+            poll(),
+            CopyTruncate {
+                window: 0,
+                seen_empty: true,
+            },
+            poll(),
+        ],
+        // Waiting for content must not lose a new file's lines when it is
+        // deleted before the next scan: its handle is held.
+        &[Write(1), Rotate, poll(), Write(1), Delete],
     ];
     for actions in cases {
         exact(actions);
@@ -1089,7 +1151,10 @@ fn closed_handles_follow_rotations() {
             Write(2),
             poll(),
             Write(2),
-            CopyTruncate { window: 0 },
+            CopyTruncate {
+                window: 0,
+                seen_empty: false,
+            },
             poll(),
             Write(1),
             poll(),

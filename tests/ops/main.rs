@@ -1,4 +1,4 @@
-//! Operations: metrics and health endpoints, reload, systemd notify/watchdog, packaging.
+//! Operations: metrics and health endpoints, reload, systemd notify/watchdog, packaging, memory limits.
 //!
 //! One test binary per seam (link time dominates CI on two cores); each file below was a binary of its own.
 
@@ -9,6 +9,7 @@ mod support;
 mod ops_container;
 mod ops_http;
 mod ops_log;
+mod ops_memory_limit;
 mod ops_metrics;
 mod ops_packaging;
 mod ops_reload;

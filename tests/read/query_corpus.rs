@@ -292,3 +292,48 @@ fn every_filter_and_edge_on_s3_and_build_id_in_one_get() {
         "--build-id must be one GET: {seen:?}"
     );
 }
+
+/// The S3 client's own retries are off (the uploader has its own policy),
+/// so the read side retries by itself: every listing, HEAD and GET first
+/// gets a 503, and every GET's body is then cut halfway once. The answers
+/// must still be exactly the ones without faults, never an error and never
+/// a silently shorter result.
+#[test]
+fn queries_survive_a_503_on_every_request_and_a_cut_on_every_body() {
+    let Some(g) = Garage::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = Corpus::generate(2, 200);
+    let all = corpus.events();
+    let rt = runtime();
+    let bucket: Arc<dyn Bucket> = Arc::new(S3Bucket::new(&g.settings()));
+    rt.block_on(corpus.store(&bucket, &dir.path().join("data")));
+    let proxy = rt.block_on(Proxy::start(
+        g.s3_addr,
+        Faults {
+            fail_first_each: true,
+            cut_first_each: true,
+            ..Faults::default()
+        },
+    ));
+    let via = s3_config(dir.path(), &g, &proxy.endpoint);
+    let q = Q {
+        tier: "system",
+        since: today() - 6 * DAY,
+        ..Default::default()
+    };
+    let want = q.expect(&all);
+    assert!(want.len() > 1000, "{}", want.len());
+    let (got, _) = query(&via, &q.args());
+    assert_same("all system events through faults", &got, &want);
+    let recorded = proxy.recorded();
+    let gets = recorded.iter().filter(|r| r.method == "GET").count();
+    let heads = recorded.iter().filter(|r| r.method == "HEAD").count();
+    // Each object: HEAD failed + HEAD, GET failed + GET cut + GET.
+    assert!(
+        heads >= 2 && gets >= 3,
+        "faults not exercised: {} requests",
+        recorded.len()
+    );
+}

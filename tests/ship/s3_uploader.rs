@@ -104,6 +104,7 @@ async fn every_job_done_exactly_once_through_faults() {
             fail_every: 3,
             reset_every: 5,
             delay: Duration::from_millis(5),
+            ..Faults::default()
         },
     )
     .await;

@@ -9,8 +9,9 @@
 //!
 //! Faults are chosen by request number (1-based), so a run is repeatable:
 //! `fail_every = 3` answers 503 to requests 1, 4, 7, ...; `reset_every`
-//! reads half the body and resets the connection; `delay` holds every
-//! forwarded request back.
+//! reads half the body and resets the connection; `cut_every` forwards the
+//! request and cuts the response halfway through its body; `delay` holds
+//! every forwarded request back.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,18 @@ pub struct Faults {
     /// Reset the connection mid-body on every n-th request (0 = never);
     /// checked after `fail_every`.
     pub reset_every: u64,
+    /// Forward every n-th request (0 = never), then send the response's
+    /// head and half its body and reset the connection: a transfer cut
+    /// mid-body. Checked after `reset_every`; a response without a
+    /// `Content-Length` body is forwarded whole.
+    pub cut_every: u64,
+    /// The first request for each method and target gets a 503, so every
+    /// operation is retried exactly once, whatever else runs at the same
+    /// time. Checked before the counted faults.
+    pub fail_first_each: bool,
+    /// The first GET of each target that is forwarded has its response
+    /// cut halfway through the body (after `fail_first_each`'s 503).
+    pub cut_first_each: bool,
     /// Hold each forwarded request back this long.
     pub delay: Duration,
 }
@@ -57,6 +70,9 @@ struct State {
     faults: Mutex<Faults>,
     recorded: Mutex<Vec<Recorded>>,
     counter: AtomicU64,
+    /// Method and target of requests already failed or cut once.
+    failed_once: Mutex<std::collections::HashSet<String>>,
+    cut_once: Mutex<std::collections::HashSet<String>>,
 }
 
 pub struct Proxy {
@@ -70,6 +86,7 @@ enum Action {
     Forward,
     Fail,
     Reset,
+    Cut,
 }
 
 impl Proxy {
@@ -118,14 +135,21 @@ impl Drop for Proxy {
     }
 }
 
-fn decide(st: &State) -> (Action, Duration) {
+fn decide(st: &State, method: &str, target: &str) -> (Action, Duration) {
     let n = st.counter.fetch_add(1, Ordering::SeqCst) + 1;
     let f = *st.faults.lock().unwrap();
     let hits = |every: u64| every > 0 && (n - 1).is_multiple_of(every);
-    if hits(f.fail_every) {
+    let id = format!("{method} {target}");
+    if f.fail_first_each && st.failed_once.lock().unwrap().insert(id.clone()) {
+        (Action::Fail, Duration::ZERO)
+    } else if f.cut_first_each && method == "GET" && st.cut_once.lock().unwrap().insert(id) {
+        (Action::Cut, f.delay)
+    } else if hits(f.fail_every) {
         (Action::Fail, Duration::ZERO)
     } else if hits(f.reset_every) {
         (Action::Reset, Duration::ZERO)
+    } else if hits(f.cut_every) {
+        (Action::Cut, f.delay)
     } else {
         (Action::Forward, f.delay)
     }
@@ -196,7 +220,7 @@ async fn serve(client: TcpStream, upstream: SocketAddr, st: Arc<State>) -> std::
             st.recorded.lock().unwrap().push(rec);
             return Ok(());
         }
-        let (action, delay) = decide(&st);
+        let (action, delay) = decide(&st, &rec.method, &rec.target);
         if let Action::Reset = action {
             let mut half = vec![0; len / 2];
             cr.read_exact(&mut half).await?;
@@ -254,6 +278,13 @@ async fn serve(client: TcpStream, upstream: SocketAddr, st: Arc<State>) -> std::
         if method == "HEAD" || status == 204 || status == 304 {
             // no body
         } else if let Some(n) = find(&rh, "content-length").and_then(|v| v.parse::<u64>().ok()) {
+            if let Action::Cut = action {
+                let mut half = (&mut *ur).take(n / 2);
+                tokio::io::copy(&mut half, &mut cw).await?;
+                cw.flush().await?;
+                cw.as_ref().set_zero_linger()?;
+                return Ok(());
+            }
             let mut limited = (&mut *ur).take(n);
             tokio::io::copy(&mut limited, &mut cw).await?;
         } else if find(&rh, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
