@@ -279,9 +279,10 @@ async fn rebuild_bucket(cfg: &config::Config, uploader: &Uploader, ready: &Readi
     }
 }
 
-/// One descriptor per followed file: take the hard `RLIMIT_NOFILE` as the
-/// soft one (a unit's default soft limit of 1024 is far below the usual
-/// hard one), as servers that hold many files do.
+/// Take the hard `RLIMIT_NOFILE` as the soft one (a unit's default soft
+/// limit of 1024 is far below the usual hard one), as servers that hold
+/// many files do: the tailer keeps its handles within a share of it
+/// (`source::fds`), so the more it may hold, the fewer reopens.
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -135,6 +135,19 @@ pub struct Metrics {
     pub watch_fallbacks: Counter,
     /// Owned by `source::watch`: directories polled now (not watched).
     pub polled_dirs: Gauge,
+    /// Owned by `source::tailer`: handles of followed files open now.
+    pub open_files: Gauge,
+    /// Owned by `source::tailer`: handles closed, by reason (`idle`,
+    /// `limit`).
+    pub files_closed: Family<ReasonLabel, Counter>,
+    /// Owned by `source::tailer`: closed handles opened again.
+    pub files_reopened: Counter,
+    /// Owned by `source::tailer`: files gone while their handle was closed
+    /// (lines written after the close may not have been read).
+    pub closed_files_vanished: Counter,
+    /// Owned by `source::tailer`: opens that failed for lack of descriptors
+    /// (EMFILE/ENFILE); retried, never skipped.
+    pub fd_exhausted: Counter,
 }
 
 impl Metrics {
@@ -175,6 +188,11 @@ impl Metrics {
             data_dir_pauses: Family::default(),
             watch_fallbacks: Counter::default(),
             polled_dirs: Gauge::default(),
+            open_files: Gauge::default(),
+            files_closed: Family::default(),
+            files_reopened: Counter::default(),
+            closed_files_vanished: Counter::default(),
+            fd_exhausted: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -334,6 +352,31 @@ impl Metrics {
             "Directories polled because they could not be watched",
             m.polled_dirs.clone(),
         );
+        r.register(
+            "open_files",
+            "Handles of followed files open now (bounded by the open-files limit)",
+            m.open_files.clone(),
+        );
+        r.register(
+            "files_closed",
+            "Handles of followed files closed, by reason (idle, limit); reopened by identity when they change",
+            Listed(m.files_closed.clone()),
+        );
+        r.register(
+            "files_reopened",
+            "Closed handles of followed files opened again",
+            m.files_reopened.clone(),
+        );
+        r.register(
+            "closed_files_vanished",
+            "Followed files deleted or moved out of reach while their handle was closed",
+            m.closed_files_vanished.clone(),
+        );
+        r.register(
+            "fd_exhausted",
+            "Opens of followed files that failed for lack of file descriptors (retried)",
+            m.fd_exhausted.clone(),
+        );
         // Known label sets exist from the start, so a scrape (and an alert
         // on rate()) sees zeros rather than missing series.
         for tier in ["system", "build", "deploy", "action", "lifecycle"] {
@@ -354,6 +397,9 @@ impl Metrics {
             };
             let _ = m.data_dir_blocked.get_or_create(&r);
             let _ = m.data_dir_pauses.get_or_create(&r);
+        }
+        for reason in crate::source::tailer::CloseReason::ALL {
+            let _ = m.files_closed(reason);
         }
         m.dropped("alert_queue_full");
         m.build_info
@@ -376,6 +422,14 @@ impl Metrics {
         self.events_dropped
             .get_or_create(&ReasonLabel {
                 reason: reason.to_string(),
+            })
+            .clone()
+    }
+
+    pub fn files_closed(&self, reason: crate::source::tailer::CloseReason) -> Counter {
+        self.files_closed
+            .get_or_create(&ReasonLabel {
+                reason: reason.label().to_string(),
             })
             .clone()
     }

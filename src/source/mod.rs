@@ -3,6 +3,7 @@
 //! event-stream sources that follow HTTP responses instead ([`stream`]).
 
 pub mod discover;
+pub mod fds;
 pub mod file;
 pub mod lines;
 pub mod stream;

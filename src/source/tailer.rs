@@ -30,8 +30,56 @@
 //! at new ones, and adopts new ones shortest name first, so an original is
 //! always followed or retired before its copies are judged.
 //!
+//! Descriptors are bounded (issue #16): at most [`TailPolicy::max_open`]
+//! handles are open at once (a share of `RLIMIT_NOFILE`, see [`fds`]). A
+//! followed file whose handle is closed stays followed — position, head,
+//! stream state, shadows — and is reopened by identity (`file` module doc)
+//! when a change event or the poll says it may have grown. Handles close
+//! - when idle: read to the end, no partial line waiting, still under the
+//!   globs, untouched for [`TailPolicy::close_idle`] and with a ctime old
+//!   enough that a `stat` can vouch for it while closed;
+//! - when a file must be opened and the cap is reached: the least recently
+//!   active handles, fully read ones first. Files with unread bytes or a
+//!   partial line are closed only if there are not enough of those: their
+//!   bytes wait in the file, and waiting on them would let one slow file
+//!   (a partial line waits a second) or a backlog larger than the cap stop
+//!   every other file from being read.
+//!
+//! Never closed: a file that left the globs (deleted, or renamed out of
+//! them) — its rest can only be drained through the open handle. If every
+//! handle is such a file, others wait until those are drained and reaped.
+//! A copy that shadows an original is closed like any file, also once it
+//! left the globs: what it holds beyond the original's offset the original
+//! holds too, and a deleted old copy would otherwise keep its handle for as
+//! long as the original lives.
+//!
+//! What a closed handle loses, and how each case is met:
+//! - renamed while closed: the scan walks the globs and finds the inode
+//!   under its new name (step 1); a reopen that finds another file at the
+//!   old path looks in the same directory first, so a rotation is followed
+//!   at once, also to a name outside the globs (then drained and reaped);
+//! - copied (copytruncate) or rotated while closed: recognised as above,
+//!   the original's current head read through a short-lived handle;
+//! - deleted while closed: lines written after the close and not read are
+//!   lost (the window is from the write to the reopen its change event
+//!   triggers: milliseconds with inotify, up to the poll interval without).
+//!   The scan that misses the file counts it
+//!   (`logship_closed_files_vanished_total`), hands its place to a copy if
+//!   one shadows it, and remembers its head for copies found later;
+//! - its inode reused by a new file: told apart by the head, as after a
+//!   restart (a new file of the same size and head is not).
+//!
+//! Running out of descriptors (EMFILE/ENFILE) anywhere here is a reason to
+//! wait, never a verdict on a file: a restore stays pending, an adoption
+//! waits for the next scan, a reopen for the next look, and a scan that
+//! could not list a directory or settle a known file neither retires
+//! anything nor adopts new files. The tailer closes a batch of handles and
+//! lowers its cap to what it then holds (until the tailer is rebuilt by a
+//! reload or restart), so the rest of the process gets descriptors back.
+//!
 //! `tests/model/tailer_model.rs` checks these rules against a model of the files
-//! under random rotations, truncations, deletions and restarts.
+//! under random rotations, truncations, deletions and restarts, with caps of
+//! one and two handles as well as the default.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs;
@@ -41,7 +89,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::discover::{MatcherError, SourceMatcher};
-use super::file::{fingerprint, FileKey, FileState, Head, TailedFile, FP_LEN};
+use super::fds;
+use super::file::{out_of_fds, FileKey, FileState, Head, Probe, TailedFile, FP_LEN};
 use super::lines::{self, LineRef};
 use super::template::{PathTemplate, TemplateError};
 use crate::config::{ReadFrom, SourceConfig};
@@ -93,6 +142,11 @@ pub struct TailPolicy {
     /// Stop following a file that was deleted or renamed out of the globs
     /// once it is drained and has been idle this long.
     pub drain_idle: Duration,
+    /// Most file handles open at once (module doc); by default a share of
+    /// the process's `RLIMIT_NOFILE` ([`fds::budget`]).
+    pub max_open: usize,
+    /// Close the handle of a fully read file untouched this long.
+    pub close_idle: Duration,
 }
 
 impl Default for TailPolicy {
@@ -100,8 +154,51 @@ impl Default for TailPolicy {
         TailPolicy {
             partial_line_timeout: Duration::from_secs(1),
             drain_idle: Duration::from_secs(5),
+            max_open: fds::budget(),
+            // Reopening costs an open, a stat and a 1 KiB read: cheap, but
+            // a file written every few seconds is better left open.
+            close_idle: Duration::from_secs(30),
         }
     }
+}
+
+/// Why a handle was closed (the label of `logship_files_closed_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Fully read and untouched for [`TailPolicy::close_idle`].
+    Idle,
+    /// Room for another file under [`TailPolicy::max_open`].
+    Limit,
+}
+
+impl CloseReason {
+    pub const ALL: [CloseReason; 2] = [CloseReason::Idle, CloseReason::Limit];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle",
+            CloseReason::Limit => "limit",
+        }
+    }
+}
+
+/// What became of a checkpointed state offered a file on disk.
+enum Restored {
+    /// Followed again.
+    Yes,
+    /// Not the checkpointed file: the caller adopts it as new.
+    No,
+    /// Out of descriptors: the state waits for the next scan.
+    Later(FileState),
+}
+
+/// What became of a file offered for adoption.
+#[derive(PartialEq, Eq)]
+enum Adopted {
+    /// Followed (or, while empty, left for a later scan).
+    Done,
+    /// Out of descriptors: no more adoptions in this scan.
+    OutOfFds,
 }
 
 struct SourceSpec {
@@ -132,6 +229,18 @@ pub struct Tailer {
     first_start: bool,
     policy: TailPolicy,
     refs: Vec<LineRef>,
+    /// Handles open now (files with `is_open()`).
+    open: usize,
+    /// Handles allowed: `policy.max_open`, lowered after EMFILE.
+    cap: usize,
+    /// The last eviction found nothing to close (every handle drains a
+    /// file that left the globs); cleared when that may have changed.
+    no_victim: bool,
+    /// The caller's clock at its last call (reads and reaps take one;
+    /// scans do not).
+    clock: Instant,
+    /// Running out of descriptors was logged at warn level once.
+    fd_warned: bool,
 }
 
 impl Tailer {
@@ -172,9 +281,144 @@ impl Tailer {
             pending: restored.into_iter().map(|s| (s.key(), s)).collect(),
             retired: retired.into(),
             first_start,
+            cap: policy.max_open.max(1),
             policy,
             refs: Vec::new(),
+            open: 0,
+            no_victim: false,
+            clock: Instant::now(),
+            fd_warned: false,
         })
+    }
+
+    /// Whether the followed file `key` holds an open handle (`None`: not
+    /// followed).
+    pub fn is_open(&self, key: FileKey) -> Option<bool> {
+        self.files.get(&key).map(|f| f.is_open())
+    }
+
+    /// Handles open now.
+    pub fn open_handles(&self) -> usize {
+        self.open
+    }
+
+    /// Whether every open handle drains a file that left the globs: the
+    /// one state in which a file waits for a handle (module doc).
+    pub fn all_handles_draining(&self) -> bool {
+        self.files
+            .values()
+            .filter(|f| f.is_open())
+            .all(|f| f.must_drain())
+    }
+
+    fn set_gauges(&self) {
+        metrics().files_watched.set(self.files.len() as i64);
+        metrics().open_files.set(self.open as i64);
+    }
+
+    fn close(&mut self, key: FileKey, reason: CloseReason) {
+        if let Some(f) = self.files.get_mut(&key) {
+            if f.is_open() {
+                f.close();
+                self.open -= 1;
+                metrics().files_closed(reason).inc();
+            }
+        }
+    }
+
+    /// Stop following `key` (its handle, if open, closes with it).
+    fn remove(&mut self, key: FileKey) -> Option<TailedFile> {
+        self.undecided.remove(&key);
+        let f = self.files.remove(&key)?;
+        if f.is_open() {
+            self.open -= 1;
+        }
+        self.no_victim = false;
+        Some(f)
+    }
+
+    /// Follow `f`, keeping its handle open if there is room under the cap,
+    /// else closing it (it is reopened when there is).
+    fn insert(&mut self, mut f: TailedFile) {
+        if f.is_open() {
+            if self.make_room() {
+                self.open += 1;
+                self.no_victim = false;
+            } else {
+                f.close();
+                metrics().files_closed(CloseReason::Limit).inc();
+            }
+        }
+        self.files.insert(f.key(), f);
+    }
+
+    /// Room for one more handle under the cap, closing others if needed
+    /// (module doc for the order). `false`: every handle drains a file
+    /// that left the globs; the caller waits.
+    fn make_room(&mut self) -> bool {
+        if self.open < self.cap {
+            return true;
+        }
+        if self.no_victim {
+            return false;
+        }
+        // Files that left the globs and are drained: reap's rule, now.
+        let now = self.clock;
+        let drained: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|f| f.is_open() && self.reapable(f, now))
+            .map(|f| f.key())
+            .collect();
+        for key in drained {
+            self.drop_drained(key);
+        }
+        if self.open < self.cap {
+            return true;
+        }
+        // Fully read first, then least recently active; a batch at a
+        // time, so a burst of opens does not scan all files for each.
+        let mut victims: Vec<(bool, Instant, FileKey)> = self
+            .files
+            .values()
+            .filter(|f| f.is_open() && !f.must_drain())
+            .map(|f| {
+                let unread = f.st.shadow_of.is_none()
+                    && (f.partial_since.is_some() || f.st.offset < f.last_size);
+                (unread, f.last_activity, f.key())
+            })
+            .collect();
+        if victims.is_empty() {
+            self.no_victim = true;
+            return false;
+        }
+        let batch = (self.cap / 8).clamp(1, victims.len());
+        victims.select_nth_unstable(batch - 1);
+        for &(_, _, key) in &victims[..batch] {
+            self.close(key, CloseReason::Limit);
+        }
+        self.set_gauges();
+        true
+    }
+
+    /// An open failed for lack of descriptors: give some back to the rest
+    /// of the process, and keep fewer from now on (module doc).
+    fn fds_exhausted(&mut self, e: &io::Error, path: &Path) {
+        metrics().fd_exhausted.inc();
+        let floor = fds::MIN_OPEN.min(self.policy.max_open.max(1));
+        // At the cap, make_room closes a batch; the cap is then what is left.
+        self.cap = self.open.max(floor);
+        if self.open >= self.cap {
+            let _ = self.make_room();
+        }
+        self.cap = self.open.max(floor);
+        if !self.fd_warned {
+            self.fd_warned = true;
+            tracing::warn!(path = %path.display(), error = %e, open = self.open, cap = self.cap, "out of file descriptors; closed idle handles and lowered the cap of open files (nothing is skipped: the file is retried). Raise the open-files limit (LimitNOFILE) if this repeats");
+        } else {
+            tracing::debug!(path = %path.display(), error = %e, cap = self.cap, "out of file descriptors; retrying later");
+        }
+        self.set_gauges();
     }
 
     /// Directories to watch, with whether to watch below them.
@@ -202,11 +446,15 @@ impl Tailer {
 
     /// Find files on disk and reconcile them with what is followed.
     pub fn scan(&mut self) {
+        self.no_victim = false;
         let mut found: Vec<(usize, PathBuf, FileKey, u64)> = Vec::new();
         let mut claimed = HashSet::new();
+        // A directory that could not be listed for lack of descriptors
+        // hides files that are there: nothing unfound is taken for gone.
+        let mut complete = true;
         for (si, spec) in self.sources.iter().enumerate() {
             for root in spec.matcher.roots() {
-                walk(
+                complete &= walk(
                     &root.dir,
                     if root.recursive { MAX_DEPTH } else { 0 },
                     &mut |path, m| {
@@ -217,6 +465,11 @@ impl Tailer {
                 );
             }
         }
+        // Checkpointed states that must wait for descriptors.
+        let mut later: Vec<FileState> = Vec::new();
+        // Paths whose copies must not be judged in this scan (their
+        // original's state waits for descriptors).
+        let mut blocked: Vec<PathBuf> = Vec::new();
         // Pass 1: files we know (followed now, or before a restart).
         let mut new_files = Vec::new();
         for (si, path, key, _) in found {
@@ -230,8 +483,10 @@ impl Tailer {
                 // Not the checkpointed file after all: adopted in pass 2,
                 // once every checkpointed state it may be a copy of is
                 // followed or retired.
-                if !self.restore(si, &path, st) {
-                    new_files.push((si, path));
+                match self.restore(si, &path, st) {
+                    Restored::Yes => {}
+                    Restored::No => new_files.push((si, path)),
+                    Restored::Later(st) => later.push(st),
                 }
             } else {
                 new_files.push((si, path));
@@ -241,74 +496,152 @@ impl Tailer {
         // the agent was down? Look for the inode beside the old path.
         let unfound: Vec<FileState> = self.pending.drain().map(|(_, s)| s).collect();
         for st in unfound {
+            if !complete {
+                later.push(st);
+                continue;
+            }
             let si = self.sources.iter().position(|s| s.name == st.source);
             match (si, find_inode_near(&st)) {
-                (Some(si), Some(path)) => {
-                    if !self.restore(si, &path, st) {
-                        self.adopt(si, &path);
+                (Some(si), Ok(Some(path))) => {
+                    match self.restore(si, &path, st) {
+                        Restored::Yes => {}
+                        Restored::No => {
+                            if self.adopt(si, &path) == Adopted::OutOfFds {
+                                // Adopted as new at a later scan, as here;
+                                // its copies wait with it.
+                                blocked.push(path.clone());
+                            }
+                        }
+                        Restored::Later(st) => later.push(st),
                     }
                     if let Some(f) = self.files.values_mut().find(|f| f.st.path == path) {
                         f.matched = false;
                     }
                 }
+                (Some(_), Err(e)) if out_of_fds(&e) => later.push(st),
                 _ => self.retire(&st),
             }
         }
-        for f in self.files.values_mut() {
-            if !claimed.contains(&f.key()) {
-                f.matched = false;
+        blocked.extend(later.iter().map(|st| st.path.clone()));
+        for st in later {
+            self.pending.insert(st.key(), st);
+        }
+        if complete {
+            for f in self.files.values_mut() {
+                if !claimed.contains(&f.key()) {
+                    f.matched = false;
+                }
             }
+            self.find_closed_unmatched();
         }
         // Pass 2: files never seen before. Shorter names first: a rotated
         // name is longer than its original's, so when both a file and its
         // copy are new the original is adopted first and the copy becomes
         // its shadow, instead of both being read from the start.
+        // A file that may be a copy of one whose state waits (for
+        // descriptors) waits too: judged now, it would be read again.
+        // Copies sit beside their originals under a rotated name, so only
+        // those names wait (states unfound in a scan that could not list
+        // every directory are among the waiting).
         new_files.sort_by(|(_, a), (_, b)| {
             let len = |p: &PathBuf| p.file_name().map_or(0, |n| n.len());
             len(a).cmp(&len(b)).then_with(|| a.cmp(b))
         });
+        let mut settled = complete && blocked.is_empty();
         for (si, path) in new_files {
-            self.adopt(si, &path);
+            if blocked
+                .iter()
+                .any(|b| *b == path || is_rotated_name(b, &path))
+            {
+                continue;
+            }
+            if self.adopt(si, &path) == Adopted::OutOfFds {
+                blocked.push(path);
+                settled = false;
+            }
         }
-        self.first_start = false;
-        metrics().files_watched.set(self.files.len() as i64);
+        // `read_from = "end"` applies to every file present at the first
+        // start, also those adopted a scan later for lack of descriptors.
+        if settled {
+            self.first_start = false;
+        }
+        self.set_gauges();
     }
 
-    /// Re-attach restored state to a file found on disk. Returns false if
-    /// the file is not the checkpointed one: the caller adopts it as new.
-    fn restore(&mut self, si: usize, path: &Path, st: FileState) -> bool {
+    /// Closed files the globs no longer match: renamed beside their old
+    /// name (followed there, to be drained and reaped), or gone — deleted
+    /// or moved out of reach while closed (module doc).
+    fn find_closed_unmatched(&mut self) {
+        let lost: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|f| !f.matched && !f.is_open())
+            .map(|f| f.key())
+            .collect();
+        for key in lost {
+            let Some(f) = self.files.get_mut(&key) else {
+                continue;
+            };
+            match find_inode_near(&f.st) {
+                Ok(Some(path)) => {
+                    if f.st.path != path {
+                        f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
+                    }
+                }
+                Ok(None) => {
+                    // A copy's lines are its original's: only a file read
+                    // for itself can have lost some.
+                    if f.st.shadow_of.is_none() {
+                        tracing::info!(path = %f.st.path.display(), "a file whose handle was closed is gone (deleted or moved out of reach); lines written to it after its close, if any, were not read");
+                        metrics().closed_files_vanished.inc();
+                    }
+                    if let Some(f) = self.remove(key) {
+                        if !self.hand_over(key, &f.st) {
+                            self.retire(&f.st);
+                        }
+                    }
+                }
+                // Out of descriptors, say: looked at again next scan.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Re-attach restored state to a file found on disk.
+    fn restore(&mut self, si: usize, path: &Path, st: FileState) -> Restored {
         let Some(head) = st.head else {
             // Nothing was read and no head recorded: the inode may have been
             // freed and reused while we were down, so nothing says this is
             // the same file. Adopting it reads it from the start all the
             // same, and checks whether it is a copy of a followed file.
-            return false;
+            return Restored::No;
         };
         let mut f = match TailedFile::open(path, &st.source, si) {
             Ok(f) => f,
             // Out of file descriptors: the state stays pending (and in the
             // checkpoint) for the next scan. Retiring it would read the
             // file again from the start.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot open a followed file; retrying at the next scan");
-                self.pending.insert(st.key(), st);
-                return true;
+            Err(e) if out_of_fds(&e) => {
+                self.fds_exhausted(&e, path);
+                return Restored::Later(st);
             }
             Err(_) => {
                 self.retire(&st);
-                return true;
+                return Restored::Yes;
             }
         };
-        let same_head = f
-            .handle
-            .metadata()
-            .map(|m| m.len() >= st.offset)
-            .unwrap_or(false)
-            && fingerprint(&f.handle, head.len).ok().flatten() == Some(head.hash);
+        let same_head = match f.head_hash(head.len) {
+            Ok(h) => f.last_size >= st.offset && h == Some(head.hash),
+            Err(e) if out_of_fds(&e) => {
+                self.fds_exhausted(&e, path);
+                return Restored::Later(st);
+            }
+            Err(_) => false,
+        };
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
             self.retire(&st);
-            return false;
+            return Restored::No;
         }
         let mut st = st;
         if st.path != path {
@@ -316,8 +649,8 @@ impl Tailer {
         }
         f.st = st;
         f.path_ids = path_ids(self.sources[si].template.as_ref(), path);
-        self.files.insert(f.key(), f);
-        true
+        self.insert(f);
+        Restored::Yes
     }
 
     fn retire(&mut self, st: &FileState) {
@@ -338,33 +671,37 @@ impl Tailer {
 
     /// Start following a file never seen before (or whose content was
     /// replaced), deciding where to start reading it.
-    fn adopt(&mut self, si: usize, path: &Path) {
+    fn adopt(&mut self, si: usize, path: &Path) -> Adopted {
         let spec = &self.sources[si];
         let mut f = match TailedFile::open(path, &spec.name, si) {
             Ok(f) => f,
+            Err(e) if out_of_fds(&e) => {
+                self.fds_exhausted(&e, path);
+                return Adopted::OutOfFds;
+            }
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "cannot open file");
-                return;
+                return Adopted::Done;
             }
         };
         f.path_ids = path_ids(spec.template.as_ref(), path);
         if f.last_size == 0 {
             // Nothing says yet what this file is: copytruncate creates the
-            // copy empty and fills it after. It is followed (its handle
-            // keeps lines written before a quick delete readable) and
+            // copy empty and fills it after. It is followed (its handle, if
+            // it keeps one, holds lines written before a quick delete) and
             // placed by `place` once it has content.
             self.undecided.insert(f.key());
-            self.files.insert(f.key(), f);
-            return;
+            self.insert(f);
+            return Adopted::Done;
         }
-        self.place(f);
+        self.place(f)
     }
 
     /// Decide where reading `f` (not in `files`) starts: a copy of a
     /// followed or truncated file continues from that file's offset, a new
     /// file starts at 0 (or at its end, at the very first start with
     /// `read_from = "end"`). Then follow it.
-    fn place(&mut self, mut f: TailedFile) {
+    fn place(&mut self, mut f: TailedFile) -> Adopted {
         let spec = &self.sources[f.source_idx];
         let path = f.st.path.clone();
         let path = path.as_path();
@@ -373,7 +710,7 @@ impl Tailer {
         let mut head = |len: u64| {
             *heads
                 .entry(len)
-                .or_insert_with(|| fingerprint(&f.handle, len).ok().flatten())
+                .or_insert_with(|| f.head_hash(len).ok().flatten())
         };
         // A copy of a file we follow (named as a rotation of the original's
         // name, now or before its last rename)? Either it starts with the head we
@@ -382,8 +719,13 @@ impl Tailer {
         // head equals the original's current one. The second covers copies
         // the recorded head cannot vouch for: shorter than it (taken before
         // the original grew), or of a file that was empty when last read.
+        // An original whose handle is closed is read through a short-lived
+        // one; if even that cannot be had, the copy waits for a later scan
+        // rather than be taken for a new file.
         let n = size.min(FP_LEN);
-        let original = self.files.values().find(|a| {
+        let mut original = None;
+        let mut fds_out = None;
+        let candidates = self.files.values().filter(|a| {
             a.st.source == spec.name
                 && a.st.shadow_of.is_none()
                 && n > 0
@@ -391,14 +733,36 @@ impl Tailer {
                     || a.prev_path
                         .as_ref()
                         .is_some_and(|p| is_rotated_name(p, path)))
-                && (a
-                    .st
-                    .head
-                    .is_some_and(|h| size >= h.len && head(h.len) == Some(h.hash))
-                    || (head(n).is_some()
-                        && head(n) == fingerprint(&a.handle, n).ok().flatten()
-                        && a.head_unchanged().unwrap_or(false)))
         });
+        for a in candidates {
+            if a.st
+                .head
+                .is_some_and(|h| size >= h.len && head(h.len) == Some(h.hash))
+            {
+                original = Some(a);
+                break;
+            }
+            let Some(copy_head) = head(n) else { continue };
+            let intact = match a.head_hash(n) {
+                Ok(h) if h == Some(copy_head) => a.head_unchanged(),
+                other => other.map(|_| false),
+            };
+            match intact {
+                Ok(true) => {
+                    original = Some(a);
+                    break;
+                }
+                Err(e) if out_of_fds(&e) => {
+                    fds_out = Some(e);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if let Some(e) = fds_out {
+            self.fds_exhausted(&e, path);
+            return Adopted::OutOfFds;
+        }
         if let Some(a) = original {
             f.st.shadow_of = Some(a.key());
             f.st.offset = a.st.offset.min(size);
@@ -419,7 +783,8 @@ impl Tailer {
         if let Err(e) = f.refresh_fingerprint(size) {
             tracing::debug!(path = %path.display(), error = %e, "cannot fingerprint");
         }
-        self.files.insert(f.key(), f);
+        self.insert(f);
+        Adopted::Done
     }
 
     /// A followed file, to complete its open records (the pipeline's
@@ -456,8 +821,9 @@ impl Tailer {
         emit: &mut dyn FnMut(&mut TailedFile, Line<'_>),
     ) -> io::Result<usize> {
         let budget = budget.min(READ_BUDGET);
+        self.clock = now;
         if self.undecided.contains(&key) {
-            let Some(f) = self.files.get_mut(&key) else {
+            let Some(f) = self.files.get(&key) else {
                 return Ok(0);
             };
             let size = f.size()?;
@@ -466,25 +832,39 @@ impl Tailer {
             }
             // It has content now: a copy in the making, or a new file.
             self.undecided.remove(&key);
-            if let Some(mut f) = self.files.remove(&key) {
+            if let Some(mut f) = self.remove(key) {
                 f.last_size = size;
-                self.place(f);
+                // `place` reads its head and fingerprints it: through its
+                // own handle if it gets one back (else a short-lived one).
+                let _ = f.reopen();
+                // Out of descriptors: not followed now, found by the next
+                // scan as a file with content and placed then.
+                let _ = self.place(f);
             }
         }
-        let Some(f) = self.files.get_mut(&key) else {
+        let Some(f) = self.files.get(&key) else {
             return Ok(0);
         };
         if f.st.shadow_of.is_some() {
             return Ok(0);
         }
+        let reopened = !f.is_open();
+        if reopened && !self.reopen(key)? {
+            return Ok(0);
+        }
+        let f = self.files.get_mut(&key).unwrap_or_else(|| unreachable!());
         let size = f.size()?;
         // The head is checked even when the size did not change: a file
         // truncated and rewritten to exactly its old size between two polls
         // is otherwise taken for unchanged and its new lines never read.
         // Costs one read of at most `FP_LEN` bytes per call.
         if size < f.st.offset || !f.head_unchanged()? {
-            tracing::info!(path = %f.st.path.display(), "file was truncated; reading it from the start");
-            self.on_truncated(key);
+            if reopened {
+                self.replaced(key);
+            } else {
+                tracing::info!(path = %f.st.path.display(), "file was truncated; reading it from the start");
+                self.on_truncated(key);
+            }
             return Ok(0);
         }
         let f = self.files.get_mut(&key).unwrap_or_else(|| unreachable!());
@@ -542,6 +922,9 @@ impl Tailer {
             }
         }
         if consumed_total > 0 {
+            // A file that left the globs may be drained now: reapable,
+            // its handle free for another file.
+            self.no_victim = false;
             f.last_activity = now;
             // Shadows follow their original's progress.
             let (offset, skipping) = (f.st.offset, f.st.skipping);
@@ -562,10 +945,89 @@ impl Tailer {
 
     /// Whether `key` has bytes beyond its offset that the last read left
     /// (its budget ran out): the caller should read it again without waiting.
+    /// Not a closed file: it waits for a handle, and asking again at once
+    /// could spin while every handle drains a file that left the globs.
     pub fn has_more(&self, key: FileKey) -> bool {
         self.files.get(&key).is_some_and(|f| {
-            f.st.shadow_of.is_none() && f.partial_since.is_none() && f.st.offset < f.last_size
+            f.is_open()
+                && f.st.shadow_of.is_none()
+                && f.partial_since.is_none()
+                && f.st.offset < f.last_size
         })
+    }
+
+    /// Give the closed file `key` a handle again if it may have something
+    /// to read. `false`: nothing to read, or not now (renamed out of sight
+    /// until the next scan, no room, no descriptors).
+    fn reopen(&mut self, key: FileKey) -> io::Result<bool> {
+        let Some(f) = self.files.get_mut(&key) else {
+            return Ok(false);
+        };
+        match f.probe() {
+            Probe::Unchanged => return Ok(false),
+            Probe::Changed => {}
+            Probe::Moved => match find_inode_near(&f.st) {
+                // Rotations rename within the directory: follow at once
+                // (the next scan says whether the globs still match).
+                Ok(Some(path)) => {
+                    f.prev_path = Some(std::mem::replace(&mut f.st.path, path));
+                    f.path_ids = path_ids(self.sources[f.source_idx].template.as_ref(), &f.st.path);
+                }
+                // Elsewhere under the globs, or gone: the scan decides.
+                Ok(None) => return Ok(false),
+                Err(e) => {
+                    if out_of_fds(&e) {
+                        let path = f.st.path.clone();
+                        self.fds_exhausted(&e, &path);
+                    }
+                    return Ok(false);
+                }
+            },
+        }
+        if !self.make_room() {
+            return Ok(false);
+        }
+        let Some(f) = self.files.get_mut(&key) else {
+            // make_room reaped it (drained and gone).
+            return Ok(false);
+        };
+        match f.reopen() {
+            Ok(true) => {
+                self.open += 1;
+                metrics().files_reopened.inc();
+                metrics().open_files.set(self.open as i64);
+                Ok(true)
+            }
+            // Replaced between the look and the open: as for Moved.
+            Ok(false) => Ok(false),
+            Err(e) if out_of_fds(&e) => {
+                let path = f.st.path.clone();
+                self.fds_exhausted(&e, &path);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file reopened after a close is shorter than its offset or has
+    /// another head: truncated, or — without a handle nothing held the
+    /// inode — deleted and its inode given to a new file, perhaps a copy
+    /// of one we follow. Which, only a look as at a file found anew can
+    /// tell: the old state ends (its copies take over, or it is retired),
+    /// and what the path holds now is adopted, copy detection included.
+    fn replaced(&mut self, key: FileKey) {
+        let Some(f) = self.remove(key) else {
+            return;
+        };
+        tracing::info!(path = %f.st.path.display(), "a file changed while its handle was closed (truncated, or its inode reused by a new file); judging it again as a file found now");
+        if !self.hand_over(key, &f.st) {
+            self.retire(&f.st);
+        }
+        let (si, path) = (f.source_idx, f.st.path.clone());
+        drop(f);
+        // Out of descriptors: the next scan finds it as a new file.
+        let _ = self.adopt(si, &path);
+        self.set_gauges();
     }
 
     fn on_truncated(&mut self, key: FileKey) {
@@ -610,31 +1072,46 @@ impl Tailer {
         heir.is_some()
     }
 
-    /// Drop files that went away and are fully read. Returns how many.
+    /// Whether `f` left the globs, is drained and idle: done with.
+    fn reapable(&self, f: &TailedFile, now: Instant) -> bool {
+        !f.matched
+            && f.st.shadow_of.is_none()
+            && f.partial_since.is_none()
+            && now.duration_since(f.last_activity) >= self.policy.drain_idle
+            && if f.is_open() {
+                // Drained: read to its end, and not truncated since
+                // (a file shorter than its offset, or with a new head,
+                // holds unread lines; a read handles the truncation).
+                f.size().map(|s| s == f.st.offset).unwrap_or(true)
+                    && f.head_unchanged().unwrap_or(true)
+            } else {
+                // Closed (found beside its old name): only if provably
+                // untouched since its close; otherwise it is reopened,
+                // drained, and judged as above.
+                f.probe() == Probe::Unchanged
+            }
+    }
+
+    fn drop_drained(&mut self, key: FileKey) {
+        if let Some(f) = self.remove(key) {
+            tracing::debug!(path = %f.st.path.display(), "stopped following drained file");
+            self.hand_over(key, &f.st);
+        }
+    }
+
+    /// Drop files that went away and are fully read, and close the handles
+    /// of idle ones. Returns how many were dropped.
     pub fn reap(&mut self, now: Instant) -> usize {
-        let idle = self.policy.drain_idle;
+        self.clock = now;
+        self.no_victim = false;
         let gone: Vec<FileKey> = self
             .files
             .values()
-            .filter(|f| {
-                !f.matched
-                    && f.st.shadow_of.is_none()
-                    && f.partial_since.is_none()
-                    // Drained: read to its end, and not truncated since
-                    // (a file shorter than its offset, or with a new head,
-                    // holds unread lines; a read handles the truncation).
-                    && f.size().map(|s| s == f.st.offset).unwrap_or(true)
-                    && f.head_unchanged().unwrap_or(true)
-                    && now.duration_since(f.last_activity) >= idle
-            })
+            .filter(|f| self.reapable(f, now))
             .map(|f| f.key())
             .collect();
-        for key in &gone {
-            self.undecided.remove(key);
-            if let Some(f) = self.files.remove(key) {
-                tracing::debug!(path = %f.st.path.display(), "stopped following drained file");
-                self.hand_over(*key, &f.st);
-            }
+        for &key in &gone {
+            self.drop_drained(key);
         }
         // Copies whose original is gone and that are themselves unmatched.
         let orphans: Vec<FileKey> = self
@@ -648,7 +1125,24 @@ impl Tailer {
                 f.st.shadow_of = None;
             }
         }
-        metrics().files_watched.set(self.files.len() as i64);
+        // Idle handles: nothing unread, nothing waiting, still under the
+        // globs, and a stamp that lets a stat vouch for them (module doc).
+        let idle: Vec<FileKey> = self
+            .files
+            .values()
+            .filter(|f| {
+                f.is_open()
+                    && f.matched
+                    && f.partial_since.is_none()
+                    && now.duration_since(f.last_activity) >= self.policy.close_idle
+                    && f.settled()
+            })
+            .map(|f| f.key())
+            .collect();
+        for key in idle {
+            self.close(key, CloseReason::Idle);
+        }
+        self.set_gauges();
         gone.len()
     }
 }
@@ -693,27 +1187,49 @@ fn is_rotated_name(original: &Path, copy: &Path) -> bool {
     sep_after(a) || (!stem.is_empty() && sep_after(stem))
 }
 
-/// Look for the file with `st`'s inode in the directory it was last seen in.
-fn find_inode_near(st: &FileState) -> Option<PathBuf> {
-    let dir = st.path.parent()?;
-    fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+/// Look for the file with `st`'s inode in the directory it was last seen
+/// in. `Ok(None)` only when it is certainly not there (the directory was
+/// listed, or is gone); an error (out of descriptors, not readable now)
+/// proves nothing.
+fn find_inode_near(st: &FileState) -> io::Result<Option<PathBuf>> {
+    let Some(dir) = st.path.parent() else {
+        return Ok(None);
+    };
+    let entries = match fds::injected_failure().and_then(|()| fs::read_dir(dir)) {
+        Ok(entries) => entries,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(entries.flatten().find_map(|e| {
         let m = e.metadata().ok()?;
         (m.is_file() && m.dev() == st.dev && m.ino() == st.ino).then(|| e.path())
-    })
+    }))
+}
+
+/// The path does not exist (or a component is no directory).
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
 }
 
 /// Visit regular files below `dir` (symlinks to files followed, symlinks to
-/// directories not: no loops), `depth` levels deep.
-fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
+/// directories not: no loops), `depth` levels deep. Returns `false` if a
+/// directory could not be listed for lack of descriptors: files may have
+/// been missed that are there.
+fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path, &fs::Metadata)) -> bool {
+    let entries = match fds::injected_failure().and_then(|()| fs::read_dir(dir)) {
+        Ok(entries) => entries,
+        Err(e) => return !out_of_fds(&e),
     };
+    let mut complete = true;
     for e in entries.flatten() {
         let Ok(ft) = e.file_type() else { continue };
         let path = e.path();
         if ft.is_dir() {
             if depth > 0 {
-                walk(&path, depth - 1, visit);
+                complete &= walk(&path, depth - 1, visit);
             }
         } else if ft.is_file() || ft.is_symlink() {
             // metadata() follows the link; a dangling or looping link fails.
@@ -724,6 +1240,7 @@ fn walk(dir: &Path, depth: usize, visit: &mut dyn FnMut(&Path, &fs::Metadata)) {
             }
         }
     }
+    complete
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod core_hostile;
 mod core_idle_seal;
 mod core_lifecycle;
 mod core_multiline;
+mod core_open_files;
 mod core_redaction;
 mod core_rotation;
 mod core_watch_limit;

@@ -30,6 +30,16 @@ const SPEC_FAMILIES: &[(&str, &str)] = &[
     ("logship_stream_reconnects", "counter"),
 ];
 
+/// Not in the SPEC: the bounded descriptors of the tailer (issue #16),
+/// which an alert on `logship_fd_exhausted_total` needs from the start.
+const OPEN_FILE_FAMILIES: &[(&str, &str)] = &[
+    ("logship_open_files", "gauge"),
+    ("logship_files_closed", "counter"),
+    ("logship_files_reopened", "counter"),
+    ("logship_closed_files_vanished", "counter"),
+    ("logship_fd_exhausted", "counter"),
+];
+
 #[test]
 fn every_spec_family_is_exposed_from_the_first_scrape() {
     let mut a = Agent::simple("");
@@ -44,6 +54,7 @@ fn every_spec_family_is_exposed_from_the_first_scrape() {
     let exp = support::prom::parse(&body).unwrap_or_else(|e| panic!("{e}\n{body}"));
     let missing: Vec<String> = SPEC_FAMILIES
         .iter()
+        .chain(OPEN_FILE_FAMILIES)
         .filter(|(name, kind)| exp.families.get(*name).map(|f| f.kind.as_str()) != Some(*kind))
         .map(|(name, kind)| {
             let got = exp.families.get(*name).map(|f| f.kind.clone());
@@ -58,8 +69,18 @@ fn every_spec_family_is_exposed_from_the_first_scrape() {
         ("logship_tail_clients", 0.0),
         ("logship_upload_backlog_segments", 0.0),
         ("logship_upload_backlog_bytes", 0.0),
+        ("logship_fd_exhausted_total", 0.0),
+        ("logship_closed_files_vanished_total", 0.0),
     ] {
         assert_eq!(exp.value(sample, &[]), Some(value), "{sample}\n{body}");
+    }
+    for reason in ["idle", "limit"] {
+        let labels = [("reason", reason)];
+        assert_eq!(
+            exp.value("logship_files_closed_total", &labels),
+            Some(0.0),
+            "{body}"
+        );
     }
     let version = [("version", env!("CARGO_PKG_VERSION"))];
     assert_eq!(exp.value("logship_build_info", &version), Some(1.0));

@@ -24,6 +24,8 @@ pub struct Agent {
     /// Length of the stderr file when the running agent was started: what
     /// it logged since is after this offset.
     stderr_from: usize,
+    /// `RLIMIT_NOFILE` (soft and hard) for the agent's next starts.
+    nofile: Option<u64>,
 }
 
 impl Agent {
@@ -40,6 +42,7 @@ impl Agent {
             starts: 0,
             env: Vec::new(),
             stderr_from: 0,
+            nofile: None,
         };
         a.write_config(body);
         a
@@ -116,18 +119,47 @@ enabled = false
             .append(true)
             .open(self.dir.path().join("agent.stdout"))
             .unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "-c"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "-c"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn logship");
+            .stderr(err);
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the
+            // child between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("spawn logship");
         self.child = Some(child);
         self.starts += 1;
+    }
+
+    /// Start the agent with a hard (and soft) open-files limit of `n`, as
+    /// `ulimit -n n` would.
+    pub fn nofile_limit(&mut self, n: u64) {
+        self.nofile = Some(n);
+    }
+
+    /// Descriptors the running agent has open now (`/proc/PID/fd`).
+    pub fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 
     /// Set an environment variable for the agent's next starts.
@@ -544,10 +576,9 @@ pub fn assert_exactly_once(events: &[Event], expected: &[String]) {
         .iter()
         .filter(|l| !seen.contains_key(l.as_str()))
         .collect();
-    let extra: Vec<_> = seen
-        .keys()
-        .filter(|m| !expected.iter().any(|l| l == *m))
-        .collect();
+    // A set: tests with tens of thousands of lines would be quadratic.
+    let wanted: std::collections::HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let extra: Vec<_> = seen.keys().filter(|m| !wanted.contains(*m)).collect();
     assert!(
         dups.is_empty() && missing.is_empty() && extra.is_empty(),
         "exactly-once violated: {} duplicated {:?}..., {} missing {:?}..., {} unexpected {:?}...",
