@@ -331,6 +331,10 @@ mod v2 {
     pub struct Retired {
         pub source: String,
         pub path: PathBuf,
+        /// Absent when the file was not renamed (and in older files), so
+        /// a checkpoint without such a file is as before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub prev_path: Option<PathBuf>,
         pub head: Head,
         pub offset: u64,
         pub skipping: bool,
@@ -453,6 +457,7 @@ impl From<&Checkpoint> for v2::Checkpoint {
                 .map(|r| v2::Retired {
                     source: r.source.clone(),
                     path: r.path.clone(),
+                    prev_path: r.prev_path.clone(),
                     head: head(&r.head),
                     offset: r.offset,
                     skipping: r.skipping,
@@ -510,6 +515,7 @@ impl TryFrom<v2::Checkpoint> for Checkpoint {
                 .map(|r| Retired {
                     source: r.source,
                     path: r.path,
+                    prev_path: r.prev_path,
                     head: head(r.head),
                     offset: r.offset,
                     skipping: r.skipping,
@@ -563,6 +569,7 @@ impl From<v1::Checkpoint> for Checkpoint {
                         head: v1::head(r.fp_len, r.fp)?,
                         source: r.source,
                         path: r.path,
+                        prev_path: None,
                         offset: r.offset,
                         skipping: r.skipping,
                     })
@@ -661,6 +668,7 @@ mod tests {
         cp.retired.push(Retired {
             source: "app".into(),
             path: "/l/c.log".into(),
+            prev_path: Some("/l/c.log.0".into()),
             head: Head { len: 5, hash: 7 },
             offset: 5,
             skipping: false,

@@ -112,6 +112,10 @@ const MAX_RETIRED: usize = 256;
 pub struct Retired {
     pub source: String,
     pub path: PathBuf,
+    /// Its name before its last rename, if it was renamed while followed:
+    /// a copy made under that name (copytruncate, then a rename rotation
+    /// before the truncation was seen) is named as a rotation of it.
+    pub prev_path: Option<PathBuf>,
     pub head: Head,
     pub offset: u64,
     pub skipping: bool,
@@ -519,7 +523,7 @@ impl Tailer {
                     }
                 }
                 (Some(_), Err(e)) if out_of_fds(&e) => later.push(st),
-                _ => self.retire(&st),
+                _ => self.retire(&st, None),
             }
         }
         blocked.extend(later.iter().map(|st| st.path.clone()));
@@ -597,7 +601,7 @@ impl Tailer {
                     }
                     if let Some(f) = self.remove(key) {
                         if !self.hand_over(key, &f.st) {
-                            self.retire(&f.st);
+                            self.retire(&f.st, f.prev_path.as_deref());
                         }
                     }
                 }
@@ -626,7 +630,7 @@ impl Tailer {
                 return Restored::Later(st);
             }
             Err(_) => {
-                self.retire(&st);
+                self.retire(&st, None);
                 return Restored::Yes;
             }
         };
@@ -640,7 +644,7 @@ impl Tailer {
         };
         if !same_head {
             // Truncated or rewritten while we were down: a new stream.
-            self.retire(&st);
+            self.retire(&st, None);
             return Restored::No;
         }
         let mut st = st;
@@ -653,13 +657,14 @@ impl Tailer {
         Restored::Yes
     }
 
-    fn retire(&mut self, st: &FileState) {
+    fn retire(&mut self, st: &FileState, prev_path: Option<&Path>) {
         let Some(head) = st.head else {
             return;
         };
         self.retired.push_back(Retired {
             source: st.source.clone(),
             path: st.path.clone(),
+            prev_path: prev_path.map(Path::to_path_buf),
             head,
             offset: st.offset,
             skipping: st.skipping,
@@ -770,7 +775,10 @@ impl Tailer {
         } else if let Some(i) = self.retired.iter().position(|r| {
             r.source == spec.name
                 && size >= r.head.len
-                && is_rotated_name(&r.path, path)
+                && (is_rotated_name(&r.path, path)
+                    || r.prev_path
+                        .as_ref()
+                        .is_some_and(|p| is_rotated_name(p, path)))
                 && head(r.head.len) == Some(r.head.hash)
         }) {
             let r = self.retired.remove(i).unwrap_or_else(|| unreachable!());
@@ -1021,7 +1029,7 @@ impl Tailer {
         };
         tracing::info!(path = %f.st.path.display(), "a file changed while its handle was closed (truncated, or its inode reused by a new file); judging it again as a file found now");
         if !self.hand_over(key, &f.st) {
-            self.retire(&f.st);
+            self.retire(&f.st, f.prev_path.as_deref());
         }
         let (si, path) = (f.source_idx, f.st.path.clone());
         drop(f);
@@ -1035,10 +1043,11 @@ impl Tailer {
             return;
         };
         let old = f.st.clone();
+        let prev = f.prev_path.clone();
         f.reset();
         f.last_size = 0;
         if !self.hand_over(key, &old) {
-            self.retire(&old);
+            self.retire(&old, prev.as_deref());
         }
     }
 

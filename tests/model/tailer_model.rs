@@ -1052,7 +1052,7 @@ fn found_by_the_model() {
         rev: false,
         advance_s: 5,
     };
-    let cases: [&[Action]; 9] = [
+    let cases: [&[Action]; 10] = [
         // The live file was taken for a copy of its own copy.
         &[Write(1), Copy, Write(1)],
         // Original and copy both new: both read from the start.
@@ -1110,6 +1110,18 @@ fn found_by_the_model() {
         // Waiting for content must not lose a new file's lines when it is
         // deleted before the next scan: its handle is held.
         &[Write(1), Rotate, poll(), Write(1), Delete],
+        // The copy, seen empty, is judged only after its original was
+        // renamed and then found truncated: retired under its new name,
+        // it is the copy's name before the rename that matches.
+        &[
+            Write(1),
+            CopyTruncate {
+                window: 0,
+                seen_empty: true,
+            },
+            Rotate,
+            Truncate,
+        ],
     ];
     for actions in cases {
         exact(actions);
