@@ -334,6 +334,9 @@ include = ["{input_dir}/*.log"]
 enabled = false
 """
         )
+        if args.alerts:
+            with open(args.alerts) as a:
+                f.write("\n# alert rules from " + args.alerts + "\n" + a.read())
     return cfg
 
 
@@ -653,6 +656,8 @@ def report(args, rounds, input_bytes, input_lines):
         knobs += f", commit_interval {args.commit_interval}"
     if args.no_redact:
         knobs += ", redaction off"
+    if args.alerts:
+        knobs += f", alerts {os.path.basename(args.alerts)}"
     loads = ", ".join(f"{r['load']:.1f}" for r in rounds)
     print(f"\n{len(rounds)} round(s), {input_bytes / 1e6:.0f} MB / {input_lines} lines in {args.files} file(s); "
           f"load average {loads}; medians, peak RSS is the max")
@@ -692,6 +697,8 @@ def main():
                     help='segments.commit_interval, e.g. "1s" (default: the agent\'s 200ms)')
     ap.add_argument("--max-bytes", default=None, help='segments.max_bytes, e.g. "64MiB" (default: the agent\'s)')
     ap.add_argument("--no-redact", action="store_true", help="redaction.enabled = false")
+    ap.add_argument("--alerts", default=None,
+                    help="a TOML file of [alerts] tables appended to the config (e.g. bench/alerts20.toml)")
     ap.add_argument("--input", choices=["loghub", "java"], default="loghub",
                     help="loghub lines (default) or a generated Java service with stack traces")
     ap.add_argument("--multiline", default=None,

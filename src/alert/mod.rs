@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
+pub mod prefilter;
 pub mod rules;
 pub mod suppress;
 
@@ -44,6 +45,7 @@ use crate::ops::metrics::metrics;
 use crate::ops::shutdown::Shutdown;
 use channels::{Channel, Inflight};
 use engine::{Compiled, Control, Engine};
+use prefilter::Prefilter;
 use rules::Rule;
 
 /// Default `alerts.queue_capacity`.
@@ -92,8 +94,8 @@ pub struct AlertHandle {
 }
 
 struct Inner {
-    /// The rules, for the write-path pre-filter; swapped on reconfigure.
-    rules: RwLock<Arc<Vec<Rule>>>,
+    /// The rules' write-path pre-filter; swapped on reconfigure.
+    rules: RwLock<Arc<Prefilter>>,
     events: mpsc::Sender<Box<Event>>,
     control: mpsc::UnboundedSender<Control>,
     stats: Arc<Stats>,
@@ -137,7 +139,7 @@ pub fn start_with(
     let (events_tx, events_rx) = mpsc::channel(cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let inner = Arc::new(Inner {
-        rules: RwLock::new(Arc::new(compiled.rules.clone())),
+        rules: RwLock::new(Arc::new(Prefilter::new(&compiled.rules))),
         events: events_tx,
         control: control_tx,
         stats: stats.clone(),
@@ -194,8 +196,10 @@ impl AlertHandle {
     }
 
     /// Hand an event to the engine; never blocks. Events no rule could match
-    /// (by tier, lvl, kind, src) cost one read lock and a few compares; when
-    /// the queue is full the event is skipped and counted.
+    /// (by tier, lvl, kind, src and the literals of the msg regexes, see
+    /// [`prefilter`]) cost one read lock, a table lookup and, when a msg rule
+    /// is left, one automaton pass over the message; when the queue is full
+    /// the event is skipped and counted.
     pub fn offer(&self, event: &Event) {
         let Some(inner) = &self.inner else {
             return;
@@ -203,8 +207,8 @@ impl AlertHandle {
         let wanted = {
             // A poisoned lock only means a writer panicked mid-swap of an Arc:
             // the value is still a whole Arc, so reading it is fine.
-            let rules = inner.rules.read().unwrap_or_else(|p| p.into_inner());
-            rules.iter().any(|r| r.could_match(event))
+            let pre = inner.rules.read().unwrap_or_else(|p| p.into_inner());
+            pre.could_match(event)
         };
         if !wanted {
             return;
@@ -229,7 +233,8 @@ impl AlertHandle {
             anyhow::bail!("alerts are disabled in this process; restart to enable them");
         };
         let compiled = compile(cfg, &inner.http)?;
-        *inner.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(compiled.rules.clone());
+        *inner.rules.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Prefilter::new(&compiled.rules));
         inner
             .control
             .send(Control::Reconfigure(Box::new(compiled)))

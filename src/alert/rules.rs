@@ -209,6 +209,28 @@ impl Matcher {
             && (self.srcs.is_empty() || self.srcs.contains(&e.src))
     }
 
+    /// The tier and lvl conditions alone (for the write-path index).
+    pub fn tier_lvl_match(&self, tier: Tier, lvl: Level) -> bool {
+        (self.tiers.is_empty() || self.tiers.contains(&tier))
+            && (self.lvls.is_empty() || self.lvls.contains(&lvl))
+    }
+
+    /// Does the matcher have kind or src lists?
+    pub fn has_string_conditions(&self) -> bool {
+        !self.kinds.is_empty() || !self.srcs.is_empty()
+    }
+
+    /// The kind and src conditions alone.
+    pub fn strings_match(&self, e: &Event) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && (self.srcs.is_empty() || self.srcs.contains(&e.src))
+    }
+
+    /// The `msg` regex as written.
+    pub fn msg_pattern(&self) -> Option<&str> {
+        self.msg.as_ref().map(Regex::as_str)
+    }
+
     pub fn matches(&self, e: &Event) -> bool {
         if !self.cheap_match(e) {
             return false;

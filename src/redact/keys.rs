@@ -200,28 +200,25 @@ impl KeyMatcher {
     }
 
     /// Is `key` sensitive here, and how is its value read?
+    ///
+    /// Names are compared on their lowercased ASCII letters and digits, from
+    /// the end, without building the normalized name (this runs at every
+    /// key hit of every line).
     pub fn classify(&self, key: &str, ctx: Context) -> Option<KeyRule> {
         let raw = key.as_bytes();
-        // (lowercased byte, index in raw) for each alphanumeric byte.
-        let mut norm: Vec<(u8, usize)> = Vec::with_capacity(raw.len());
-        for (i, &c) in raw.iter().enumerate() {
-            if c.is_ascii_alphanumeric() {
-                norm.push((c.to_ascii_lowercase(), i));
-            }
-        }
+        let n = raw.iter().filter(|c| c.is_ascii_alphanumeric()).count();
         for stem in &self.stems {
             let s = stem.norm.as_bytes();
-            if s.len() > norm.len() {
+            if s.len() > n {
                 continue;
             }
-            let k = norm.len() - s.len();
-            if !norm[k..].iter().map(|p| p.0).eq(s.iter().copied()) {
+            let Some(first) = norm_suffix(raw, s) else {
                 continue;
-            }
+            };
             if stem.query_only && ctx != Context::Query {
                 continue;
             }
-            if stem.needs_boundary && k > 0 && !boundary(raw, norm[k].1) {
+            if stem.needs_boundary && n > s.len() && !boundary(raw, first) {
                 continue;
             }
             return Some(KeyRule {
@@ -235,20 +232,9 @@ impl KeyMatcher {
                 family: Family::Plain,
             });
         }
-        let n = norm.len();
-        let named_key = n >= 3
-            && norm[n - 3..].iter().map(|p| p.0).eq(*b"key")
-            && (n == 3 || boundary(raw, norm[n - 3].1))
-            && !norm
-                .iter()
-                .map(|p| p.0)
-                .collect::<Vec<_>>()
-                .ends_with(b"publickey")
-            && !norm
-                .iter()
-                .map(|p| p.0)
-                .collect::<Vec<_>>()
-                .ends_with(b"pubkey");
+        let named_key = norm_suffix(raw, b"key").is_some_and(|k| n == 3 || boundary(raw, k))
+            && norm_suffix(raw, b"publickey").is_none()
+            && norm_suffix(raw, b"pubkey").is_none();
         if named_key {
             return Some(KeyRule {
                 rule: self.key_material,
@@ -698,29 +684,61 @@ fn package_like(v: &str) -> bool {
         && segs.filter(|s| !s.is_empty()).count() >= 2
 }
 
-/// Length of a bare token.
+/// ASCII bytes that end a bare token: whitespace (as `char::is_whitespace`
+/// has it: `\t`, `\n`, VT, FF, `\r`, space) and the delimiters below.
+const TOKEN_END: [bool; 128] = {
+    let mut t = [false; 128];
+    let ends = b"\t\n\x0b\x0c\r ,;&\"'<>(){}[]|\\";
+    let mut i = 0;
+    while i < ends.len() {
+        t[ends[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Length of a bare token: up to whitespace (Unicode's, as
+/// `char::is_whitespace`) or a delimiter. Bytes are scanned; only a
+/// non-ASCII character is decoded, to ask whether it is whitespace.
 fn token_len(s: &str) -> usize {
-    s.find(|c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                ',' | ';'
-                    | '&'
-                    | '"'
-                    | '\''
-                    | '<'
-                    | '>'
-                    | '('
-                    | ')'
-                    | '{'
-                    | '}'
-                    | '['
-                    | ']'
-                    | '|'
-                    | '\\'
-            )
-    })
-    .unwrap_or(s.len())
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if TOKEN_END[usize::from(c)] {
+                return i;
+            }
+            i += 1;
+        } else {
+            // `i` is at a character boundary: only whole characters are
+            // stepped over.
+            match s[i..].chars().next() {
+                Some(ch) if ch.is_whitespace() => return i,
+                Some(ch) => i += ch.len_utf8(),
+                None => return i,
+            }
+        }
+    }
+    b.len()
+}
+
+/// Do the lowercased ASCII letters and digits of `raw` end with `suffix`?
+/// Returns the index in `raw` of the first of them that matched.
+fn norm_suffix(raw: &[u8], suffix: &[u8]) -> Option<usize> {
+    let mut alnum = raw
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, c)| c.is_ascii_alphanumeric());
+    let mut first = None;
+    for &want in suffix.iter().rev() {
+        match alnum.next() {
+            Some((i, c)) if c.to_ascii_lowercase() == want => first = Some(i),
+            _ => return None,
+        }
+    }
+    first
 }
 
 /// A camelCase or separator boundary before `raw[i]`.
@@ -779,5 +797,65 @@ pub fn skip_value(v: &str, family: Family) -> bool {
         Family::KeyMaterial => !key_material(v),
         Family::Pwd => v.starts_with('/') || v.starts_with('~'),
         _ => v.len() <= 5 && v.bytes().all(|c| c.is_ascii_digit()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition `token_len` scans bytes for.
+    fn token_len_chars(s: &str) -> usize {
+        s.find(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    ',' | ';'
+                        | '&'
+                        | '"'
+                        | '\''
+                        | '<'
+                        | '>'
+                        | '('
+                        | ')'
+                        | '{'
+                        | '}'
+                        | '['
+                        | ']'
+                        | '|'
+                        | '\\'
+                )
+        })
+        .unwrap_or(s.len())
+    }
+
+    #[test]
+    fn token_len_is_the_char_definition() {
+        let pieces = [
+            "a", "Z9", "_-", ".", "=", "/", ":", "é", "\u{a0}", "\u{2003}", "\u{85}", "\u{3000}",
+            "😀", "\u{b}", "\u{c}", "\u{1c}", "\u{7f}", " ", "\t", "\n", "\r", ",", ";", "&", "\"",
+            "'", "<", ">", "(", ")", "{", "}", "[", "]", "|", "\\", "ſ",
+        ];
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 9) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            assert_eq!(token_len(&s), token_len_chars(&s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn norm_suffix_matches_the_normalized_name() {
+        assert_eq!(norm_suffix(b"DB_PASSWORD", b"password"), Some(3));
+        assert_eq!(norm_suffix(b"x-api-key", b"apikey"), Some(2));
+        assert_eq!(norm_suffix(b"apikey", b"xapikey"), None);
+        assert_eq!(norm_suffix(b"key", b"key"), Some(0));
+        assert_eq!(norm_suffix(b"monkey", b"key"), Some(3));
+        assert_eq!(norm_suffix(b"--", b"key"), None);
     }
 }
