@@ -834,6 +834,14 @@ impl Tailer {
             let Some(f) = self.files.get(&key) else {
                 return Ok(0);
             };
+            // A closed handle comes back the usual way (found again if the
+            // file was renamed meanwhile; nothing to do if unchanged).
+            if !f.is_open() && !self.reopen(key)? {
+                return Ok(0);
+            }
+            let Some(f) = self.files.get(&key) else {
+                return Ok(0);
+            };
             let size = f.size()?;
             if size == 0 {
                 return Ok(0);
@@ -842,9 +850,6 @@ impl Tailer {
             self.undecided.remove(&key);
             if let Some(mut f) = self.remove(key) {
                 f.last_size = size;
-                // `place` reads its head and fingerprints it: through its
-                // own handle if it gets one back (else a short-lived one).
-                let _ = f.reopen();
                 // Out of descriptors: not followed now, found by the next
                 // scan as a file with content and placed then.
                 let _ = self.place(f);
