@@ -738,6 +738,7 @@ impl Pipeline {
             ..cfg
         };
         tracing::info!("configuration reloaded");
+        release_freed_memory();
         Ok(())
     }
 
@@ -817,6 +818,21 @@ impl Pipeline {
                 failed: None,
             },
         }
+    }
+}
+
+/// Give memory freed by a reload back to the system. A reload builds a
+/// new redactor (the check builds one more) and drops the old one: several
+/// MiB of regex automata, allocated on whichever thread ran the build. glibc
+/// keeps such freed chunks in its per-thread arenas, so without this every
+/// reload left RSS higher until it settled: 24 -> 55 MiB over a dozen
+/// idle reloads, 37 -> 64 MiB in the hour-long soak (a reload a minute).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and shrinks glibc's own arenas; it
+    // takes no pointers and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
