@@ -11,16 +11,14 @@
 //! why and return.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use logship::event::Event;
 
-use crate::support::agent::{
-    assert_exactly_once, files_under, numbered, parse_lines, Agent, Writer,
-};
+use crate::support::agent::{assert_exactly_once, dir_bucket_objects, numbered, Agent, Writer};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
 struct Tmpfs {
@@ -95,25 +93,12 @@ fn agent_on_tmpfs(segments: &str) -> Option<(Agent, Tmpfs)> {
     Some((a, fs))
 }
 
+/// The agent's bucket sits outside its (small) data dir here.
 fn bucket_events(a: &Agent) -> Vec<Event> {
-    let root = a.dir.path().join("bucket");
-    let mut out = Vec::new();
-    for f in files_under(&root) {
-        let key = f
-            .strip_prefix(&root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        if key.starts_with(".meta/") || !key.ends_with(".ndjson.gz") {
-            continue;
-        }
-        let mut raw = Vec::new();
-        flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap())
-            .read_to_end(&mut raw)
-            .unwrap();
-        out.extend(parse_lines(&raw));
-    }
-    out
+    dir_bucket_objects(&a.dir.path().join("bucket"))
+        .into_values()
+        .flatten()
+        .collect()
 }
 
 /// Fill the filesystem of `path` to the last byte (a write fails).

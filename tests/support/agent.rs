@@ -343,24 +343,7 @@ enabled = false
 
     /// Every object in the dir bucket: key -> events.
     pub fn bucket_objects(&self) -> HashMap<String, Vec<Event>> {
-        let root = self.bucket();
-        let mut out = HashMap::new();
-        for f in files_under(&root) {
-            let key = f
-                .strip_prefix(&root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            if key.starts_with(".meta/") || !key.ends_with(".ndjson.gz") {
-                continue;
-            }
-            let mut raw = Vec::new();
-            flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap())
-                .read_to_end(&mut raw)
-                .unwrap();
-            out.insert(key, parse_lines(&raw));
-        }
-        out
+        dir_bucket_objects(&self.bucket())
     }
 
     pub fn bucket_events(&self) -> Vec<Event> {
@@ -598,4 +581,22 @@ pub fn assert_exactly_once(events: &[Event], expected: &[String]) {
             e.seq
         );
     }
+}
+
+/// Every object of the dir bucket at `root`: key -> events (for agents
+/// whose bucket is not under their data dir).
+pub fn dir_bucket_objects(root: &Path) -> HashMap<String, Vec<Event>> {
+    let mut out = HashMap::new();
+    for f in files_under(root) {
+        let key = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        if key.starts_with(".meta/") || !key.ends_with(".ndjson.gz") {
+            continue;
+        }
+        let mut raw = Vec::new();
+        flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap())
+            .read_to_end(&mut raw)
+            .unwrap();
+        out.insert(key, parse_lines(&raw));
+    }
+    out
 }
