@@ -14,8 +14,9 @@ use toml::Spanned;
 use super::{KeyError, RedactError};
 use crate::config::{ConfigError, SourceText};
 
-/// `[redaction]`
-#[derive(Clone, Debug, Deserialize)]
+/// `[redaction]` (equality ignores positions: two loads of the same values
+/// are equal wherever they were written)
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
     /// Kill switch. Off means secrets reach disk and the bucket.
@@ -81,7 +82,7 @@ pub enum EmailStyle {
 
 /// The HMAC key as written in the config: never printed (`Debug` shows
 /// only whether it is set).
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(transparent)]
 pub struct HashKey(pub Spanned<String>);
 
@@ -97,7 +98,7 @@ pub const DEFAULT_HASH_LENGTH: usize = 6;
 pub const MIN_HASH_KEY: usize = 16;
 
 /// One user-defined detector.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PatternConfig {
     /// Rule name: the `rule` label and the `[REDACTED:<name>]` marker.

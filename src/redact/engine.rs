@@ -25,7 +25,7 @@
 //! path only does an atomic add.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use hmac::{Hmac, Mac};
@@ -297,12 +297,39 @@ impl Redactor {
                 "REDACTION IS DISABLED ([redaction] enabled = false): secrets and private keys in logs will be written to disk and shipped unredacted"
             );
         }
-        Redactor::build(cfg)
+        Redactor::shared(cfg)
+    }
+
+    /// Whether both are one build (tests of [`Redactor::shared`]).
+    #[cfg(test)]
+    pub(super) fn is_same_build(&self, other: &Redactor) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// What [`Redactor::new`] would reject, without its start-up warning.
     pub fn check(cfg: &RedactionConfig) -> Result<(), RedactErrors> {
-        Redactor::build(cfg).map(drop)
+        Redactor::shared(cfg).map(drop)
+    }
+
+    /// The last engine built, when `cfg` (and the hash key it names) is what
+    /// it was built from; else a new build, remembered in its place. Config
+    /// validation, the pipeline and every reload that leaves `[redaction]`
+    /// as it was share one build: each is several MiB of automata and
+    /// ~0.05 s of CPU, and the allocator keeps much of a discarded one.
+    fn shared(cfg: &RedactionConfig) -> Result<Redactor, RedactErrors> {
+        static LAST: Mutex<Option<(BuildKey, Redactor)>> = Mutex::new(None);
+        let key = BuildKey::of(cfg);
+        // A panic while holding the lock left a whole value behind.
+        let last = || LAST.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, r)) = last().as_ref() {
+            if *k == key {
+                return Ok(r.clone());
+            }
+        }
+        // Built outside the lock: tests build many engines in parallel.
+        let built = Redactor::build(cfg)?;
+        *last() = Some((key, built.clone()));
+        Ok(built)
     }
 
     fn build(cfg: &RedactionConfig) -> Result<Redactor, RedactErrors> {
@@ -837,6 +864,26 @@ fn drop_inside_markers(msg: &str, spans: &mut Vec<Span>) {
     spans.retain(|sp| {
         sp.prio == PRIO_PEM || !regions.iter().any(|&(s, e)| s <= sp.start && sp.end <= e)
     });
+}
+
+/// What a build depends on: the config's values (not their positions) and
+/// the value of the variable `hash_key_env` names, read now.
+#[derive(PartialEq)]
+struct BuildKey {
+    cfg: RedactionConfig,
+    env_key: Option<std::ffi::OsString>,
+}
+
+impl BuildKey {
+    fn of(cfg: &RedactionConfig) -> BuildKey {
+        BuildKey {
+            cfg: cfg.clone(),
+            env_key: cfg
+                .hash_key_env
+                .as_ref()
+                .and_then(|var| std::env::var_os(var.get_ref())),
+        }
+    }
 }
 
 /// The HMAC key and tag length for `mode = "hash"`, or the reasons there

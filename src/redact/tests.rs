@@ -844,3 +844,47 @@ fn redact_an_unclosed_marker_in_the_input_hides_nothing() {
     let once = redact(&r, &format!("token {token}"));
     assert_eq!(redact(&r, &once), once);
 }
+
+#[test]
+fn redact_equal_configs_share_one_build() {
+    let load = |text: &str| {
+        crate::config::load_str(std::path::Path::new("a.toml"), text.into(), &|_| None)
+            .unwrap()
+            .config
+            .redaction
+    };
+    // The same values written elsewhere in the file are the same config.
+    let a = load("[redaction]\nkeys = [\"badge\"]\n");
+    let b = load("\n[agent]\n\n[redaction]\n\nkeys = [ \"badge\" ]\n");
+    // Tests build engines in parallel, and one may replace the remembered
+    // build between two calls here: asked a few times, not once.
+    let shared = (0..20).any(|_| {
+        let x = Redactor::new(&a).unwrap();
+        Redactor::new(&b).unwrap().is_same_build(&x)
+    });
+    assert!(shared, "equal configs were built twice");
+    let c = load("[redaction]\nkeys = [\"pin\"]\n");
+    let x = Redactor::new(&a).unwrap();
+    let z = Redactor::new(&c).unwrap();
+    assert!(!z.is_same_build(&x));
+    assert_eq!(
+        redact(&x, "badge=1234 pin=77"),
+        "badge=[REDACTED:badge] pin=77"
+    );
+    assert_eq!(
+        redact(&z, "badge=1234 pin=77"),
+        "badge=1234 pin=[REDACTED:pin]"
+    );
+
+    // `hash_key_env` names a variable: a new value is a new engine, even
+    // when the config text is the same.
+    let var = "LOGSHIP_TEST_SHARED_BUILD_KEY";
+    std::env::set_var(var, "0123456789abcdef0123");
+    let h = load(&format!(
+        "[redaction]\nmode = \"hash\"\nhash_key_env = \"{var}\"\n"
+    ));
+    let first = redact(&Redactor::new(&h).unwrap(), "password=hunter2");
+    std::env::set_var(var, "fedcba9876543210fedc");
+    let second = redact(&Redactor::new(&h).unwrap(), "password=hunter2");
+    assert_ne!(first, second, "the old key's engine was reused");
+}
