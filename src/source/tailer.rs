@@ -891,7 +891,11 @@ impl Tailer {
         while f.st.offset < size && consumed_total < budget {
             // A smaller read near the budget, but always room for a whole line.
             let cap = (budget - consumed_total).clamp(lines::MAX_LINE + 2, CHUNK);
-            let n = f.read_chunk(buf, cap)?;
+            // No more than the size seen asks for: the buffer is zeroed up
+            // to what is asked, and a live file grows by a few KiB a read.
+            // Reading less than `cap` is the end of the file, as below.
+            let avail = usize::try_from(size - f.st.offset).unwrap_or(usize::MAX);
+            let n = f.read_chunk(buf, cap.min(avail))?;
             if n == 0 {
                 break;
             }
