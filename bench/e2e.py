@@ -368,18 +368,19 @@ def read_offsets(data_dir, input_dir):
 
 class LiveWriter(threading.Thread):
     """Appends each staged file to its destination at `rate` bytes/s in all,
-    in 50 ms ticks, cutting only at line ends so the agent never waits on a
-    partial line for long."""
+    in ticks of `tick` seconds (default 50 ms), cutting only at line ends so
+    the agent never waits on a partial line for long. A short tick is an
+    application that writes a line or a few at a time."""
 
-    def __init__(self, pairs, rate):
+    def __init__(self, pairs, rate, tick=0.05):
         super().__init__(daemon=True)
-        self.pairs, self.rate = pairs, rate / len(pairs)
+        self.pairs, self.rate, self.tick = pairs, rate / len(pairs), tick
         self.done_at = None
         self.error = None
 
     def run(self):
         try:
-            tick = 0.05
+            tick = self.tick
             srcs = []
             for staged, dest in self.pairs:
                 with open(staged, "rb") as src:
@@ -512,7 +513,7 @@ def run_agent(args, tmp, cfg, input_bytes, pairs):
     poller.start()
     writer = None
     if args.mode == "live":
-        writer = LiveWriter(pairs, args.rate * 1e6)
+        writer = LiveWriter(pairs, args.rate * 1e6, args.tick)
         writer.start()
     deadline = t0 + args.timeout
     t_read = None
@@ -646,7 +647,7 @@ def report(args, rounds, input_bytes, input_lines):
     med = lambda f: statistics.median(f(r) for r in rounds)  # noqa: E731
     cpu, wall, hwm = med(lambda r: r["cpu"]), med(lambda r: r["wall"]), max(r["hwm_kib"] for r in rounds)
     r0 = rounds[0]
-    mode = args.mode if args.mode == "preload" else f"live {args.rate:g} MB/s"
+    mode = args.mode if args.mode == "preload" else f"live {args.rate:g} MB/s" + (f" tick {args.tick:g}s" if args.tick != 0.05 else "")
     knobs = f"level {args.level}" if args.level else "default level"
     if args.concurrency:
         knobs += f", concurrency {args.concurrency}"
@@ -707,6 +708,8 @@ def main():
                     help="preload: input written before the agent starts; live: appended while it runs; "
                          "idle: CPU ticks of an agent watching an empty file")
     ap.add_argument("--rate", type=float, default=20, help="live mode: append rate in MB/s (all files)")
+    ap.add_argument("--tick", type=float, default=0.05,
+                    help="live mode: seconds between a file's appends (0.001: about a write per line at 1 MB/s)")
     ap.add_argument("--idle-seconds", type=float, default=10, help="idle mode: how long to count")
     ap.add_argument("--rounds", type=int, default=1, help="agent runs (each on fresh state); medians reported")
     ap.add_argument("--corpus", default=os.environ.get("LOGSHIP_CORPUS", DEFAULT_CORPUS))
