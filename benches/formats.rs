@@ -9,8 +9,10 @@
 //! lines through the direct line path, so the two figures compare.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{bytes_of, lines_or, push_records};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use logship::config::{Format, MultilineConfig, MultilineMode};
@@ -19,39 +21,11 @@ use logship::normalize::formats::{combined, cri, docker, klog, syslog};
 use logship::normalize::Normalizer;
 use logship::pipeline::line::{LinePath, Stream};
 use logship::pipeline::multiline::{Rules, Shape};
-use logship::pipeline::records::{Assembler, Ctx, RecordSpec};
+use logship::pipeline::records::RecordSpec;
 use logship::redact::{RedactionConfig, Redactor, StreamState};
 use logship::source::tailer::Line;
 
 const NOW_MS: i64 = 1_795_319_384_000;
-
-fn corpus_lines(rel: &str) -> Vec<String> {
-    let dir = std::env::var_os("LOGSHIP_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    std::fs::read(dir.join(rel))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn lines_or(rel: &str, gen: impl Fn(usize) -> String) -> (Vec<String>, &'static str) {
-    let real = corpus_lines(rel);
-    if real.is_empty() {
-        ((0..2000).map(gen).collect(), "generated")
-    } else {
-        (real, "corpus")
-    }
-}
-
-fn bytes_of(lines: &[String]) -> u64 {
-    lines.iter().map(|l| l.len() as u64 + 1).sum()
-}
 
 fn group<'a>(
     c: &'a mut Criterion,
@@ -68,25 +42,25 @@ fn bench_parsers(c: &mut Criterion) {
     let inputs = [
         (
             "cri",
-            lines_or("formats/cri/containerd_logs-0_000011112222333344445555666677778888/logs/0.log", |i| {
+            lines_or(&["formats/cri/containerd_logs-0_000011112222333344445555666677778888/logs/0.log"], 2000, |i| {
                 format!("2026-11-22T03:49:{:02}.669794202Z stdout F request {i} served in 3ms", i % 60)
             }),
         ),
         (
             "docker",
-            lines_or("formats/docker-json/socks_session-db-fdd649d68-cq5sp_session-db.log", |i| {
+            lines_or(&["formats/docker-json/socks_session-db-fdd649d68-cq5sp_session-db.log"], 2000, |i| {
                 format!(r#"{{"log":"request {i} served\n","stream":"stdout","time":"2026-11-22T03:49:44.1Z"}}"#)
             }),
         ),
         (
             "syslog",
-            lines_or("formats/syslog/logfile_haproxy.0", |i| {
+            lines_or(&["formats/syslog/logfile_haproxy.0"], 2000, |i| {
                 format!("<30>Nov 22 03:49:{:02} web-1 api[{i}]: request served", i % 60)
             }),
         ),
         (
             "combined",
-            lines_or("formats/access/logfile_shop_access_log.0", |i| {
+            lines_or(&["formats/access/logfile_shop_access_log.0"], 2000, |i| {
                 format!(r#"10.0.0.{} - - [22/Nov/2026:03:49:44 +0000] "GET /i/{i} HTTP/1.1" 200 512 "-" "curl/8""#, i % 256)
             }),
         ),
@@ -220,30 +194,7 @@ fn bench_grouping(c: &mut Criterion) {
             ),
             |b| {
                 b.iter(|| {
-                    let mut a = Assembler::default();
-                    let (mut state, mut seq) = (StreamState::default(), 0);
-                    let mut cx = Ctx {
-                        path,
-                        spec: &spec,
-                        path_ids: &[],
-                        redact: &mut state,
-                        now: Instant::now(),
-                        wall_ms: NOW_MS,
-                        next_seq: &mut seq,
-                    };
-                    let mut at = 0;
-                    for l in &java {
-                        let line = Line {
-                            bytes: l.as_bytes(),
-                            truncated: false,
-                            at,
-                        };
-                        a.push(line, at, &mut cx, &mut |e| {
-                            black_box(e);
-                        });
-                        at += l.len() as u64 + 1;
-                    }
-                    a.flush(&mut cx, &mut |e| {
+                    push_records(path, &spec, &java, NOW_MS, &mut |e| {
                         black_box(e);
                     });
                 })

@@ -10,60 +10,24 @@
 //! bytes; each bench id carries its line count so ns/line is one division.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::{bytes_of, corpus_dir, lines_or, push_records};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use logship::config::Format;
 use logship::event::{Event, Tier};
 use logship::normalize::Normalizer;
 use logship::pipeline::line::LinePath;
-use logship::pipeline::records::{Assembler, Ctx, RecordSpec};
-use logship::redact::{RedactionConfig, Redactor, StreamState};
+use logship::pipeline::records::RecordSpec;
+use logship::redact::{RedactionConfig, Redactor};
 use logship::source::lines::{split, LineRef};
-use logship::source::tailer::Line;
 
 /// A fixed "now", so syslog year inference does not depend on the clock.
 const NOW_MS: i64 = 1_763_780_000_000;
 /// The tailer's read size is 1 MiB; `split` sees chunks of that size.
 const CHUNK_BYTES: usize = 1 << 20;
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("LOGSHIP_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    dir.is_dir().then_some(dir)
-}
-
-/// Non-empty lines of the corpus files at `rel` (files that are missing are
-/// skipped), with CR stripped as the line splitter would.
-fn corpus_lines(rel: &[&str]) -> Vec<String> {
-    let Some(dir) = corpus_dir() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for r in rel {
-        if let Ok(bytes) = std::fs::read(dir.join(r)) {
-            let text = String::from_utf8_lossy(&bytes);
-            out.extend(
-                text.lines()
-                    .filter(|l| !l.trim().is_empty())
-                    .map(str::to_string),
-            );
-        }
-    }
-    out
-}
-
-/// Corpus lines if there are any, else `n` generated ones.
-fn lines_or(rel: &[&str], n: usize, gen: impl Fn(usize) -> String) -> (Vec<String>, &'static str) {
-    let real = corpus_lines(rel);
-    if real.is_empty() {
-        ((0..n).map(gen).collect(), "generated")
-    } else {
-        (real, "corpus")
-    }
-}
 
 fn syslog_lines() -> (Vec<String>, &'static str) {
     lines_or(
@@ -139,10 +103,6 @@ fn logfmt_lines() -> (Vec<String>, &'static str) {
             i % 7
         )
     })
-}
-
-fn bytes_of(lines: &[String]) -> u64 {
-    lines.iter().map(|l| l.len() as u64 + 1).sum()
 }
 
 fn normalizer() -> Normalizer {
@@ -334,31 +294,11 @@ fn bench_line_path(c: &mut Criterion) {
             BenchmarkId::new(name, format!("{origin}/{}lines", lines.len())),
             |b| {
                 b.iter(|| {
-                    let (mut state, mut seq) = (StreamState::default(), 0);
-                    let mut a = Assembler::default();
-                    let mut cx = Ctx {
-                        path,
-                        spec: &spec,
-                        path_ids: &[],
-                        redact: &mut state,
-                        now: Instant::now(),
-                        wall_ms: NOW_MS,
-                        next_seq: &mut seq,
-                    };
-                    let mut at = 0;
-                    for l in &lines {
-                        let line = Line {
-                            bytes: l.as_bytes(),
-                            truncated: false,
-                            at,
-                        };
-                        a.push(line, at, &mut cx, &mut |e| {
-                            out.clear();
-                            e.write_json(&mut out);
-                            black_box(&out);
-                        });
-                        at += l.len() as u64 + 1;
-                    }
+                    push_records(path, &spec, &lines, NOW_MS, &mut |e| {
+                        out.clear();
+                        e.write_json(&mut out);
+                        black_box(&out);
+                    });
                 })
             },
         );
