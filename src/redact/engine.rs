@@ -27,7 +27,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind};
 use hmac::{Hmac, Mac};
@@ -828,34 +828,43 @@ impl Inner {
 /// automaton's order): what `AhoCorasick::find_overlapping_iter` reports
 /// with `MatchKind::Standard`. That iterator keeps its position in a state
 /// struct that it reloads and stores at every byte, about 20 instructions a
-/// byte, which made it most of the cost of a benign line; here the position
-/// and the state stay in registers (BENCHMARKS.md, "Redaction: dense vs
-/// benign").
+/// byte, which made it most of the cost of a benign line; here the bytes
+/// are walked by [`next_special`], whose loop holds only the automaton's
+/// state and the position (BENCHMARKS.md, "Redaction: dense vs benign").
 #[inline]
 fn each_keyword(dfa: &DFA, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
     let Ok(mut sid) = dfa.start_state(Anchored::No) else {
         return;
     };
-    let mut report = |sid, end: usize| {
-        for k in 0..dfa.match_len(sid) {
-            let pid = dfa.match_pattern(sid, k);
-            f(pid.as_usize(), end - dfa.pattern_len(pid), end);
+    let mut at = 0;
+    loop {
+        if dfa.is_match(sid) {
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k);
+                f(pid.as_usize(), at - dfa.pattern_len(pid), at);
+            }
         }
-    };
-    if dfa.is_match(sid) {
-        report(sid, 0);
+        match next_special(dfa, hay, sid, at) {
+            Some((next, end)) if !dfa.is_dead(next) => (sid, at) = (next, end),
+            _ => return,
+        }
     }
-    for (i, &byte) in hay.iter().enumerate() {
+}
+
+/// From state `sid` before `hay[at]`: the next special state (a match; the
+/// dead state cannot occur in an unanchored search, and without a prefilter
+/// the start state is not special) and the position after the byte that
+/// led to it, or `None` at the end of `hay`. Kept out of line so that its
+/// loop has registers enough for everything it uses.
+#[inline(never)]
+fn next_special(dfa: &DFA, hay: &[u8], mut sid: StateID, at: usize) -> Option<(StateID, usize)> {
+    for (k, &byte) in hay.get(at..)?.iter().enumerate() {
         sid = dfa.next_state(Anchored::No, sid, byte);
         if dfa.is_special(sid) {
-            if dfa.is_dead(sid) {
-                return;
-            }
-            if dfa.is_match(sid) {
-                report(sid, i + 1);
-            }
+            return Some((sid, at + k + 1));
         }
     }
+    None
 }
 
 /// Does a token start at `i`? No letter, digit or `_` before it, unless that
@@ -1092,7 +1101,7 @@ mod tests {
                     while hay.len() < target {
                         // Mostly runs of one alphabet, so that long tokens occur.
                         let piece = match next(&mut seed) % 10 {
-                            0..=6 => &TOKEN_PIECES[18 + next(&mut seed) % 2][..],
+                            0..=6 => TOKEN_PIECES[18 + next(&mut seed) % 2],
                             _ => TOKEN_PIECES[next(&mut seed) % TOKEN_PIECES.len()],
                         };
                         hay.push_str(piece);

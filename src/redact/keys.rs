@@ -222,28 +222,27 @@ impl KeyMatcher {
     /// key hit of every line).
     pub fn classify(&self, key: &str, ctx: Context) -> Option<KeyRule> {
         let raw = key.as_bytes();
-        let mut n = 0;
-        let mut last = 0;
-        for &c in raw {
-            if c.is_ascii_alphanumeric() {
-                n += 1;
-                last = c.to_ascii_lowercase();
-            }
-        }
+        // Only the end of the name is read (a key can be a long token that
+        // happens to contain a stem): its last letter or digit picks the
+        // stems, and "more letters or digits before the suffix" is asked of
+        // the bytes before it.
+        let last = raw
+            .iter()
+            .rev()
+            .find(|c| c.is_ascii_alphanumeric())
+            .map_or(0, u8::to_ascii_lowercase);
+        let alnum_before = |i: usize| raw[..i].iter().any(u8::is_ascii_alphanumeric);
         // `last` is 0 when there is no letter or digit: no list, no stem.
         for &i in &self.by_last[usize::from(last)] {
             let stem = &self.stems[i];
-            let s = stem.norm.as_bytes();
-            if s.len() > n {
-                continue;
-            }
-            let Some(first) = norm_suffix(raw, s) else {
+            // `None` also when the name has fewer letters and digits.
+            let Some(first) = norm_suffix(raw, stem.norm.as_bytes()) else {
                 continue;
             };
             if stem.query_only && ctx != Context::Query {
                 continue;
             }
-            if stem.needs_boundary && n > s.len() && !boundary(raw, first) {
+            if stem.needs_boundary && alnum_before(first) && !boundary(raw, first) {
                 continue;
             }
             return Some(KeyRule {
@@ -258,7 +257,7 @@ impl KeyMatcher {
             });
         }
         let named_key = last == b'y'
-            && norm_suffix(raw, b"key").is_some_and(|k| n == 3 || boundary(raw, k))
+            && norm_suffix(raw, b"key").is_some_and(|k| !alnum_before(k) || boundary(raw, k))
             && norm_suffix(raw, b"publickey").is_none()
             && norm_suffix(raw, b"pubkey").is_none();
         if named_key {
@@ -614,7 +613,10 @@ pub fn reference_len(s: &str) -> Option<usize> {
     if s.starts_with("@Microsoft.KeyVault(") {
         return closing(b'(', b')', 0);
     }
-    if REFERENCE_PREFIXES.iter().any(|p| s.starts_with(p)) || gcp_secret_name(s) {
+    let prefixed = REFERENCE_PREFIXES
+        .iter()
+        .any(|p| p.as_bytes().first() == b.first() && s.starts_with(p));
+    if prefixed || gcp_secret_name(s) {
         return Some(token_len(s));
     }
     None
