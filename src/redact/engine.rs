@@ -105,7 +105,7 @@ struct Detector {
     boundary: bool,
     /// The secret starts after the match's first blank run.
     after_blank: bool,
-    /// A [`pre1`](super::rules) token: `re` is the token alone, this the
+    /// A `pre1` token (`super::rules`): `re` is the token alone, this the
     /// guard's class and the rule's full regex (`^(?:(token)(?:[^class]|$))`,
     /// the secret in group 1), run only when the byte after `re`'s match
     /// fails the guard.
