@@ -27,7 +27,9 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
 use hmac::{Hmac, Mac};
 use prometheus_client::metrics::counter::Counter;
 use regex::{Regex, RegexSet};
@@ -42,7 +44,7 @@ use super::context::{self, CTX_RULES};
 use super::keys::{skip_value, Context, Family, KeyError, KeyMatcher};
 use super::pem::{self, StreamState};
 use super::pii::{self, PiiSet};
-use super::rules::RULES;
+use super::rules::{Guard, RULES};
 
 /// Index of a rule name (its label and marker).
 pub type RuleId = u16;
@@ -103,6 +105,11 @@ struct Detector {
     boundary: bool,
     /// The secret starts after the match's first blank run.
     after_blank: bool,
+    /// A `pre1` token (`super::rules`): `re` is the token alone, this the
+    /// guard's class and the rule's full regex (`^(?:(token)(?:[^class]|$))`,
+    /// the secret in group 1), run only when the byte after `re`'s match
+    /// fails the guard.
+    guard: Option<(Guard, Regex)>,
 }
 
 /// What an Aho-Corasick keyword stands for.
@@ -185,7 +192,7 @@ struct Inner {
     /// Index of the first user pattern in `detectors` (they have no keywords
     /// and run on every message).
     custom_from: usize,
-    keywords: AhoCorasick,
+    keywords: DFA,
     owners: Vec<Owner>,
     keys: KeyMatcher,
     /// Provider-context shapes (`^(?:...)$`), by index of [`CTX_RULES`].
@@ -350,6 +357,15 @@ impl Redactor {
                 Regex::new(r.pattern)
             }
             .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
+            let guard = match r.guard {
+                Some(g) => {
+                    let full = format!("^(?:({})(?:[^{}]|$))", r.pattern, g.class());
+                    let full = Regex::new(&full)
+                        .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
+                    Some((g, full))
+                }
+                None => None,
+            };
             detectors.push(Detector {
                 re,
                 group: r.group,
@@ -358,6 +374,7 @@ impl Redactor {
                 anchored: r.anchored,
                 boundary: r.boundary,
                 after_blank: r.after_blank,
+                guard,
             });
             let owner = if r.anchored {
                 Owner::Anchored(i)
@@ -425,6 +442,7 @@ impl Redactor {
                 anchored: false,
                 boundary: false,
                 after_blank: false,
+                guard: None,
             });
         }
 
@@ -476,10 +494,13 @@ impl Redactor {
         kw.push("://".into());
         owners.push(Owner::Url);
         // One DFA over every keyword: a benign line costs one pass of a
-        // table-driven automaton and nothing else.
-        let keywords = AhoCorasickBuilder::new()
+        // table-driven automaton and nothing else. No prefilter: with
+        // hundreds of keywords none applies, and without one the start
+        // state is not special, so the loop in `each_keyword` only leaves
+        // its fast path at a match.
+        let keywords = aho_corasick::dfa::Builder::new()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&kw)
             .map_err(|e| internal(e.to_string()))?;
         let pem_rule = labels.id("pem_private_key");
@@ -555,23 +576,22 @@ impl Inner {
         let mut hits = Hits::default();
         let mut spans = Vec::new();
         let mut done_until = 0;
-        for m in self.keywords.find_overlapping_iter(text) {
-            match self.owners[m.pattern().as_usize()] {
+        each_keyword(&self.keywords, bytes, |pattern, start, end| {
+            match self.owners[pattern] {
                 Owner::Rule(i) => hits.rules.set(i),
                 Owner::Anchored(i) => {
-                    if !self.detectors[i].boundary || token_start(bytes, m.start()) {
-                        self.run_anchored(&self.detectors[i], text, m.start(), &mut spans);
+                    if !self.detectors[i].boundary || token_start(bytes, start) {
+                        self.run_anchored(&self.detectors[i], text, start, &mut spans);
                     }
                 }
-                Owner::Ctx(i) => self.run_ctx(i, text, m.start(), m.end(), &mut spans),
+                Owner::Ctx(i) => self.run_ctx(i, text, start, end, &mut spans),
                 Owner::Pem => hits.pem = true,
-                Owner::Key => {
-                    self.keys
-                        .stem(text, (m.start(), m.end()), &mut done_until, &mut spans)
-                }
-                Owner::Url => self.keys.url_password(text, m.start(), &mut spans),
+                Owner::Key => self
+                    .keys
+                    .stem(text, (start, end), &mut done_until, &mut spans),
+                Owner::Url => self.keys.url_password(text, start, &mut spans),
             }
-        }
+        });
         let custom = self.detectors.len() > self.custom_from;
         if spans.is_empty()
             && !hits.rules.any()
@@ -622,14 +642,7 @@ impl Inner {
     /// An anchored rule at the keyword found at `at`.
     fn run_anchored(&self, d: &Detector, text: &str, at: usize, spans: &mut Vec<Span>) {
         let hay = &text[at..];
-        let m = if d.group == 0 {
-            d.re.find(hay).map(|m| (m.start(), m.end()))
-        } else {
-            d.re.captures(hay)
-                .and_then(|c| c.get(d.group))
-                .map(|m| (m.start(), m.end()))
-        };
-        let Some((mut s, e)) = m else {
+        let Some((mut s, e)) = Self::anchored_match(d, hay) else {
             return;
         };
         if d.after_blank {
@@ -643,6 +656,31 @@ impl Inner {
         }
         if s < e && Self::check_ok(d, &hay[s..e]) {
             spans.push(Span::new(at + s, at + e, d.id, PRIO_RULE));
+        }
+    }
+
+    /// The secret's span in `hay` of an anchored rule's match at its start.
+    fn anchored_match(d: &Detector, hay: &str) -> Option<(usize, usize)> {
+        if let Some((guard, full)) = &d.guard {
+            // The highest-priority match of the token is the rule's match
+            // whenever the guard holds after it; else a lower-priority one
+            // may be (or none), which only the full regex can tell.
+            match d.re.find(hay) {
+                Some(m) if !guard.continued_by(hay.as_bytes().get(m.end()).copied()) => {
+                    Some((m.start(), m.end()))
+                }
+                Some(_) => full
+                    .captures(hay)
+                    .and_then(|c| c.get(1))
+                    .map(|m| (m.start(), m.end())),
+                None => None,
+            }
+        } else if d.group == 0 {
+            d.re.find(hay).map(|m| (m.start(), m.end()))
+        } else {
+            d.re.captures(hay)
+                .and_then(|c| c.get(d.group))
+                .map(|m| (m.start(), m.end()))
         }
     }
 
@@ -716,13 +754,20 @@ impl Inner {
                 .then(a.prio.cmp(&b.prio))
                 .then(b.end.cmp(&a.end))
         });
-        let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
-        for s in spans {
-            match merged.last_mut() {
+        // Merged in place: `spans[..kept]` are the merged spans so far.
+        let mut kept: usize = 0;
+        for i in 0..spans.len() {
+            let s = spans[i];
+            match kept.checked_sub(1).map(|k| &mut spans[k]) {
                 Some(last) if s.start < last.end => last.end = last.end.max(s.end),
-                _ => merged.push(s),
+                _ => {
+                    spans[kept] = s;
+                    kept += 1;
+                }
             }
         }
+        spans.truncate(kept);
+        let merged = spans;
         let mut out = String::with_capacity(msg.len() + 16 * merged.len());
         let mut at = 0;
         for s in &merged {
@@ -805,6 +850,50 @@ impl Inner {
     }
 }
 
+/// Call `f(pattern, start, end)` for every occurrence of every keyword in
+/// `hay`, in order of its end (several ending at one byte: in the
+/// automaton's order): what `AhoCorasick::find_overlapping_iter` reports
+/// with `MatchKind::Standard`. That iterator keeps its position in a state
+/// struct that it reloads and stores at every byte, about 20 instructions a
+/// byte, which made it most of the cost of a benign line; here the bytes
+/// are walked by [`next_special`], whose loop holds only the automaton's
+/// state and the position (BENCHMARKS.md, "Redaction: dense vs benign").
+#[inline]
+fn each_keyword(dfa: &DFA, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+        return;
+    };
+    let mut at = 0;
+    loop {
+        if dfa.is_match(sid) {
+            for k in 0..dfa.match_len(sid) {
+                let pid = dfa.match_pattern(sid, k);
+                f(pid.as_usize(), at - dfa.pattern_len(pid), at);
+            }
+        }
+        match next_special(dfa, hay, sid, at) {
+            Some((next, end)) if !dfa.is_dead(next) => (sid, at) = (next, end),
+            _ => return,
+        }
+    }
+}
+
+/// From state `sid` before `hay[at]`: the next special state (a match; the
+/// dead state cannot occur in an unanchored search, and without a prefilter
+/// the start state is not special) and the position after the byte that
+/// led to it, or `None` at the end of `hay`. Kept out of line so that its
+/// loop has registers enough for everything it uses.
+#[inline(never)]
+fn next_special(dfa: &DFA, hay: &[u8], mut sid: StateID, at: usize) -> Option<(StateID, usize)> {
+    for (k, &byte) in hay.get(at..)?.iter().enumerate() {
+        sid = dfa.next_state(Anchored::No, sid, byte);
+        if dfa.is_special(sid) {
+            return Some((sid, at + k + 1));
+        }
+    }
+    None
+}
+
 /// Does a token start at `i`? No letter, digit or `_` before it, unless that
 /// byte ends an escape (`\n` in a JSON string, `%3D` in a URL).
 fn token_start(b: &[u8], i: usize) -> bool {
@@ -830,7 +919,10 @@ fn drop_inside_markers(msg: &str, spans: &mut Vec<Span>) {
     const OPEN: &str = "[REDACTED";
     /// Longest `:rule:tag` part of a marker.
     const MAX_LABEL: usize = 96;
-    if !msg.contains(OPEN) {
+    // A `[` is rare enough that looking at each one costs less than a
+    // substring search, which builds its searcher at every call.
+    let bytes = msg.as_bytes();
+    if !memchr::memchr_iter(b'[', bytes).any(|i| bytes[i..].starts_with(OPEN.as_bytes())) {
         return;
     }
     let mut regions = Vec::new();
@@ -917,4 +1009,183 @@ fn hash_key(cfg: &RedactionConfig, errors: &mut Vec<RedactError>) -> Option<(Str
         return None;
     }
     (4..=32).contains(&hex_len).then_some((key, hex_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::{AhoCorasick, AhoCorasickKind};
+
+    /// xorshift64: reproducible, no dependency.
+    fn next(seed: &mut u64) -> usize {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed as usize
+    }
+
+    #[test]
+    fn each_keyword_reports_what_the_overlapping_iterator_does() {
+        let patterns = [
+            "pass",
+            "password",
+            "word",
+            "sword",
+            "a",
+            "ab",
+            "abc",
+            "bc",
+            "c",
+            "SK",
+            "sk-",
+            "sk-ant-",
+            "://",
+            "\u{e9}",
+            "-----BEGIN ",
+            "s.",
+            "ss",
+            "sss",
+        ];
+        let dfa = aho_corasick::dfa::Builder::new()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .unwrap();
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(patterns)
+            .unwrap();
+        let pieces = [
+            "a",
+            "b",
+            "c",
+            "s",
+            "w",
+            "o",
+            "r",
+            "d",
+            "p",
+            "S",
+            "K",
+            "k",
+            "-",
+            "ant",
+            "://",
+            ":/",
+            "\u{e9}",
+            "\u{e8}",
+            " ",
+            "-----BEGIN ",
+            "-----BEGIN",
+            "pass",
+            "word",
+            ".",
+            "x",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut reported = 0;
+        for _ in 0..20_000 {
+            let mut hay = String::new();
+            for _ in 0..next(&mut seed) % 14 {
+                hay.push_str(pieces[next(&mut seed) % pieces.len()]);
+            }
+            let mut got = Vec::new();
+            each_keyword(&dfa, hay.as_bytes(), |p, s, e| got.push((p, s, e)));
+            let want: Vec<_> = ac
+                .find_overlapping_iter(&hay)
+                .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
+                .collect();
+            assert_eq!(got, want, "{hay:?}");
+            reported += got.len();
+        }
+        assert!(reported > 20_000, "{reported} occurrences");
+    }
+
+    /// Pieces of `pre1` tokens and what may follow them: token characters,
+    /// guard characters of both classes, a non-ASCII character, and the
+    /// inner literals of the alternatives.
+    const TOKEN_PIECES: &[&str] = &[
+        "a",
+        "f",
+        "Z",
+        "0",
+        "9",
+        "x",
+        "_",
+        "-",
+        ".",
+        "!",
+        " ",
+        "=",
+        "/",
+        "\u{e9}",
+        "T3BlbkFJ",
+        "proj-",
+        "or-v1-",
+        "-1",
+        "abcdef0123456789",
+        "AbCdEfGhIjKlMnOp",
+    ];
+
+    /// A `pre1` rule's token found by a plain search with the guard checked
+    /// by hand gives the span its full regex gives, on tokens of every
+    /// length around the rules' lengths, followed by every kind of byte.
+    #[test]
+    fn guarded_tokens_match_as_the_full_regex() {
+        let r = Redactor::new(&RedactionConfig::default()).unwrap();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let (mut rules, mut matched, mut fallback, mut missed) = (0, 0, 0, 0);
+        for (d, rule) in r.inner.detectors.iter().zip(RULES) {
+            let Some((guard, full)) = &d.guard else {
+                continue;
+            };
+            rules += 1;
+            for kw in rule.keywords {
+                for _ in 0..4000 {
+                    let mut hay = kw.to_string();
+                    let target = next(&mut seed) % 130;
+                    while hay.len() < target {
+                        // Mostly runs of one alphabet, so that long tokens occur.
+                        let piece = match next(&mut seed) % 10 {
+                            0..=6 => TOKEN_PIECES[18 + next(&mut seed) % 2],
+                            _ => TOKEN_PIECES[next(&mut seed) % TOKEN_PIECES.len()],
+                        };
+                        hay.push_str(piece);
+                    }
+                    let cut = (0..=hay.len().min(target))
+                        .rev()
+                        .find(|&i| hay.is_char_boundary(i))
+                        .unwrap_or(0);
+                    hay.truncate(cut.max(kw.len()));
+                    hay.push_str(TOKEN_PIECES[next(&mut seed) % TOKEN_PIECES.len()]);
+                    let want = full
+                        .captures(&hay)
+                        .and_then(|c| c.get(1))
+                        .map(|m| (m.start(), m.end()));
+                    assert_eq!(
+                        Inner::anchored_match(d, &hay),
+                        want,
+                        "{}: {hay:?}",
+                        rule.name
+                    );
+                    match (d.re.find(&hay), want) {
+                        (Some(m), _)
+                            if guard.continued_by(hay.as_bytes().get(m.end()).copied()) =>
+                        {
+                            fallback += 1
+                        }
+                        (_, Some(_)) => matched += 1,
+                        _ => missed += 1,
+                    }
+                }
+            }
+        }
+        assert_eq!(rules, 7);
+        // Every path was taken: a match, a guard that failed, no match.
+        assert!(
+            matched > 500 && fallback > 500 && missed > 500,
+            "{matched} {fallback} {missed}"
+        );
+    }
 }

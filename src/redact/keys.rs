@@ -130,6 +130,12 @@ const SCHEMES: &[(&str, &str)] = &[
 /// Finds sensitive keys and URL passwords in text; classifies JSON keys.
 pub struct KeyMatcher {
     stems: Vec<Stem>,
+    /// Indices into `stems` by the stem's last byte (a lower-case ASCII
+    /// letter or digit), in `stems`' order: a key can only end in a stem
+    /// whose last byte is its own last letter or digit, so `classify` tries
+    /// those alone (three on average instead of thirty). A stem that ends
+    /// in any other byte can never match and is in no list.
+    by_last: Vec<Vec<usize>>,
     env_key: RuleId,
     key_material: RuleId,
     url_rule: RuleId,
@@ -190,8 +196,18 @@ impl KeyMatcher {
         }
         // Longest first, so `sessionid` wins over `session` wins over `id`.
         stems.sort_by_key(|s| std::cmp::Reverse(s.norm.len()));
+        let mut by_last = vec![Vec::new(); 128];
+        for (i, stem) in stems.iter().enumerate() {
+            match stem.norm.as_bytes().last() {
+                Some(&c) if c.is_ascii_digit() || c.is_ascii_lowercase() => {
+                    by_last[usize::from(c)].push(i)
+                }
+                _ => {}
+            }
+        }
         Ok(KeyMatcher {
             stems,
+            by_last,
             env_key: labels.id("secret_key"),
             key_material: labels.id("generic_key"),
             url_rule: labels.id("url_password"),
@@ -206,19 +222,27 @@ impl KeyMatcher {
     /// key hit of every line).
     pub fn classify(&self, key: &str, ctx: Context) -> Option<KeyRule> {
         let raw = key.as_bytes();
-        let n = raw.iter().filter(|c| c.is_ascii_alphanumeric()).count();
-        for stem in &self.stems {
-            let s = stem.norm.as_bytes();
-            if s.len() > n {
-                continue;
-            }
-            let Some(first) = norm_suffix(raw, s) else {
+        // Only the end of the name is read (a key can be a long token that
+        // happens to contain a stem): its last letter or digit picks the
+        // stems, and "more letters or digits before the suffix" is asked of
+        // the bytes before it.
+        let last = raw
+            .iter()
+            .rev()
+            .find(|c| c.is_ascii_alphanumeric())
+            .map_or(0, u8::to_ascii_lowercase);
+        let alnum_before = |i: usize| raw[..i].iter().any(u8::is_ascii_alphanumeric);
+        // `last` is 0 when there is no letter or digit: no list, no stem.
+        for &i in &self.by_last[usize::from(last)] {
+            let stem = &self.stems[i];
+            // `None` also when the name has fewer letters and digits.
+            let Some(first) = norm_suffix(raw, stem.norm.as_bytes()) else {
                 continue;
             };
             if stem.query_only && ctx != Context::Query {
                 continue;
             }
-            if stem.needs_boundary && n > s.len() && !boundary(raw, first) {
+            if stem.needs_boundary && alnum_before(first) && !boundary(raw, first) {
                 continue;
             }
             return Some(KeyRule {
@@ -232,7 +256,8 @@ impl KeyMatcher {
                 family: Family::Plain,
             });
         }
-        let named_key = norm_suffix(raw, b"key").is_some_and(|k| n == 3 || boundary(raw, k))
+        let named_key = last == b'y'
+            && norm_suffix(raw, b"key").is_some_and(|k| !alnum_before(k) || boundary(raw, k))
             && norm_suffix(raw, b"publickey").is_none()
             && norm_suffix(raw, b"pubkey").is_none();
         if named_key {
@@ -339,7 +364,7 @@ impl KeyMatcher {
 
     /// The value after a `key<sep>` match ending at `p`.
     fn value_span(&self, text: &str, p: usize, kr: KeyRule, colon: bool) -> Option<Span> {
-        let line_end = text[p..].find('\n').map_or(text.len(), |i| p + i);
+        let line_end = memchr::memchr(b'\n', &text.as_bytes()[p..]).map_or(text.len(), |i| p + i);
         let rest = &text[p..line_end];
         let (start, end, rule) = if let Some(inner) = rest.strip_prefix("\\\"") {
             let len = inner.find("\\\"").unwrap_or(inner.len());
@@ -385,8 +410,14 @@ impl KeyMatcher {
                     .unwrap_or(rest.len());
                 let after = &rest[word_len..];
                 if word_len > 0 && after.starts_with([' ', '\t']) {
-                    let word = rest[..word_len].to_ascii_lowercase();
-                    if let Some(&(_, rule)) = self.schemes.iter().find(|(s, _)| *s == word) {
+                    // Schemes are lower case: compared without building the
+                    // lower-cased word.
+                    let word = &rest[..word_len];
+                    if let Some(&(word, rule)) = self
+                        .schemes
+                        .iter()
+                        .find(|(s, _)| s.eq_ignore_ascii_case(word))
+                    {
                         let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
                         let from = word_len + gap;
                         if reference_len(&rest[from..]).is_some() {
@@ -522,6 +553,11 @@ fn single_dash_flag(flag: &[u8]) -> bool {
 /// is not a secret and keeps its text.
 pub fn reference_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
+    // Every form below starts with one of these bytes; most values (random
+    // tokens, passwords) start with another and are done here.
+    if !b.first().is_some_and(|c| REFERENCE_FIRST.contains(c)) {
+        return None;
+    }
     let closing = |open: u8, close: u8, from: usize| -> Option<usize> {
         let mut depth = 0usize;
         for (i, &c) in b.iter().enumerate().skip(from) {
@@ -577,34 +613,45 @@ pub fn reference_len(s: &str) -> Option<usize> {
     if s.starts_with("@Microsoft.KeyVault(") {
         return closing(b'(', b')', 0);
     }
-    const PREFIXES: &[&str] = &[
-        "arn:aws:",
-        "arn:aws-cn:",
-        "arn:aws-us-gov:",
-        "vault:",
-        "vault://",
-        "ref+",
-        "op://",
-        "sops:",
-        "!vault",
-        "secretsmanager:",
-        "ssm:",
-        "gcpsm://",
-        "awssm://",
-        "akv://",
-        "keyvault:",
-        "azurekeyvault:",
-        "k8s-secret:",
-        "secret://",
-        "secretRef:",
-        "env:",
-        "file:",
-    ];
-    if PREFIXES.iter().any(|p| s.starts_with(p)) || gcp_secret_name(s) {
+    let prefixed = REFERENCE_PREFIXES
+        .iter()
+        .any(|p| p.as_bytes().first() == b.first() && s.starts_with(p));
+    if prefixed || gcp_secret_name(s) {
         return Some(token_len(s));
     }
     None
 }
+
+/// The first bytes of the references [`reference_len`] knows: `${`, `#{`,
+/// `$(`, `$VAR`, `{{`, `<%`, `%(`, `ENC[`, `@Microsoft.KeyVault(`,
+/// `projects/` and [`REFERENCE_PREFIXES`] (a test checks that this list
+/// covers them).
+const REFERENCE_FIRST: &[u8] = b"$#{<%E@p!aefgkorsv";
+
+/// References to a secret manager, read to the end of their token.
+const REFERENCE_PREFIXES: &[&str] = &[
+    "arn:aws:",
+    "arn:aws-cn:",
+    "arn:aws-us-gov:",
+    "vault:",
+    "vault://",
+    "ref+",
+    "op://",
+    "sops:",
+    "!vault",
+    "secretsmanager:",
+    "ssm:",
+    "gcpsm://",
+    "awssm://",
+    "akv://",
+    "keyvault:",
+    "azurekeyvault:",
+    "k8s-secret:",
+    "secret://",
+    "secretRef:",
+    "env:",
+    "file:",
+];
 
 /// `projects/p/secrets/name/versions/latest` (Google Secret Manager).
 fn gcp_secret_name(s: &str) -> bool {
@@ -846,6 +893,145 @@ mod tests {
                 s.push_str(pieces[(seed % pieces.len() as u64) as usize]);
             }
             assert_eq!(token_len(&s), token_len_chars(&s), "{s:?}");
+        }
+    }
+
+    /// `classify` as it was before the stems were indexed by their last
+    /// byte: every stem, longest first.
+    fn classify_linear(m: &KeyMatcher, key: &str, ctx: Context) -> Option<(RuleId, Family)> {
+        let raw = key.as_bytes();
+        let n = raw.iter().filter(|c| c.is_ascii_alphanumeric()).count();
+        for stem in &m.stems {
+            let s = stem.norm.as_bytes();
+            if s.len() > n {
+                continue;
+            }
+            let Some(first) = norm_suffix(raw, s) else {
+                continue;
+            };
+            if stem.query_only && ctx != Context::Query {
+                continue;
+            }
+            if stem.needs_boundary && n > s.len() && !boundary(raw, first) {
+                continue;
+            }
+            return Some((stem.rule, stem.family));
+        }
+        if is_env_key(key) {
+            return Some((m.env_key, Family::Plain));
+        }
+        let named_key = norm_suffix(raw, b"key").is_some_and(|k| n == 3 || boundary(raw, k))
+            && norm_suffix(raw, b"publickey").is_none()
+            && norm_suffix(raw, b"pubkey").is_none();
+        named_key.then_some((m.key_material, Family::KeyMaterial))
+    }
+
+    #[test]
+    fn classify_by_last_byte_is_the_linear_scan() {
+        let extra: Vec<String> = ["pin", "x-internal-sig", "clé", "9lives", "Otp_Code"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let m = KeyMatcher::new(&extra, &mut Labels::default()).unwrap();
+        let mut names: Vec<String> = m.stems.iter().map(|s| s.norm.clone()).collect();
+        names.extend(
+            [
+                "publickey",
+                "pubkey",
+                "monkey",
+                "bypass",
+                "oauth",
+                "id",
+                "x",
+            ]
+            .map(String::from),
+        );
+        let prefixes = [
+            "", "db_", "DB_", "x-", "my", "My", "-", "--", "api", "_", "2", "a.b.",
+        ];
+        let suffixes = ["", "s", "_", "1", "X", "-", "é", ":"];
+        let mut keys = Vec::new();
+        for name in &names {
+            for p in prefixes {
+                for s in suffixes {
+                    let base = format!("{p}{name}{s}");
+                    keys.push(base.to_uppercase());
+                    keys.push(base.clone());
+                    let mut cap = name.clone();
+                    if let Some(f) = cap.get_mut(0..1) {
+                        f.make_ascii_uppercase();
+                    }
+                    keys.push(format!("{p}{cap}{s}"));
+                    keys.push(format!("{p}{}{s}", name.replace('e', "_E")));
+                }
+            }
+        }
+        // Random names over the letters of the stems and separators.
+        let alphabet = b"aAkKeEyYsSpPwWdDnNoOtTiI_-.019";
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 12) as usize;
+            let key: String = (0..len)
+                .map(|i| alphabet[((seed >> (i * 5)) % alphabet.len() as u64) as usize] as char)
+                .collect();
+            keys.push(key);
+        }
+        keys.push(String::new());
+        let mut sensitive = 0;
+        for key in &keys {
+            for ctx in [Context::Query, Context::Other] {
+                let got = m.classify(key, ctx).map(|k| (k.rule, k.family));
+                assert_eq!(got, classify_linear(&m, key, ctx), "{key:?} {ctx:?}");
+                sensitive += usize::from(got.is_some());
+            }
+        }
+        // Both verdicts occur often.
+        assert!(
+            sensitive > 5_000 && keys.len() * 2 - sensitive > 5_000,
+            "{sensitive}"
+        );
+    }
+
+    #[test]
+    fn reference_first_bytes_cover_every_form() {
+        for p in REFERENCE_PREFIXES {
+            assert!(REFERENCE_FIRST.contains(&p.as_bytes()[0]), "{p}");
+            assert!(reference_len(&format!("{p}x/y")).is_some(), "{p}");
+        }
+        let forms = [
+            "${DB_PASSWORD}",
+            "${X:-d}",
+            "#{secret}",
+            "$(cat /run/s)",
+            "$DB_PASS",
+            "$_X1",
+            "{{ .Values.pw }}",
+            "<%= pw %>",
+            "%(pw)s",
+            "ENC[AES256_GCM,data:x]",
+            "@Microsoft.KeyVault(SecretUri=x)",
+            "projects/p/secrets/name/versions/1",
+        ];
+        for f in forms {
+            assert!(REFERENCE_FIRST.contains(&f.as_bytes()[0]), "{f}");
+            assert!(reference_len(f).is_some(), "{f}");
+        }
+        // Near misses: the form after another first byte, or not a form.
+        for s in [
+            "x${A}",
+            "1arn:aws:x",
+            "Vault:x",
+            "FILE:x",
+            "$a",
+            "$(",
+            "{x}",
+            "",
+            "é",
+        ] {
+            assert_eq!(reference_len(s), None, "{s}");
         }
     }
 

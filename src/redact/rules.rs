@@ -49,6 +49,40 @@ pub struct Rule {
     /// The secret is the match after its first blank run (`Bearer <token>`):
     /// found with a plain search, which is cheaper than a capture group.
     pub after_blank: bool,
+    /// A token that must not be followed by a character of this class (see
+    /// [`pre1`]); `pattern` is the token alone.
+    pub guard: Option<Guard>,
+}
+
+/// The characters that continue a token, for a rule whose match must not
+/// be followed by one ([`pre1`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// `[A-Za-z0-9_-]`
+    Word,
+    /// `[A-Za-z0-9._]` (Salesforce session ids)
+    Dotted,
+}
+
+impl Guard {
+    /// The class as the inside of a regex bracket expression.
+    pub fn class(self) -> &'static str {
+        match self {
+            Guard::Word => r"A-Za-z0-9_\-",
+            Guard::Dotted => r"A-Za-z0-9._",
+        }
+    }
+
+    /// Does a token that ends right before `next` (the byte after it, or
+    /// `None` at the end of the text) fail the guard? Only an ASCII byte of
+    /// the class does: a non-ASCII character is outside every class.
+    pub fn continued_by(self, next: Option<u8>) -> bool {
+        match (self, next) {
+            (_, None) => false,
+            (Guard::Word, Some(c)) => c.is_ascii_alphanumeric() || c == b'_' || c == b'-',
+            (Guard::Dotted, Some(c)) => c.is_ascii_alphanumeric() || c == b'.' || c == b'_',
+        }
+    }
 }
 
 /// A rule searched over the whole line (its keyword is inside the match).
@@ -67,6 +101,7 @@ const fn rule(
         anchored: false,
         boundary: false,
         after_blank: false,
+        guard: None,
     }
 }
 
@@ -96,18 +131,25 @@ const fn pre(name: &'static str, keywords: &'static [&'static str], pattern: &'s
         anchored: true,
         boundary: true,
         after_blank: false,
+        guard: None,
     }
 }
 
-/// As [`pre`], when the pattern ends with a guard that is not part of the
-/// token: capture group 1 is the token.
+/// As [`pre`], for a token that must not be followed by a character of
+/// `guard`'s class: the rule's regex is `(pattern)(?:[^class]|$)`, the
+/// secret its group 1. The engine runs it as a plain search for `pattern`
+/// and checks the byte after the match by hand, which gives the same match
+/// whenever that byte passes (a capture search costs several times more);
+/// only when it does not is the regex with the guard run.
 const fn pre1(
     name: &'static str,
     keywords: &'static [&'static str],
     pattern: &'static str,
+    guard: Guard,
 ) -> Rule {
     Rule {
         group: 1,
+        guard: Some(guard),
         ..pre(name, keywords, pattern)
     }
 }
@@ -203,7 +245,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "google_api_key",
         &["AIza"],
-        r"(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)",
+        r"AIza[0-9A-Za-z_\-]{35}",
+        Guard::Word,
     ),
     pre(
         "google_oauth_secret",
@@ -266,7 +309,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "heroku_api_key",
         &["HRKU-"],
-        r"(HRKU-[A-Za-z0-9_\-]{60})(?:[^A-Za-z0-9_\-]|$)",
+        r"HRKU-[A-Za-z0-9_\-]{60}",
+        Guard::Word,
     ),
     pre("alibaba_access_key_id", &["LTAI"], r"LTAI[A-Za-z0-9]{20}\b"),
     pre("tencent_secret_id", &["AKID"], r"AKID[A-Za-z0-9]{32}\b"),
@@ -502,7 +546,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "sendgrid_api_key",
         &["SG."],
-        r"(SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})(?:[^A-Za-z0-9_\-]|$)",
+        r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+        Guard::Word,
     ),
     pre(
         "mailgun_api_key",
@@ -541,7 +586,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "square_token",
         &["EAAA", "sq0atp-", "sq0csp-"],
-        r"(EAAA[A-Za-z0-9_\-]{22,60}|sq0atp-[0-9A-Za-z_\-]{22}|sq0csp-[0-9A-Za-z_\-]{43})(?:[^0-9A-Za-z_\-]|$)",
+        r"EAAA[A-Za-z0-9_\-]{22,60}|sq0atp-[0-9A-Za-z_\-]{22}|sq0csp-[0-9A-Za-z_\-]{43}",
+        Guard::Word,
     ),
     pre(
         "facebook_access_token",
@@ -645,7 +691,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "openai_api_key",
         &["sk-"],
-        r"(sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}|or-v1-[a-f0-9]{64}|[a-f0-9]{32}))(?:[^A-Za-z0-9_\-]|$)",
+        r"sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_\-]{40,}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}|[A-Za-z0-9]{48}|or-v1-[a-f0-9]{64}|[a-f0-9]{32})",
+        Guard::Word,
     ),
     pre(
         "huggingface_token",
@@ -671,7 +718,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "databricks_token",
         &["dapi"],
-        r"(dapi[a-f0-9]{32}(?:-[0-9])?)(?:[^A-Za-z0-9_\-]|$)",
+        r"dapi[a-f0-9]{32}(?:-[0-9])?",
+        Guard::Word,
     ),
     pre(
         "flyio_token",
@@ -737,7 +785,8 @@ pub static RULES: &[Rule] = &[
     pre1(
         "salesforce_session",
         &["00D"],
-        r"(00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{80,})(?:[^A-Za-z0-9._]|$)",
+        r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._]{80,}",
+        Guard::Dotted,
     ),
     // --- generic formats
     Rule {
@@ -819,6 +868,34 @@ pub static RULES: &[Rule] = &[
         1,
     ),
 ];
+
+#[cfg(test)]
+mod guard_tests {
+    use super::Guard;
+
+    /// `continued_by` is the complement of the class `class()` spells, for
+    /// every ASCII byte; a non-ASCII character and the end never continue.
+    #[test]
+    fn guard_by_hand_is_its_class() {
+        for g in [Guard::Word, Guard::Dotted] {
+            let outside = regex::Regex::new(&format!("^[^{}]$", g.class())).unwrap();
+            let mut continuing = 0;
+            for b in 0u8..128 {
+                let c = char::from(b).to_string();
+                assert_eq!(g.continued_by(Some(b)), !outside.is_match(&c), "{g:?} {b}");
+                continuing += usize::from(g.continued_by(Some(b)));
+            }
+            assert_eq!(continuing, 64, "{g:?}");
+            for c in ["\u{e9}", "\u{a0}", "\u{1f600}"] {
+                assert!(outside.is_match(c));
+                assert!(!g.continued_by(c.as_bytes().first().copied()), "{g:?} {c}");
+            }
+            assert!(!g.continued_by(None));
+        }
+        assert!(Guard::Word.continued_by(Some(b'-')) && !Guard::Word.continued_by(Some(b'.')));
+        assert!(Guard::Dotted.continued_by(Some(b'.')) && !Guard::Dotted.continued_by(Some(b'-')));
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod cases {
