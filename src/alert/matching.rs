@@ -24,8 +24,10 @@
 //!   ASCII-lowercased, go into one Aho-Corasick automaton run over the
 //!   lowercased message (a case-insensitive regex gives case variants of one
 //!   literal; lowercasing both sides keeps every real occurrence). When none
-//!   occurs, no slot with literals can match and their regexes are not run.
-//!   A regex without such literals (`.*x`, `\d+`) is always run;
+//!   occurs, no slot with literals can match and their regexes are not run;
+//!   when some does, a second, overlapping search says which slots' literals
+//!   occur, and only those slots' regexes run. A regex without such
+//!   literals (`.*x`, `\d+`) is always run;
 //! - what is left (the regex, ids, `data`) is [`Matcher::matches`] itself,
 //!   for the candidates only.
 
@@ -131,6 +133,13 @@ impl Hits {
         (0..self.words().min(other.words())).any(|w| self.word(w) & other.word(w) != 0)
     }
 
+    /// Add every member of `other`.
+    fn union_with(&mut self, other: &Hits) {
+        for w in 0..other.words() {
+            *self.word_mut(w) |= other.word(w);
+        }
+    }
+
     /// Remove every member of `other`.
     fn remove_all(&mut self, other: &Hits) {
         for w in 0..self.words().min(other.words()) {
@@ -194,19 +203,78 @@ pub struct RuleIndex {
     full: Hits,
     /// Slots whose msg regex has literals (see the module doc).
     by_literal: Hits,
-    /// By (tier, lvl) like `fields`: an automaton over the lowercased
-    /// literals of that entry's `by_literal` slots (`None`: there are none).
-    /// Entries with the same literals share one.
-    literals: Vec<Option<Arc<AhoCorasick>>>,
+    /// By (tier, lvl) like `fields`: the lowercased literals of that
+    /// entry's `by_literal` slots (`None`: there are none, or the automata
+    /// could not be built). Entries with the same literals share them.
+    literals: Vec<Option<Arc<Literals>>>,
     /// Slots whose hit may need the event on the engine.
     wants_event: Hits,
 }
 
 /// Literals are cut to this many bytes: still a necessary condition (a
-/// match that starts with a literal starts with its first bytes), and few
-/// enough distinct ones that the automaton's SIMD prefilter (at most 64 or
-/// so patterns) skips most of a message.
-const LITERAL_LEN: usize = 6;
+/// match that contains a literal contains its first bytes), and few enough
+/// distinct ones that the automaton's SIMD prefilter (at most 64 or so
+/// patterns) skips most of a message. Long enough that a common word
+/// (`kernel`, `connection`) is not taken for a rule's phrase (`kernel
+/// panic`, `connection refused`).
+const LITERAL_LEN: usize = 16;
+
+/// The literals of one set of slots.
+#[derive(Debug)]
+struct Literals {
+    /// Does any occur? (Teddy skips most of a message.)
+    gate: AhoCorasick,
+    /// Which occur: every occurrence, overlapping (a slower search, run
+    /// only when the gate says some does).
+    each: AhoCorasick,
+    /// Pattern of `each` -> the slots that have it.
+    slots: Vec<Hits>,
+}
+
+impl Literals {
+    fn build(pats: &[(&[u8], usize)], n: usize) -> Option<Literals> {
+        let mut uniq: Vec<&[u8]> = pats.iter().map(|&(p, _)| p).collect();
+        uniq.sort_unstable();
+        uniq.dedup();
+        if uniq.is_empty() {
+            return None;
+        }
+        let mut slots = vec![Hits::with_capacity(n); uniq.len()];
+        for &(p, slot) in pats {
+            if let Ok(i) = uniq.binary_search(&p) {
+                slots[i].set(slot);
+            }
+        }
+        // Leftmost-first, so that the packed (Teddy) prefilter is used; only
+        // whether something matches is asked, so the automaton behind it
+        // need not be a (costly to build) DFA.
+        let gate = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&uniq)
+            .ok()?;
+        let each = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&uniq)
+            .ok()?;
+        Some(Literals { gate, each, slots })
+    }
+
+    /// The slots one of whose literals occurs in `hay` (lowercased).
+    fn present(&self, hay: &[u8]) -> Hits {
+        let mut out = Hits::default();
+        if !self.gate.is_match(hay) {
+            return out;
+        }
+        for m in self.each.find_overlapping_iter(hay) {
+            if let Some(s) = self.slots.get(m.pattern().as_usize()) {
+                out.union_with(s);
+            }
+        }
+        out
+    }
+}
 
 /// Lowercased literals every match of `pattern` contains (all prefixes or
 /// all suffixes, the set whose shortest literal is longer), or `None` when
@@ -362,9 +430,9 @@ impl RuleIndex {
                 by_literal.set(i);
             }
         }
-        // Most (tier, lvl) entries have the same literal slots: one
-        // automaton per distinct set.
-        let mut built: HashMap<Vec<usize>, Option<Arc<AhoCorasick>>> = HashMap::new();
+        // Most (tier, lvl) entries have the same literal slots: one set of
+        // automata per distinct set.
+        let mut built: HashMap<Vec<usize>, Option<Arc<Literals>>> = HashMap::new();
         let literals = fields
             .iter()
             .map(|cand| {
@@ -374,25 +442,11 @@ impl RuleIndex {
                 built
                     .entry(lit_slots)
                     .or_insert_with_key(|lit_slots| {
-                        let mut pats: Vec<&[u8]> = lit_slots
+                        let pats: Vec<(&[u8], usize)> = lit_slots
                             .iter()
-                            .flat_map(|&i| slot_lits[i].iter().map(Vec::as_slice))
+                            .flat_map(|&i| slot_lits[i].iter().map(move |l| (l.as_slice(), i)))
                             .collect();
-                        pats.sort_unstable();
-                        pats.dedup();
-                        if pats.is_empty() {
-                            return None;
-                        }
-                        // Leftmost-first, so that the packed (Teddy)
-                        // prefilter is used; only whether something
-                        // matches is asked, so the automaton behind it
-                        // need not be a (costly to build) DFA.
-                        AhoCorasickBuilder::new()
-                            .match_kind(MatchKind::LeftmostFirst)
-                            .kind(Some(AhoCorasickKind::ContiguousNFA))
-                            .build(&pats)
-                            .ok()
-                            .map(Arc::new)
+                        Literals::build(&pats, n).map(Arc::new)
                     })
                     .clone()
             })
@@ -424,14 +478,16 @@ impl RuleIndex {
                 cand.clear(slot);
             }
         }
-        // One automaton pass rules out every literal-checked slot at once.
-        // (Built when it fails, e.g. too large, it is `None`: the regexes
-        // then decide alone.)
+        // A literal-checked slot none of whose literals occurs cannot
+        // match: one automaton pass over the message rules most out at
+        // once. (When the automata could not be built, e.g. too large, it
+        // is `None`: the regexes then decide alone.)
         if cand.intersects(&self.by_literal) {
-            if let Some(Some(ac)) = self.literals.get(entry) {
-                if !lowercased(&e.msg, |m| ac.is_match(m)) {
-                    cand.remove_all(&self.by_literal);
-                }
+            if let Some(Some(lits)) = self.literals.get(entry) {
+                let present = lowercased(&e.msg, |m| lits.present(m));
+                let mut absent = self.by_literal.clone();
+                absent.remove_all(&present);
+                cand.remove_all(&absent);
             }
         }
         if cand.intersects(&self.full) {
@@ -483,7 +539,7 @@ mod tests {
     fn literals_of_common_patterns() {
         let l = required_literals("(?i)out of memory|OOM").unwrap();
         assert!(l.contains(&b"oom".to_vec()), "{l:?}");
-        assert!(l.contains(&b"out of".to_vec()), "{l:?}");
+        assert!(l.contains(&b"out of memory".to_vec()), "{l:?}");
         assert!(l.iter().all(|x| x.iter().all(|c| !c.is_ascii_uppercase())));
         assert!(required_literals(".*").is_none());
         assert!(required_literals(r"\d+").is_none());
@@ -501,12 +557,12 @@ mod tests {
                 b"ax".to_vec(),
                 b"bx".to_vec(),
                 b"cx".to_vec(),
-                b"except".to_vec()
+                b"exception".to_vec()
             ]
         );
         // Suffixes when the prefixes are useless.
         let l = required_literals(r"[a-z]+ exited").unwrap();
-        assert_eq!(l, vec![b"exited".to_vec()]);
+        assert_eq!(l, vec![b" exited".to_vec()]);
     }
 
     #[test]
