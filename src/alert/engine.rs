@@ -233,7 +233,14 @@ impl Engine {
                     Control::Sync(ack) => {
                         while let Ok(e) = events.try_recv() {
                             metrics().alert_queue_depth.dec();
-                            self.on_event(e).await;
+                            if e.gen > self.gen {
+                                self.catch_up().await;
+                            }
+                            let (undecided, now) = self.on_event(&e);
+                            if !undecided.is_empty() {
+                                self.decide(undecided, &e, now).await;
+                            }
+                            self.done(e);
                         }
                         self.on_tick().await;
                         let inflight = self.inflight.clone();
@@ -250,7 +257,17 @@ impl Engine {
                     // Closed: every handle is gone, nobody offers any more.
                     let Some(e) = e else { break };
                     metrics().alert_queue_depth.dec();
-                    self.on_event(e).await;
+                    // Most firings in a storm are suppressed by what the
+                    // suppressor remembers: decided here without building
+                    // the (large) future of a suppressor round trip.
+                    if e.gen > self.gen {
+                        self.catch_up().await;
+                    }
+                    let (undecided, now) = self.on_event(&e);
+                    if !undecided.is_empty() {
+                        self.decide(undecided, &e, now).await;
+                    }
+                    self.done(e);
                     // Tasks this one woke (channel workers) sit in this
                     // worker's LIFO slot, which other workers cannot steal:
                     // yield so a storm does not hold every delivery back
@@ -295,15 +312,18 @@ impl Engine {
         tracing::info!(rules = self.rules.len(), "alert rules reloaded");
     }
 
-    async fn on_event(&mut self, e: Offered) {
-        if e.gen > self.gen {
-            self.catch_up().await;
-        }
+    /// Account one event in the windows it hit, in rule order; firings
+    /// the suppressor's memory does not settle are returned with the time
+    /// they fired, to be decided ([`Engine::decide`]) in that order. The
+    /// caller first installs the event's rule generation if it is newer
+    /// ([`Engine::catch_up`]).
+    fn on_event(&mut self, e: &Offered) -> (Vec<(usize, Arc<str>)>, i64) {
+        let mut undecided = Vec::new();
+        let now = self.clock.now_ms();
         if e.gen != self.gen {
             // Matched by rules no longer in force.
-            return;
+            return (undecided, now);
         }
-        let now = self.clock.now_ms();
         // Before the event counts: a step seen first here is not added to
         // the times this event sets.
         self.follow_clock_steps(now);
@@ -334,8 +354,23 @@ impl Engine {
                 _ => self.aggregate_fp[i].clone(),
             };
             let weight = window.weight(now);
-            self.fire(i, &fp, e.event.as_ref(), e.ts, weight, now).await;
+            if self.fire_counted(i, &fp, e.event.as_ref(), e.ts, weight, now) {
+                undecided.push((i, fp));
+            }
         }
+        (undecided, now)
+    }
+
+    /// Decide the firings [`Engine::on_event`] left, with the suppressor.
+    async fn decide(&mut self, undecided: Vec<(usize, Arc<str>)>, e: &Offered, now: i64) {
+        for (i, fp) in undecided {
+            self.fire_decide(i, &fp, e.event.as_ref(), now).await;
+        }
+    }
+
+    /// The event is accounted: its copy can be reused unless an episode
+    /// keeps it.
+    fn done(&mut self, e: Offered) {
         if let Some(ev) = e.event {
             self.spares.give_back(ev);
         }
@@ -408,13 +443,30 @@ impl Engine {
         weight: u64,
         now: i64,
     ) {
+        if self.fire_counted(i, fp, e, ts, weight, now) {
+            self.fire_decide(i, fp, e, now).await;
+        }
+    }
+
+    /// The first half of [`Engine::fire`]: the episode counts the firing,
+    /// and one the suppressor's memory suppresses is done with (as its
+    /// `acquire` would have answered). True: the suppressor must decide.
+    fn fire_counted(
+        &mut self,
+        i: usize,
+        fp: &str,
+        e: Option<&Arc<Event>>,
+        ts: i64,
+        weight: u64,
+        now: i64,
+    ) -> bool {
         let rule = &self.rules[i].0;
         let grace = grace_ms(rule);
         if !self.episodes.contains_key(fp) {
             self.episodes.insert(fp.to_string(), Episode::default());
         }
         let Some(ep) = self.episodes.get_mut(fp) else {
-            return;
+            return false;
         };
         ep.rule = i;
         if ep.started.is_some_and(|_| now - ep.last_fire > grace) {
@@ -430,6 +482,17 @@ impl Engine {
         if let Some(old) = std::mem::replace(&mut ep.event, e.cloned()) {
             self.spares.give_back(old);
         }
+        if self.suppress.remembered(fp, now) {
+            self.suppressed(i);
+            return false;
+        }
+        true
+    }
+
+    /// The second half of [`Engine::fire`]: ask the suppressor, notify
+    /// unless suppressed.
+    async fn fire_decide(&mut self, i: usize, fp: &str, e: Option<&Arc<Event>>, now: i64) {
+        let rule = &self.rules[i].0;
         let suppress_ms = rule.suppress_ms;
         if self.suppress.acquire(fp, suppress_ms, now).await == Decision::Suppressed {
             self.suppressed(i);
