@@ -1,6 +1,10 @@
-//! The engine task: takes events off the queue, evaluates rules, decides
-//! (with the suppressor) whether to notify, and hands notifications to the
-//! channel workers.
+//! The engine task: takes matched events off the queue, accounts them in
+//! the rules' windows, decides (with the suppressor) whether to notify, and
+//! hands notifications to the channel workers.
+//!
+//! Matching happened on the write path ([`super::matching`]): a queued
+//! [`Offered`] says which matchers the event satisfied, and carries the event
+//! only when a rule it hit may need it (an absence hit does not).
 //!
 //! One task owns all mutable state (windows, per-fingerprint counts,
 //! suppression memory), so nothing here locks. It wakes for an event, a
@@ -31,13 +35,16 @@ use super::channels::{Channel, ChannelSender, Inflight, Notification};
 use super::clock::Clock;
 use super::config::Severity;
 use super::fingerprint::{fingerprint, fingerprint_parts};
+use super::matching::{layout, Hits, RuleSlots};
 use super::rules::{Kind, Outcome, Rule, Window};
+use super::spare::Spares;
 use super::suppress::{Decision, Suppressor};
-use super::Stats;
+use super::{current_rules, SharedRules, Stats};
 use crate::event::Event;
 use crate::ops::metrics::{metrics, RuleLabel};
 use crate::ops::redis::RedisTarget;
 use crate::ops::shutdown::Shutdown;
+use prometheus_client::metrics::counter::Counter;
 
 /// Fingerprints tracked at most before old episodes are dropped early.
 const MAX_EPISODES: usize = 100_000;
@@ -50,12 +57,28 @@ pub struct Compiled {
     pub redis_prefix: Option<String>,
 }
 
+/// One event as the write path hands it over: what matched, and what of
+/// the event the engine may need.
+#[derive(Debug)]
+pub struct Offered {
+    /// The rule generation that evaluated it ([`super::RuleSet`]).
+    pub gen: u64,
+    /// The event's `ts` (an episode's first and last ts).
+    pub ts: i64,
+    /// The slots ([`layout`]) whose matcher matched.
+    pub hits: Hits,
+    /// The event, when a rule it hit may notify with it (or fingerprint
+    /// it); one clone shared by every rule that fires on it.
+    pub event: Option<Arc<Event>>,
+}
+
 /// Messages besides events.
 pub enum Control {
     /// Finish queued events, evaluate time-based rules at the clock's now,
     /// wait for deliveries in flight, then answer.
     Sync(oneshot::Sender<()>),
-    Reconfigure(Box<Compiled>),
+    /// A newer rule generation is in force on the write path: install it.
+    Reconfigure,
 }
 
 /// One fingerprint's story since its last notification.
@@ -72,7 +95,7 @@ struct Episode {
     /// Engine time of the last notify-or-suppress decision.
     last_attempt: i64,
     escalated: bool,
-    event: Option<Event>,
+    event: Option<Arc<Event>>,
 }
 
 /// A wall-clock step larger than this is followed ([`Engine::follow_clock_steps`]).
@@ -82,6 +105,22 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub instance_id: String,
     pub rules: Vec<(Rule, Window)>,
+    /// Where each rule's matchers are in an [`Offered`]'s hits.
+    slots: Vec<RuleSlots>,
+    /// Slot -> rule.
+    rule_of_slot: Vec<usize>,
+    /// Each rule's fingerprint when it is an aggregate (not `any`): fixed
+    /// per rule, so computed once.
+    aggregate_fp: Vec<Arc<str>>,
+    /// Each rule's `alerts_suppressed` counter, once it was needed.
+    suppressed_counter: Vec<Option<Counter>>,
+    /// The generation of the installed rules, and where newer ones appear.
+    gen: u64,
+    shared: SharedRules,
+    /// Where event copies go when no episode keeps them.
+    spares: Arc<Spares>,
+    /// A notification went to the channel workers since the last check.
+    woke_workers: bool,
     pub senders: HashMap<String, ChannelSender>,
     pub suppress: Suppressor,
     pub stats: Arc<Stats>,
@@ -97,10 +136,12 @@ pub struct Engine {
 
 impl Engine {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         clock: Arc<dyn Clock>,
         instance_id: String,
         compiled: Compiled,
+        shared: SharedRules,
+        spares: Arc<Spares>,
         suppress: Suppressor,
         stats: Arc<Stats>,
         inflight: Arc<Inflight>,
@@ -111,6 +152,14 @@ impl Engine {
             clock,
             instance_id,
             rules: Vec::new(),
+            slots: Vec::new(),
+            rule_of_slot: Vec::new(),
+            aggregate_fp: Vec::new(),
+            suppressed_counter: Vec::new(),
+            gen: 0,
+            shared,
+            spares,
+            woke_workers: false,
             senders: HashMap::new(),
             suppress,
             stats,
@@ -121,6 +170,9 @@ impl Engine {
             episodes: HashMap::new(),
             last_tick: None,
         };
+        // `compiled` is generation 0 ([`super::start_with`]); a reconfigure
+        // that came before this engine ran is installed at its first event
+        // or control message.
         e.install(compiled);
         e
     }
@@ -130,6 +182,19 @@ impl Engine {
     /// does not re-notify what was just notified.
     fn install(&mut self, c: Compiled) {
         let now = self.clock.now_ms();
+        self.slots = layout(&c.rules);
+        self.rule_of_slot = self
+            .slots
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| std::iter::repeat_n(i, 1 + usize::from(s.base.is_some())))
+            .collect();
+        self.aggregate_fp = c
+            .rules
+            .iter()
+            .map(|r| Arc::from(aggregate_fingerprint(r)))
+            .collect();
+        self.suppressed_counter = vec![None; c.rules.len()];
         self.rules = c
             .rules
             .into_iter()
@@ -153,7 +218,7 @@ impl Engine {
 
     pub async fn run(
         mut self,
-        mut events: mpsc::Receiver<Box<Event>>,
+        mut events: mpsc::Receiver<Offered>,
         mut control: mpsc::UnboundedReceiver<Control>,
         tick: Duration,
     ) {
@@ -168,7 +233,14 @@ impl Engine {
                     Control::Sync(ack) => {
                         while let Ok(e) = events.try_recv() {
                             metrics().alert_queue_depth.dec();
-                            self.on_event(&e).await;
+                            if e.gen > self.gen {
+                                self.catch_up().await;
+                            }
+                            let (undecided, now) = self.on_event(&e);
+                            if !undecided.is_empty() {
+                                self.decide(undecided, &e, now).await;
+                            }
+                            self.done(e);
                         }
                         self.on_tick().await;
                         let inflight = self.inflight.clone();
@@ -179,22 +251,47 @@ impl Engine {
                             let _ = ack.send(());
                         });
                     }
-                    Control::Reconfigure(c) => self.reconfigure(*c).await,
+                    Control::Reconfigure => self.catch_up().await,
                 },
                 e = events.recv() => {
                     // Closed: every handle is gone, nobody offers any more.
                     let Some(e) = e else { break };
                     metrics().alert_queue_depth.dec();
-                    self.on_event(&e).await;
+                    // Most firings in a storm are suppressed by what the
+                    // suppressor remembers: decided here without building
+                    // the (large) future of a suppressor round trip.
+                    if e.gen > self.gen {
+                        self.catch_up().await;
+                    }
+                    let (undecided, now) = self.on_event(&e);
+                    if !undecided.is_empty() {
+                        self.decide(undecided, &e, now).await;
+                    }
+                    self.done(e);
                     // Tasks this one woke (channel workers) sit in this
                     // worker's LIFO slot, which other workers cannot steal:
                     // yield so a storm does not hold every delivery back
                     // until the queue is empty.
-                    tokio::task::yield_now().await;
+                    if std::mem::take(&mut self.woke_workers) {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 _ = ticker.tick() => self.on_tick().await,
                 else => break,
             }
+        }
+    }
+
+    /// Install the write path's current rule generation if it is newer.
+    async fn catch_up(&mut self) {
+        let current = current_rules(&self.shared);
+        if current.gen() <= self.gen {
+            return;
+        }
+        // Taken once: only this engine installs generations.
+        if let Some(c) = current.take_pending() {
+            self.gen = current.gen();
+            self.reconfigure(*c).await;
         }
     }
 
@@ -215,25 +312,67 @@ impl Engine {
         tracing::info!(rules = self.rules.len(), "alert rules reloaded");
     }
 
-    async fn on_event(&mut self, e: &Event) {
+    /// Account one event in the windows it hit, in rule order; firings
+    /// the suppressor's memory does not settle are returned with the time
+    /// they fired, to be decided ([`Engine::decide`]) in that order. The
+    /// caller first installs the event's rule generation if it is newer
+    /// ([`Engine::catch_up`]).
+    fn on_event(&mut self, e: &Offered) -> (Vec<(usize, Arc<str>)>, i64) {
+        let mut undecided = Vec::new();
         let now = self.clock.now_ms();
+        if e.gen != self.gen {
+            // Matched by rules no longer in force.
+            return (undecided, now);
+        }
         // Before the event counts: a step seen first here is not added to
         // the times this event sets.
         self.follow_clock_steps(now);
-        for i in 0..self.rules.len() {
-            let (rule, window) = &mut self.rules[i];
-            if window.observe(rule, e, now) == Outcome::Fires {
-                let fp = match rule.kind {
-                    Kind::Any => fingerprint(&rule.name, e),
-                    // An aggregate condition is one problem whatever the
-                    // message of the event that tipped it: identify it by
-                    // the rule (else every distinct error in a burst would
-                    // notify on its own).
-                    _ => aggregate_fingerprint(rule),
-                };
-                let weight = self.rules[i].1.weight(now);
-                self.fire(i, fp, Some(e), weight, now).await;
+        // Ascending slots are ascending rules: rules see the event in order.
+        let mut last = None;
+        for slot in e.hits.iter() {
+            let Some(&i) = self.rule_of_slot.get(slot) else {
+                continue;
+            };
+            if last.replace(i) == Some(i) {
+                continue;
             }
+            let s = self.slots[i];
+            let hit = e.hits.has(s.hit);
+            let base = s.base.is_some_and(|b| e.hits.has(b));
+            let (rule, window) = &mut self.rules[i];
+            if window.observe_hits(rule, hit, base, now) != Outcome::Fires {
+                continue;
+            }
+            let fp: Arc<str> = match (&rule.kind, &e.event) {
+                (Kind::Any, Some(ev)) => fingerprint(&rule.name, ev).into(),
+                // Never: an `any` hit always carries its event.
+                (Kind::Any, None) => continue,
+                // An aggregate condition is one problem whatever the
+                // message of the event that tipped it: identify it by
+                // the rule (else every distinct error in a burst would
+                // notify on its own).
+                _ => self.aggregate_fp[i].clone(),
+            };
+            let weight = window.weight(now);
+            if self.fire_counted(i, &fp, e.event.as_ref(), e.ts, weight, now) {
+                undecided.push((i, fp));
+            }
+        }
+        (undecided, now)
+    }
+
+    /// Decide the firings [`Engine::on_event`] left, with the suppressor.
+    async fn decide(&mut self, undecided: Vec<(usize, Arc<str>)>, e: &Offered, now: i64) {
+        for (i, fp) in undecided {
+            self.fire_decide(i, &fp, e.event.as_ref(), now).await;
+        }
+    }
+
+    /// The event is accounted: its copy can be reused unless an episode
+    /// keeps it.
+    fn done(&mut self, e: Offered) {
+        if let Some(ev) = e.event {
+            self.spares.give_back(ev);
         }
     }
 
@@ -245,15 +384,15 @@ impl Engine {
             if !matches!(rule.kind, Kind::Absence { .. }) || !window.absent(rule, now) {
                 continue;
             }
-            let fp = aggregate_fingerprint(rule);
+            let fp = self.aggregate_fp[i].clone();
             // Re-try an ongoing absence once per suppress_for, not per tick.
             let due = self
                 .episodes
-                .get(&fp)
+                .get(&*fp)
                 .is_none_or(|ep| ep.started.is_none() || now - ep.last_attempt >= rule.suppress_ms);
             if due {
-                self.fire(i, fp, None, 1, now).await;
-            } else if let Some(ep) = self.episodes.get_mut(&fp) {
+                self.fire(i, &fp, None, now, 1, now).await;
+            } else if let Some(ep) = self.episodes.get_mut(&*fp) {
                 // Still absent: keeps the episode alive for escalation.
                 ep.last_fire = now;
             }
@@ -291,13 +430,44 @@ impl Engine {
         self.last_tick = Some((now, at));
     }
 
-    /// The condition of rule `i` holds for fingerprint `fp`.
+    /// The condition of rule `i` holds for fingerprint `fp`, at an event
+    /// (`e`, when it was needed, and its `ts`) or at a tick (`ts` = now).
     /// `weight`: matches this firing stands for when it opens an episode
     /// (a threshold crossing is `count` matches, not one).
-    async fn fire(&mut self, i: usize, fp: String, e: Option<&Event>, weight: u64, now: i64) {
+    async fn fire(
+        &mut self,
+        i: usize,
+        fp: &str,
+        e: Option<&Arc<Event>>,
+        ts: i64,
+        weight: u64,
+        now: i64,
+    ) {
+        if self.fire_counted(i, fp, e, ts, weight, now) {
+            self.fire_decide(i, fp, e, now).await;
+        }
+    }
+
+    /// The first half of [`Engine::fire`]: the episode counts the firing,
+    /// and one the suppressor's memory suppresses is done with (as its
+    /// `acquire` would have answered). True: the suppressor must decide.
+    fn fire_counted(
+        &mut self,
+        i: usize,
+        fp: &str,
+        e: Option<&Arc<Event>>,
+        ts: i64,
+        weight: u64,
+        now: i64,
+    ) -> bool {
         let rule = &self.rules[i].0;
         let grace = grace_ms(rule);
-        let ep = self.episodes.entry(fp.clone()).or_default();
+        if !self.episodes.contains_key(fp) {
+            self.episodes.insert(fp.to_string(), Episode::default());
+        }
+        let Some(ep) = self.episodes.get_mut(fp) else {
+            return false;
+        };
         ep.rule = i;
         if ep.started.is_some_and(|_| now - ep.last_fire > grace) {
             ep.started = None;
@@ -307,26 +477,41 @@ impl Engine {
         ep.started.get_or_insert(now);
         ep.last_fire = now;
         ep.last_attempt = now;
-        let ts = e.map_or(now, |e| e.ts);
         ep.first_ts.get_or_insert(ts);
         ep.last_ts = ts;
-        ep.event = e.cloned();
+        if let Some(old) = std::mem::replace(&mut ep.event, e.cloned()) {
+            self.spares.give_back(old);
+        }
+        if self.suppress.remembered(fp, now) {
+            self.suppressed(i);
+            return false;
+        }
+        true
+    }
+
+    /// The second half of [`Engine::fire`]: ask the suppressor, notify
+    /// unless suppressed.
+    async fn fire_decide(&mut self, i: usize, fp: &str, e: Option<&Arc<Event>>, now: i64) {
+        let rule = &self.rules[i].0;
         let suppress_ms = rule.suppress_ms;
-        if self.suppress.acquire(&fp, suppress_ms, now).await == Decision::Suppressed {
+        if self.suppress.acquire(fp, suppress_ms, now).await == Decision::Suppressed {
             self.suppressed(i);
             return;
         }
-        let summary = summary(rule, e);
-        self.notify(i, &fp, rule.severity, summary);
+        let summary = summary(rule, e.map(|e| &**e));
+        self.notify(i, fp, rule.severity, summary);
     }
 
-    fn suppressed(&self, i: usize) {
-        metrics()
-            .alerts_suppressed
-            .get_or_create(&RuleLabel {
-                rule: self.rules[i].0.name.clone(),
-            })
-            .inc();
+    fn suppressed(&mut self, i: usize) {
+        let counter = self.suppressed_counter[i].get_or_insert_with(|| {
+            metrics()
+                .alerts_suppressed
+                .get_or_create(&RuleLabel {
+                    rule: self.rules[i].0.name.clone(),
+                })
+                .clone()
+        });
+        counter.inc();
         self.stats.suppressed.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -346,11 +531,12 @@ impl Engine {
             last_ts: ep.last_ts,
             instance_id: self.instance_id.clone(),
             summary,
-            event: ep.event.clone(),
+            event: ep.event.as_deref().cloned(),
         });
         ep.count = 0;
         ep.first_ts = None;
         self.stats.notified.fetch_add(1, Ordering::Relaxed);
+        self.woke_workers = true;
         for ch in &rule.channels {
             if let Some(s) = self.senders.get(ch) {
                 s.send(n.clone());
@@ -391,7 +577,7 @@ impl Engine {
             }
             let after = rule.escalate_ms.unwrap_or(0);
             let base = match self.episodes.get(&fp) {
-                Some(ep) => summary(rule, ep.event.as_ref()),
+                Some(ep) => summary(rule, ep.event.as_deref()),
                 None => continue,
             };
             let text = format!(

@@ -6,18 +6,23 @@
 //!    never blocks)               count dropped)    windows)           └─> channel workers ─> HTTP / SMTP
 //! ```
 //!
-//! The write path only pays for a pre-filter on the cheap fields (tier, lvl,
-//! kind, src) and, when some rule could care, a clone and a `try_send`. All
-//! regex matching, window bookkeeping, Redis round trips and deliveries
-//! happen on tokio tasks. A full queue drops the event for alerting only
-//! (it is still written) and counts `events_dropped_total{reason="alert_queue_full"}`.
+//! The write path evaluates the rules' matchers once per event
+//! ([`matching`]: a (tier, lvl) table, one automaton pass over the message
+//! for the msg regexes' literals, then the few candidate regexes) and, when
+//! some matcher matched, sends the engine which ones did, the event's `ts`
+//! and — only when a rule it hit may notify with it — the event (one clone,
+//! shared by every rule that fires on it). Window bookkeeping, suppression,
+//! Redis round trips and deliveries happen on tokio tasks; the engine task
+//! owns all their state. A full queue drops the event for alerting only (it
+//! is still written) and counts `events_dropped_total{reason="alert_queue_full"}`.
 //!
 //! **Reload**: [`AlertHandle::reconfigure`] swaps rules and channels in the
 //! running engine (window state starts over; suppression memory is kept; a
 //! changed `redis_url` reconnects). The handle the pipeline holds stays valid.
 //!
 //! Modules: [`config`] (TOML types, validation with positions), [`rules`]
-//! (matching, windows), [`fingerprint`], [`suppress`], [`engine`],
+//! (matchers, windows), [`matching`] (their evaluation on the write path),
+//! [`fingerprint`], [`suppress`], [`engine`],
 //! [`channels`], [`clock`].
 
 pub mod channels;
@@ -25,13 +30,14 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod fingerprint;
-pub mod prefilter;
+pub mod matching;
 pub mod rules;
+pub mod spare;
 pub mod suppress;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -44,9 +50,10 @@ use crate::event::Event;
 use crate::ops::metrics::metrics;
 use crate::ops::shutdown::Shutdown;
 use channels::{Channel, Inflight};
-use engine::{Compiled, Control, Engine};
-use prefilter::Prefilter;
+use engine::{Compiled, Control, Engine, Offered};
+use matching::RuleIndex;
 use rules::Rule;
+use spare::Spares;
 
 /// Default `alerts.queue_capacity`.
 pub const DEFAULT_QUEUE: usize = 10_000;
@@ -94,12 +101,52 @@ pub struct AlertHandle {
 }
 
 struct Inner {
-    /// The rules' write-path pre-filter; swapped on reconfigure.
-    rules: RwLock<Arc<Prefilter>>,
-    events: mpsc::Sender<Box<Event>>,
+    /// The rules in force on the write path; swapped on reconfigure, read
+    /// by the engine to catch up.
+    rules: SharedRules,
+    events: mpsc::Sender<Offered>,
+    /// Event copies the engine gave back, for the next ones.
+    spares: Arc<Spares>,
     control: mpsc::UnboundedSender<Control>,
     stats: Arc<Stats>,
     http: reqwest::Client,
+}
+
+/// One generation of rules as the write path uses it. Every queued event
+/// carries the generation that evaluated it, and the engine evaluates it
+/// against that generation's rules only: an event offered before a
+/// reconfigure is not counted by the new rules' windows (which start over),
+/// one offered after it makes the engine install the new rules first.
+pub(crate) struct RuleSet {
+    gen: u64,
+    index: RuleIndex,
+    /// The same rules (and the channels) compiled for the engine; it takes
+    /// them when it installs this generation.
+    pending: Mutex<Option<Box<Compiled>>>,
+}
+
+impl RuleSet {
+    pub(crate) fn gen(&self) -> u64 {
+        self.gen
+    }
+
+    /// The compiled rules, once (the engine's install).
+    pub(crate) fn take_pending(&self) -> Option<Box<Compiled>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// The rules in force, shared by the write path and the engine.
+pub(crate) type SharedRules = Arc<RwLock<Arc<RuleSet>>>;
+
+/// The rules in force now.
+pub(crate) fn current_rules(rules: &SharedRules) -> Arc<RuleSet> {
+    // A poisoned lock only means a writer panicked mid-swap of an Arc: the
+    // value is still a whole Arc, so reading it is fine.
+    rules.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 impl fmt::Debug for AlertHandle {
@@ -138,9 +185,16 @@ pub fn start_with(
     let stats = Arc::new(Stats::default());
     let (events_tx, events_rx) = mpsc::channel(cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let rules = Arc::new(RwLock::new(Arc::new(RuleSet {
+        gen: 0,
+        index: RuleIndex::new(&compiled.rules),
+        pending: Mutex::new(None),
+    })));
+    let spares = Arc::new(Spares::default());
     let inner = Arc::new(Inner {
-        rules: RwLock::new(Arc::new(Prefilter::new(&compiled.rules))),
+        rules: rules.clone(),
         events: events_tx,
+        spares: spares.clone(),
         control: control_tx,
         stats: stats.clone(),
         http,
@@ -160,6 +214,8 @@ pub fn start_with(
             opts.clock,
             id,
             compiled,
+            rules,
+            spares,
             suppress,
             stats,
             Arc::new(Inflight::default()),
@@ -195,25 +251,35 @@ impl AlertHandle {
         AlertHandle { inner: None }
     }
 
-    /// Hand an event to the engine; never blocks. Events no rule could match
-    /// (by tier, lvl, kind, src and the literals of the msg regexes, see
-    /// [`prefilter`]) cost one read lock, a table lookup and, when a msg rule
-    /// is left, one automaton pass over the message; when the queue is full
-    /// the event is skipped and counted.
+    /// Evaluate the rules' matchers on `event` and hand the engine what it
+    /// needs; never blocks. An event no matcher matches costs a read lock,
+    /// a table lookup and, when a msg rule is left, one automaton pass over
+    /// the message (see [`matching`]). A matched one is queued as its hits
+    /// and `ts`, and cloned only when a rule it hit may notify with it. When
+    /// the queue is full it is skipped and counted.
     pub fn offer(&self, event: &Event) {
         let Some(inner) = &self.inner else {
             return;
         };
-        let wanted = {
-            // A poisoned lock only means a writer panicked mid-swap of an Arc:
-            // the value is still a whole Arc, so reading it is fine.
-            let pre = inner.rules.read().unwrap_or_else(|p| p.into_inner());
-            pre.could_match(event)
+        let offered = {
+            // A poisoned lock only means a writer panicked mid-swap of an
+            // Arc: the value is still a whole Arc, so reading it is fine.
+            let rules = inner.rules.read().unwrap_or_else(|p| p.into_inner());
+            let hits = rules.index.evaluate(event);
+            if !hits.any() {
+                return;
+            }
+            Offered {
+                gen: rules.gen,
+                ts: event.ts,
+                event: rules
+                    .index
+                    .wants_event(&hits)
+                    .then(|| inner.spares.copy(event)),
+                hits,
+            }
         };
-        if !wanted {
-            return;
-        }
-        match inner.events.try_send(Box::new(event.clone())) {
+        match inner.events.try_send(offered) {
             Ok(()) => {
                 metrics().alert_queue_depth.inc();
             }
@@ -228,16 +294,25 @@ impl AlertHandle {
 
     /// Apply a new (validated) config to the running engine: rules, channels
     /// and `redis_url`. `queue_capacity` only takes effect on restart.
+    /// Events offered from now on are evaluated against the new rules.
     pub fn reconfigure(&self, cfg: &AlertsConfig) -> anyhow::Result<()> {
         let Some(inner) = &self.inner else {
             anyhow::bail!("alerts are disabled in this process; restart to enable them");
         };
         let compiled = compile(cfg, &inner.http)?;
-        *inner.rules.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(Prefilter::new(&compiled.rules));
+        let index = RuleIndex::new(&compiled.rules);
+        let mut current = inner.rules.write().unwrap_or_else(|p| p.into_inner());
+        *current = Arc::new(RuleSet {
+            gen: current.gen + 1,
+            index,
+            pending: Mutex::new(Some(Box::new(compiled))),
+        });
+        drop(current);
+        // The engine installs whatever generation is current when it reads
+        // this (or sooner, at the first event of a newer one).
         inner
             .control
-            .send(Control::Reconfigure(Box::new(compiled)))
+            .send(Control::Reconfigure)
             .map_err(|_| anyhow::anyhow!("alert engine is not running"))
     }
 

@@ -14,7 +14,8 @@
 //! Memory per rule is bounded: a threshold keeps at most `count` timestamps;
 //! a ratio keeps 60 buckets over its window.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use std::ops::Range;
@@ -92,9 +93,30 @@ pub enum RuleProblem {
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct RuleErrors(pub Vec<RuleError>);
 
+/// Regexes compiled so far, by pattern. `check` and the agent's config load
+/// compile every rule to validate it, and starting (or reloading) the engine
+/// compiles the same rules again: each pattern is compiled once (a `Regex`
+/// clone shares the compiled program). Bounded: emptied when full.
+static REGEXES: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(Default::default);
+const REGEXES_MAX: usize = 1024;
+
 fn compile_regex(r: &Spanned<String>, errors: &mut Vec<RuleError>) -> Option<Regex> {
-    match Regex::new(r.get_ref()) {
-        Ok(re) => Some(re),
+    let pattern = r.get_ref();
+    // A poisoned lock only means a panic while it was held; the map holds
+    // whole values either way.
+    let memo = || REGEXES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = memo().get(pattern) {
+        return Some(re.clone());
+    }
+    match Regex::new(pattern) {
+        Ok(re) => {
+            let mut m = memo();
+            if m.len() >= REGEXES_MAX {
+                m.clear();
+            }
+            m.insert(pattern.clone(), re.clone());
+            Some(re)
+        }
         Err(e) => {
             let detail = e.to_string();
             let last = detail.lines().last().unwrap_or("invalid regex").trim();
@@ -224,6 +246,12 @@ impl Matcher {
     pub fn strings_match(&self, e: &Event) -> bool {
         (self.kinds.is_empty() || self.kinds.contains(&e.kind))
             && (self.srcs.is_empty() || self.srcs.contains(&e.src))
+    }
+
+    /// Has the matcher a condition beyond tier, lvl, kind and src (ids,
+    /// msg, data)?
+    pub fn has_full_conditions(&self) -> bool {
+        !self.ids.is_empty() || self.msg.is_some() || !self.data.is_empty()
     }
 
     /// The `msg` regex as written.
@@ -444,12 +472,6 @@ impl Rule {
         })
     }
 
-    /// Could this event matter to the rule? (Write-path pre-filter.)
-    pub fn could_match(&self, e: &Event) -> bool {
-        self.matcher.cheap_match(e)
-            || matches!(&self.kind, Kind::Ratio { base, .. } if base.cheap_match(e))
-    }
-
     pub fn window_ms(&self) -> Option<i64> {
         match self.kind {
             Kind::Any => None,
@@ -502,16 +524,24 @@ impl Window {
 
     /// Account for one event at `now`.
     pub fn observe(&mut self, rule: &Rule, e: &Event, now: i64) -> Outcome {
+        let base = matches!(&rule.kind, Kind::Ratio { base, .. } if base.matches(e));
+        self.observe_hits(rule, rule.matcher.matches(e), base, now)
+    }
+
+    /// Account at `now` for one event that the rule's `match` (`hit`) and a
+    /// ratio rule's `base` did or did not match (the write path decided,
+    /// see [`super::matching`]).
+    pub fn observe_hits(&mut self, rule: &Rule, hit: bool, is_base: bool, now: i64) -> Outcome {
         match (&rule.kind, self) {
             (Kind::Any, _) => {
-                if rule.matcher.matches(e) {
+                if hit {
                     Outcome::Fires
                 } else {
                     Outcome::Ignored
                 }
             }
             (Kind::Threshold { count, window_ms }, Window::Threshold(times)) => {
-                if !rule.matcher.matches(e) {
+                if !hit {
                     return Outcome::Ignored;
                 }
                 if times.len() == *count {
@@ -527,15 +557,11 @@ impl Window {
             }
             (
                 Kind::Ratio {
-                    base: bm,
-                    ratio,
-                    min_base,
-                    ..
+                    ratio, min_base, ..
                 },
                 Window::Ratio { hits, base },
             ) => {
-                let is_hit = rule.matcher.matches(e);
-                let is_base = bm.matches(e);
+                let is_hit = hit;
                 if !is_hit && !is_base {
                     return Outcome::Ignored;
                 }
@@ -553,7 +579,7 @@ impl Window {
                 }
             }
             (Kind::Absence { .. }, Window::Absence { last_seen }) => {
-                if rule.matcher.matches(e) {
+                if hit {
                     *last_seen = now;
                     Outcome::Counted
                 } else {

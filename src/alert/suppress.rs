@@ -168,10 +168,17 @@ impl Suppressor {
         })
     }
 
+    /// Is `key` suppressed at `now` by what this process remembers (its own
+    /// decisions and the TTLs Redis reported)? Then [`Suppressor::acquire`]
+    /// answers `Suppressed` without a round trip.
+    pub fn remembered(&self, key: &str, now: i64) -> bool {
+        self.local.get(key).is_some_and(|&until| until > now)
+    }
+
     /// May `key` notify now? If yes, it is suppressed for `for_ms` from now
     /// (fleet-wide when Redis is up).
     pub async fn acquire(&mut self, key: &str, for_ms: i64, now: i64) -> Decision {
-        if self.local.get(key).is_some_and(|&until| until > now) {
+        if self.remembered(key, now) {
             return Decision::Suppressed;
         }
         if self.local.len() > 50_000 {
