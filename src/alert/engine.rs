@@ -37,7 +37,6 @@ use super::config::Severity;
 use super::fingerprint::{fingerprint, fingerprint_parts};
 use super::matching::{layout, Hits, RuleSlots};
 use super::rules::{Kind, Outcome, Rule, Window};
-use super::spare::Spares;
 use super::suppress::{Decision, Suppressor};
 use super::{current_rules, SharedRules, Stats};
 use crate::event::Event;
@@ -118,7 +117,6 @@ pub struct Engine {
     gen: u64,
     shared: SharedRules,
     /// Where event copies go when no episode keeps them.
-    spares: Arc<Spares>,
     /// A notification went to the channel workers since the last check.
     woke_workers: bool,
     pub senders: HashMap<String, ChannelSender>,
@@ -141,7 +139,6 @@ impl Engine {
         instance_id: String,
         compiled: Compiled,
         shared: SharedRules,
-        spares: Arc<Spares>,
         suppress: Suppressor,
         stats: Arc<Stats>,
         inflight: Arc<Inflight>,
@@ -158,7 +155,6 @@ impl Engine {
             suppressed_counter: Vec::new(),
             gen: 0,
             shared,
-            spares,
             woke_workers: false,
             senders: HashMap::new(),
             suppress,
@@ -240,7 +236,6 @@ impl Engine {
                             if !undecided.is_empty() {
                                 self.decide(undecided, &e, now).await;
                             }
-                            self.done(e);
                         }
                         self.on_tick().await;
                         let inflight = self.inflight.clone();
@@ -267,7 +262,6 @@ impl Engine {
                     if !undecided.is_empty() {
                         self.decide(undecided, &e, now).await;
                     }
-                    self.done(e);
                     // Tasks this one woke (channel workers) sit in this
                     // worker's LIFO slot, which other workers cannot steal:
                     // yield so a storm does not hold every delivery back
@@ -365,14 +359,6 @@ impl Engine {
     async fn decide(&mut self, undecided: Vec<(usize, Arc<str>)>, e: &Offered, now: i64) {
         for (i, fp) in undecided {
             self.fire_decide(i, &fp, e.event.as_ref(), now).await;
-        }
-    }
-
-    /// The event is accounted: its copy can be reused unless an episode
-    /// keeps it.
-    fn done(&mut self, e: Offered) {
-        if let Some(ev) = e.event {
-            self.spares.give_back(ev);
         }
     }
 
@@ -479,9 +465,7 @@ impl Engine {
         ep.last_attempt = now;
         ep.first_ts.get_or_insert(ts);
         ep.last_ts = ts;
-        if let Some(old) = std::mem::replace(&mut ep.event, e.cloned()) {
-            self.spares.give_back(old);
-        }
+        ep.event = e.cloned();
         if self.suppress.remembered(fp, now) {
             self.suppressed(i);
             return false;

@@ -32,7 +32,6 @@ pub mod engine;
 pub mod fingerprint;
 pub mod matching;
 pub mod rules;
-pub mod spare;
 pub mod suppress;
 
 use std::fmt;
@@ -53,7 +52,6 @@ use channels::{Channel, Inflight};
 use engine::{Compiled, Control, Engine, Offered};
 use matching::RuleIndex;
 use rules::Rule;
-use spare::Spares;
 
 /// Default `alerts.queue_capacity`.
 pub const DEFAULT_QUEUE: usize = 10_000;
@@ -105,8 +103,6 @@ struct Inner {
     /// by the engine to catch up.
     rules: SharedRules,
     events: mpsc::Sender<Offered>,
-    /// Event copies the engine gave back, for the next ones.
-    spares: Arc<Spares>,
     control: mpsc::UnboundedSender<Control>,
     stats: Arc<Stats>,
     http: reqwest::Client,
@@ -190,11 +186,9 @@ pub fn start_with(
         index: RuleIndex::new(&compiled.rules),
         pending: Mutex::new(None),
     })));
-    let spares = Arc::new(Spares::default());
     let inner = Arc::new(Inner {
         rules: rules.clone(),
         events: events_tx,
-        spares: spares.clone(),
         control: control_tx,
         stats: stats.clone(),
         http,
@@ -215,7 +209,6 @@ pub fn start_with(
             id,
             compiled,
             rules,
-            spares,
             suppress,
             stats,
             Arc::new(Inflight::default()),
@@ -275,7 +268,7 @@ impl AlertHandle {
                 event: rules
                     .index
                     .wants_event(&hits)
-                    .then(|| inner.spares.copy(event)),
+                    .then(|| Arc::new(event.clone())),
                 hits,
             }
         };
