@@ -35,23 +35,46 @@ const STREAMS_DRAIN: Duration = Duration::from_secs(2);
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let format = LogFormat::resolve(args.log_format)?;
     let path = args.config.path();
-    let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    crate::ops::log::init(&loaded.config.agent.log_level, format);
-    raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .thread_name("logship-rt")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(agent(path, loaded))
+    runtime.block_on(async {
+        // First, before the config is even read: a SIGTERM from the start
+        // on is a graceful stop, never the default kill (a service stopped
+        // while it starts, or a restart right after the last one stopped).
+        let stops = Stops {
+            term: signal(tokio::signal::unix::SignalKind::terminate())?,
+            int: signal(tokio::signal::unix::SignalKind::interrupt())?,
+        };
+        let loaded = config::load(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::ops::log::init(&loaded.config.agent.log_level, format);
+        raise_fd_limit();
+        agent(path, loaded, stops).await
+    })
 }
 
-async fn agent(path: std::path::PathBuf, loaded: config::Loaded) -> anyhow::Result<ExitCode> {
-    // Before anything can be observed from outside (the metrics endpoint):
-    // a SIGTERM from then on is a graceful stop, never the default kill.
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+/// The stop signals, registered before anything else.
+struct Stops {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).context("cannot install a signal handler")
+}
+
+async fn agent(
+    path: std::path::PathBuf,
+    loaded: config::Loaded,
+    stops: Stops,
+) -> anyhow::Result<ExitCode> {
+    let Stops {
+        term: mut sigterm,
+        int: mut sigint,
+    } = stops;
     let cfg = loaded.config.clone();
     let notifier = Notifier::from_env();
     let ready = Readiness::default();
