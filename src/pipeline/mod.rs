@@ -62,8 +62,9 @@ const EXPIRE_INTERVAL: Duration = Duration::from_secs(10);
 /// After a quiet wait, changes are gathered this long (at most a quarter
 /// of `commit_interval`, and never past the next commit) before the files
 /// are read: an application that writes each line on its own makes
-/// thousands of changes a second, and a read pass per change cost ~3x the
-/// CPU per byte of reads 50 ms apart. Lines read before a commit are in
+/// thousands of changes a second, and a read pass per change cost 3.5-4x
+/// the CPU per byte of reads 50 ms apart (BENCHMARKS.md, "Live mode with
+/// an application that writes line by line"). Lines read before a commit are in
 /// it either way, so this adds no latency to durability or the live tail
 /// beyond these few milliseconds.
 const GATHER_CHANGES: Duration = Duration::from_millis(50);
