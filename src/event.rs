@@ -31,6 +31,11 @@ impl Tier {
         Tier::Lifecycle,
     ];
 
+    /// Position in [`Tier::ALL`], for tables indexed by tier.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Tier::System => "system",
@@ -138,6 +143,13 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
+
+    /// Position in [`Level::ALL`], for tables indexed by level.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "debug",
@@ -148,9 +160,7 @@ impl Level {
     }
 
     pub fn parse(s: &str) -> Option<Level> {
-        [Level::Debug, Level::Info, Level::Warn, Level::Error]
-            .into_iter()
-            .find(|l| l.as_str() == s)
+        Level::ALL.into_iter().find(|l| l.as_str() == s)
     }
 }
 

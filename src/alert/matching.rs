@@ -44,34 +44,6 @@ use regex_syntax::hir::{
 use super::rules::{Kind, Matcher, Rule};
 use crate::event::{Event, Level, Tier};
 
-const TIERS: [Tier; 5] = [
-    Tier::System,
-    Tier::Build,
-    Tier::Deploy,
-    Tier::Action,
-    Tier::Lifecycle,
-];
-const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
-
-fn tier_index(t: Tier) -> usize {
-    match t {
-        Tier::System => 0,
-        Tier::Build => 1,
-        Tier::Deploy => 2,
-        Tier::Action => 3,
-        Tier::Lifecycle => 4,
-    }
-}
-
-fn level_index(l: Level) -> usize {
-    match l {
-        Level::Debug => 0,
-        Level::Info => 1,
-        Level::Warn => 2,
-        Level::Error => 3,
-    }
-}
-
 /// A set of slots: the first 64 inline (no allocation for the usual rule
 /// set, so a set travels in the engine's queue for free), the rest in
 /// `more`.
@@ -397,9 +369,9 @@ impl RuleIndex {
             }
         }
         let n = matchers.len();
-        let mut fields = Vec::with_capacity(TIERS.len() * LEVELS.len());
-        for &t in &TIERS {
-            for &l in &LEVELS {
+        let mut fields = Vec::with_capacity(Tier::ALL.len() * Level::ALL.len());
+        for &t in &Tier::ALL {
+            for &l in &Level::ALL {
                 let mut s = Hits::with_capacity(n);
                 for (i, m) in matchers.iter().enumerate() {
                     if m.tier_lvl_match(t, l) {
@@ -466,7 +438,7 @@ impl RuleIndex {
 
     /// The slots whose matcher matches `e`: exactly those, in one pass.
     pub fn evaluate(&self, e: &Event) -> Hits {
-        let entry = tier_index(e.tier) * LEVELS.len() + level_index(e.lvl);
+        let entry = e.tier.index() * Level::ALL.len() + e.lvl.index();
         let Some(fields) = self.fields.get(entry) else {
             return Hits::default();
         };
@@ -649,8 +621,8 @@ mod tests {
             "not fatalistic",
         ];
         let mut hits_seen = 0;
-        for tier in TIERS {
-            for lvl in LEVELS {
+        for tier in Tier::ALL {
+            for lvl in Level::ALL {
                 for src in ["app", "other"] {
                     for kind in ["k8s", "line"] {
                         for build_id in [None, Some("b1")] {

@@ -170,7 +170,7 @@ impl Filter {
     }
 
     fn key_for(&mut self, ev: &crate::event::Event, scratch: &mut String) -> Arc<str> {
-        let slot = tier_slot(ev.tier);
+        let slot = ev.tier.index();
         if let Some(k) = &self.cached[slot] {
             return k.clone();
         }
@@ -196,16 +196,6 @@ impl Filter {
             self.shared.events.fetch_sub(1, Ordering::SeqCst);
             self.shared.dropped.inc();
         }
-    }
-}
-
-fn tier_slot(t: Tier) -> usize {
-    match t {
-        Tier::System => 0,
-        Tier::Build => 1,
-        Tier::Deploy => 2,
-        Tier::Action => 3,
-        Tier::Lifecycle => 4,
     }
 }
 

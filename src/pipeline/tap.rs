@@ -50,16 +50,6 @@ struct Shared {
     tx: broadcast::Sender<Batch>,
 }
 
-fn slot(t: Tier) -> usize {
-    match t {
-        Tier::System => 0,
-        Tier::Build => 1,
-        Tier::Deploy => 2,
-        Tier::Action => 3,
-        Tier::Lifecycle => 4,
-    }
-}
-
 /// The subscribing side; cheap to clone.
 #[derive(Clone)]
 pub struct Tap {
@@ -100,9 +90,9 @@ impl Tap {
         tiers.sort();
         tiers.dedup();
         for t in &tiers {
-            self.shared.subscribers[slot(*t)].fetch_add(1, Ordering::SeqCst);
+            self.shared.subscribers[t.index()].fetch_add(1, Ordering::SeqCst);
             if need_event {
-                self.shared.need_event[slot(*t)].fetch_add(1, Ordering::SeqCst);
+                self.shared.need_event[t.index()].fetch_add(1, Ordering::SeqCst);
             }
         }
         Subscription {
@@ -154,9 +144,9 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         for t in &self.tiers {
-            self.shared.subscribers[slot(*t)].fetch_sub(1, Ordering::SeqCst);
+            self.shared.subscribers[t.index()].fetch_sub(1, Ordering::SeqCst);
             if self.need_event {
-                self.shared.need_event[slot(*t)].fetch_sub(1, Ordering::SeqCst);
+                self.shared.need_event[t.index()].fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -175,7 +165,7 @@ impl Collector {
     /// One atomic load when nobody listens.
     #[inline]
     pub fn offer(&mut self, event: &Event, line: &[u8]) {
-        let tier = slot(event.tier);
+        let tier = event.tier.index();
         if self.shared.subscribers[tier].load(Ordering::Relaxed) == 0 {
             return;
         }

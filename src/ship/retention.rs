@@ -21,7 +21,7 @@ pub const MAX_DAYS: u32 = 36_500;
 /// [`MAX_DAYS`] days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Classes {
-    /// Indexed by [`level_index`].
+    /// Indexed by [`Level::index`].
     days: [u32; 4],
 }
 
@@ -34,24 +34,12 @@ pub enum RetentionError {
     Range(&'static str, u32),
 }
 
-/// The four levels in the order of [`Classes`]' array.
-pub const LEVELS: [Level; 4] = [Level::Debug, Level::Info, Level::Warn, Level::Error];
-
-fn level_index(l: Level) -> usize {
-    match l {
-        Level::Debug => 0,
-        Level::Info => 1,
-        Level::Warn => 2,
-        Level::Error => 3,
-    }
-}
-
 impl Classes {
     /// From the days given per level (`None`: not given).
     pub fn new(days: [Option<u32>; 4]) -> Result<Classes, RetentionError> {
         let mut out = [0; 4];
         for (i, d) in days.into_iter().enumerate() {
-            let name = LEVELS[i].as_str();
+            let name = Level::ALL[i].as_str();
             let d = d.ok_or(RetentionError::Missing(name))?;
             if d == 0 || d > MAX_DAYS {
                 return Err(RetentionError::Range(name, d));
@@ -63,7 +51,7 @@ impl Classes {
 
     /// The days of `lvl`'s class.
     pub fn days(&self, lvl: Level) -> u32 {
-        self.days[level_index(lvl)]
+        self.days[lvl.index()]
     }
 
     /// The distinct classes, shortest first.
@@ -92,7 +80,7 @@ impl Classes {
 
     /// `debug=1d info=7d ...`, for logs.
     pub fn describe(&self) -> String {
-        LEVELS
+        Level::ALL
             .iter()
             .map(|l| format!("{}={}d", l.as_str(), self.days(*l)))
             .collect::<Vec<_>>()
