@@ -56,16 +56,8 @@ pub fn from_json(v: &serde_json::Value) -> Option<Level> {
 /// are found eight bytes at a time ([`letter_bits`]) and a word is only
 /// compared with the level names when it has their length (3–13).
 pub fn from_text(line: &str) -> Option<Level> {
-    let b = line.as_bytes();
-    if b.len() >= 5
-        && matches!(b[0], b'I' | b'W' | b'E' | b'F')
-        && b[1..5].iter().all(u8::is_ascii_digit)
-    {
-        return Some(match b[0] {
-            b'I' => Level::Info,
-            b'W' => Level::Warn,
-            _ => Level::Error,
-        });
+    if let Some(l) = glog_level(line.as_bytes()) {
+        return Some(l);
     }
     let head = &line[..floor_boundary(line, HEAD)];
     let hb = head.as_bytes();
@@ -98,6 +90,20 @@ pub fn from_text(line: &str) -> Option<Level> {
         }
     }
     None
+}
+
+/// A glog prefix's level (`E1122 10:00:00.000000 ...`: severity letter and
+/// four digits of month and day); `F` (fatal) is an error.
+fn glog_level(b: &[u8]) -> Option<Level> {
+    if b.len() < 5 || !b[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match b[0] {
+        b'I' => Some(Level::Info),
+        b'W' => Some(Level::Warn),
+        b'E' | b'F' => Some(Level::Error),
+        _ => None,
+    }
 }
 
 /// How much of a line [`from_text`] looks at.
@@ -232,16 +238,8 @@ mod tests {
     /// The word scan as it was written before [`letter_bits`]: one byte at
     /// a time. `from_text` must agree with it on every line.
     fn from_text_bytewise(line: &str) -> Option<Level> {
-        let b = line.as_bytes();
-        if b.len() >= 5
-            && matches!(b[0], b'I' | b'W' | b'E' | b'F')
-            && b[1..5].iter().all(u8::is_ascii_digit)
-        {
-            return Some(match b[0] {
-                b'I' => Level::Info,
-                b'W' => Level::Warn,
-                _ => Level::Error,
-            });
+        if let Some(l) = glog_level(line.as_bytes()) {
+            return Some(l);
         }
         let head = &line[..floor_boundary(line, 160)];
         let mut words = 0;
