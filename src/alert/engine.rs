@@ -25,7 +25,7 @@
 //! rule's grace period (its window, or `suppress_for` for `any` rules).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,7 +214,8 @@ impl Engine {
 
     pub async fn run(
         mut self,
-        mut events: mpsc::Receiver<Offered>,
+        mut events: mpsc::Receiver<Vec<Offered>>,
+        queued: Arc<AtomicUsize>,
         mut control: mpsc::UnboundedReceiver<Control>,
         tick: Duration,
     ) {
@@ -227,15 +228,8 @@ impl Engine {
                 _ = stop.wait() => break,
                 Some(c) = control.recv() => match c {
                     Control::Sync(ack) => {
-                        while let Ok(e) = events.try_recv() {
-                            metrics().alert_queue_depth.dec();
-                            if e.gen > self.gen {
-                                self.catch_up().await;
-                            }
-                            let (undecided, now) = self.on_event(&e);
-                            if !undecided.is_empty() {
-                                self.decide(undecided, &e, now).await;
-                            }
+                        while let Ok(batch) = events.try_recv() {
+                            self.on_batch(batch, &queued).await;
                         }
                         self.on_tick().await;
                         let inflight = self.inflight.clone();
@@ -248,32 +242,42 @@ impl Engine {
                     }
                     Control::Reconfigure => self.catch_up().await,
                 },
-                e = events.recv() => {
+                batch = events.recv() => {
                     // Closed: every handle is gone, nobody offers any more.
-                    let Some(e) = e else { break };
-                    metrics().alert_queue_depth.dec();
-                    // Most firings in a storm are suppressed by what the
-                    // suppressor remembers: decided here without building
-                    // the (large) future of a suppressor round trip.
-                    if e.gen > self.gen {
-                        self.catch_up().await;
-                    }
-                    let (undecided, now) = self.on_event(&e);
-                    if !undecided.is_empty() {
-                        self.decide(undecided, &e, now).await;
-                    }
-                    // Tasks this one woke (channel workers) sit in this
-                    // worker's LIFO slot, which other workers cannot steal:
-                    // yield so a storm does not hold every delivery back
-                    // until the queue is empty.
-                    if std::mem::take(&mut self.woke_workers) {
-                        tokio::task::yield_now().await;
-                    }
+                    let Some(batch) = batch else { break };
+                    self.on_batch(batch, &queued).await;
                 }
                 _ = ticker.tick() => self.on_tick().await,
                 else => break,
             }
         }
+    }
+
+    /// Evaluate one batch from the write path, in order; then its events
+    /// leave the queue's count.
+    async fn on_batch(&mut self, batch: Vec<Offered>, queued: &AtomicUsize) {
+        let n = batch.len();
+        for e in &batch {
+            // Most firings in a storm are suppressed by what the
+            // suppressor remembers: decided here without building the
+            // (large) future of a suppressor round trip.
+            if e.gen > self.gen {
+                self.catch_up().await;
+            }
+            let (undecided, now) = self.on_event(e);
+            if !undecided.is_empty() {
+                self.decide(undecided, e, now).await;
+            }
+            // Tasks this one woke (channel workers) sit in this worker's
+            // LIFO slot, which other workers cannot steal: yield so a
+            // storm does not hold every delivery back until the queue is
+            // empty.
+            if std::mem::take(&mut self.woke_workers) {
+                tokio::task::yield_now().await;
+            }
+        }
+        queued.fetch_sub(n, Ordering::Relaxed);
+        metrics().alert_queue_depth.dec_by(n as i64);
     }
 
     /// Install the write path's current rule generation if it is newer.

@@ -240,21 +240,17 @@ fn chance(bytes: &[u8]) -> f64 {
 /// [`RUN_COST`] stops, when the whole literal occurs.
 fn literal_cost(lit: &[u8]) -> f64 {
     let short = FINGERPRINT.saturating_sub(lit.len()) as i32;
-    let cost =
-        chance(&lit[..lit.len().min(FINGERPRINT)]) * 4f64.powi(short) + RUN_COST * chance(lit);
-    // Letters alone do not know that some words fill logs.
-    let common = COMMON_WORDS
-        .iter()
-        .any(|w| contains(lit, w) || contains(w, lit));
-    if common {
-        cost * 100.0
-    } else {
-        cost
-    }
+    chance(&lit[..lit.len().min(FINGERPRINT)]) * 4f64.powi(short) + RUN_COST * chance(lit)
 }
 
-/// Words that fill log lines, lowercased: a literal inside one (or with
-/// one inside it) is taken to be common, whatever its letters say.
+/// A regex run after a literal occurred, in candidate stops.
+const RUN_COST: f64 = 4.0;
+
+/// Letters alone do not know that some words fill logs: a fingerprint
+/// inside one of these costs this many times more.
+const COMMON_WORD_COST: f64 = 100.0;
+
+/// Words that fill log lines, lowercased.
 const COMMON_WORDS: &[&[u8]] = &[
     b"connection",
     b"failed",
@@ -284,26 +280,36 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A regex run after a literal occurred, in candidate stops.
-const RUN_COST: f64 = 4.0;
-
-/// The part of `lit` to search for: any substring of a literal every match
-/// contains is one too, so take the cheapest (by [`literal_cost`]) of its
-/// windows of up to [`WINDOW_MAX`] bytes. A window starts where the
-/// searcher's fingerprint should be.
-fn window(lit: &[u8]) -> &[u8] {
-    if lit.len() <= FINGERPRINT {
-        return lit;
-    }
-    let mut best = (f64::INFINITY, 0);
-    for s in 0..=lit.len() - FINGERPRINT {
-        let c = literal_cost(&lit[s..lit.len().min(s + WINDOW_MAX)]);
-        if c < best.0 {
-            best = (c, s);
+/// The part of `lit` to search for, and its cost: any substring of a
+/// literal every match contains is one too, so take the cheapest (by
+/// [`literal_cost`], and [`COMMON_WORDS`]) of its windows of up to
+/// [`WINDOW_MAX`] bytes. A window starts where the searcher's fingerprint
+/// should be.
+fn window(lit: &[u8]) -> (&[u8], f64) {
+    // Which bytes of `lit` are part of a common word in it.
+    let mut in_word = vec![false; lit.len()];
+    for w in COMMON_WORDS {
+        for s in 0..lit.len().saturating_sub(w.len() - 1) {
+            if lit[s..].starts_with(w) {
+                in_word[s..s + w.len()].iter_mut().for_each(|b| *b = true);
+            }
         }
     }
-    let s = best.1;
-    &lit[s..lit.len().min(s + WINDOW_MAX)]
+    let mut best: (f64, usize, usize) = (f64::INFINITY, 0, lit.len());
+    for s in 0..=lit.len().saturating_sub(FINGERPRINT) {
+        let end = lit.len().min(s + WINDOW_MAX);
+        let fp = s..lit.len().min(s + FINGERPRINT);
+        let common = in_word[fp.clone()].iter().all(|&b| b)
+            || COMMON_WORDS.iter().any(|w| contains(w, &lit[fp.clone()]));
+        let mut c = literal_cost(&lit[s..end]);
+        if common {
+            c *= COMMON_WORD_COST;
+        }
+        if c < best.0 {
+            best = (c, s, end);
+        }
+    }
+    (&lit[best.1..best.2], best.0)
 }
 
 /// A set of literals one of which every match contains, and what searching
@@ -320,12 +326,13 @@ impl Choice {
             // slot a candidate rather than reason about it.
             return None;
         }
-        let mut lits: Vec<Vec<u8>> = lits.iter().map(|l| window(l).to_vec()).collect();
-        lits.sort();
-        lits.dedup();
+        let mut costed: Vec<(&[u8], f64)> = lits.iter().map(|l| window(l)).collect();
+        costed.sort_by(|a, b| a.0.cmp(b.0));
+        costed.dedup_by(|a, b| a.0 == b.0);
         // A constant per literal, so that of two equally rare sets the
         // smaller wins (every literal is a pattern in the searcher).
-        let cost = lits.iter().map(|l| literal_cost(l) + 1e-9).sum();
+        let cost = costed.iter().map(|(_, c)| c + 1e-9).sum();
+        let lits = costed.into_iter().map(|(l, _)| l.to_vec()).collect();
         Some(Choice { lits, cost })
     }
 
@@ -346,7 +353,8 @@ fn extracted(h: &Hir, kind: ExtractKind) -> Option<Choice> {
         // A class of more than a few bytes ends a literal: `[0-9]` would
         // multiply a set tenfold for windows hardly rarer.
         .limit_class(4)
-        .limit_total(256)
+        // More literals than Teddy takes (64) would not be chosen anyway.
+        .limit_total(64)
         .extract(h);
     let lits = seq.literals()?;
     Choice::new(

@@ -1,9 +1,9 @@
 //! Alert rules evaluated beside the pipeline (SPEC §8).
 //!
 //! ```text
-//! pipeline thread ──offer()──> bounded queue ──> engine task ──> suppressor (Redis | in-process)
-//!   (cheap pre-filter,          (full: skip,      (rules.rs,          │
-//!    never blocks)               count dropped)    windows)           └─> channel workers ─> HTTP / SMTP
+//! pipeline thread ──offer()──> batch ──flush()──> bounded queue ──> engine task ──> suppressor (Redis | in-process)
+//!   (cheap pre-filter,                            (full: skip,      (rules.rs,          │
+//!    never blocks)                                 count dropped)    windows)           └─> channel workers ─> HTTP / SMTP
 //! ```
 //!
 //! The write path evaluates the rules' matchers once per event
@@ -11,7 +11,12 @@
 //! for the msg regexes' literals, then the few candidate regexes) and, when
 //! some matcher matched, sends the engine which ones did, the event's `ts`
 //! and — only when a rule it hit may notify with it — the event (one clone,
-//! shared by every rule that fires on it). Window bookkeeping, suppression,
+//! shared by every rule that fires on it). The write path gathers these in
+//! an [`AlertBatch`] and hands the engine a pass's worth at a time (a
+//! queue hop per matched event woke the engine on another thread for every
+//! warning of a storm); the batch is flushed when the pass ends, before the
+//! pipeline waits for input, and when it holds [`BATCH_MAX`] events, so
+//! batching adds no latency beyond the pass itself. Window bookkeeping, suppression,
 //! Redis round trips and deliveries happen on tokio tasks; the engine task
 //! owns all their state. A full queue drops the event for alerting only (it
 //! is still written) and counts `events_dropped_total{reason="alert_queue_full"}`.
@@ -35,7 +40,7 @@ pub mod rules;
 pub mod suppress;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -55,6 +60,9 @@ use rules::Rule;
 
 /// Default `alerts.queue_capacity`.
 pub const DEFAULT_QUEUE: usize = 10_000;
+
+/// Most events an [`AlertBatch`] gathers before it is handed over.
+pub const BATCH_MAX: usize = 512;
 
 /// Counters of one engine, for tests and diagnostics (the process-wide
 /// Prometheus metrics aggregate every engine in the process).
@@ -102,7 +110,13 @@ struct Inner {
     /// The rules in force on the write path; swapped on reconfigure, read
     /// by the engine to catch up.
     rules: SharedRules,
-    events: mpsc::Sender<Offered>,
+    /// Batches of events; bounded in events by `queued` and `capacity`
+    /// (the channel's own bound, in batches, is never the tighter one).
+    events: mpsc::Sender<Vec<Offered>>,
+    /// Events in the queue (sent and not yet evaluated by the engine).
+    queued: Arc<AtomicUsize>,
+    /// `alerts.queue_capacity`: most events queued at once.
+    capacity: usize,
     control: mpsc::UnboundedSender<Control>,
     stats: Arc<Stats>,
     http: reqwest::Client,
@@ -179,7 +193,9 @@ pub fn start_with(
     // Off the runtime threads and before the first alert needs it.
     runtime.spawn_blocking(fingerprint::warm_up);
     let stats = Arc::new(Stats::default());
-    let (events_tx, events_rx) = mpsc::channel(cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1));
+    let capacity = cfg.queue_capacity.unwrap_or(DEFAULT_QUEUE).max(1);
+    let (events_tx, events_rx) = mpsc::channel(capacity);
+    let queued = Arc::new(AtomicUsize::new(0));
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let rules = Arc::new(RwLock::new(Arc::new(RuleSet {
         gen: 0,
@@ -189,6 +205,8 @@ pub fn start_with(
     let inner = Arc::new(Inner {
         rules: rules.clone(),
         events: events_tx,
+        queued: queued.clone(),
+        capacity,
         control: control_tx,
         stats: stats.clone(),
         http,
@@ -215,7 +233,7 @@ pub fn start_with(
             opts.redis_probe,
             shutdown,
         );
-        engine.run(events_rx, control_rx, opts.tick).await;
+        engine.run(events_rx, queued, control_rx, opts.tick).await;
     });
     Ok(AlertHandle { inner: Some(inner) })
 }
@@ -244,44 +262,18 @@ impl AlertHandle {
         AlertHandle { inner: None }
     }
 
-    /// Evaluate the rules' matchers on `event` and hand the engine what it
-    /// needs; never blocks. An event no matcher matches costs a read lock,
-    /// a table lookup and, when a msg rule is left, one automaton pass over
-    /// the message (see [`matching`]). A matched one is queued as its hits
-    /// and `ts`, and cloned only when a rule it hit may notify with it. When
-    /// the queue is full it is skipped and counted.
+    /// Evaluate the rules' matchers on `event` and hand it to the engine
+    /// at once; never blocks. The write path gathers events in a
+    /// [`AlertBatch`] instead ([`AlertHandle::batch`]).
     pub fn offer(&self, event: &Event) {
-        let Some(inner) = &self.inner else {
-            return;
-        };
-        let offered = {
-            // A poisoned lock only means a writer panicked mid-swap of an
-            // Arc: the value is still a whole Arc, so reading it is fine.
-            let rules = inner.rules.read().unwrap_or_else(|p| p.into_inner());
-            let hits = rules.index.evaluate(event);
-            if !hits.any() {
-                return;
-            }
-            Offered {
-                gen: rules.gen,
-                ts: event.ts,
-                event: rules
-                    .index
-                    .wants_event(&hits)
-                    .then(|| Arc::new(event.clone())),
-                hits,
-            }
-        };
-        match inner.events.try_send(offered) {
-            Ok(()) => {
-                metrics().alert_queue_depth.inc();
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics().dropped("alert_queue_full").inc();
-                inner.stats.queue_full.fetch_add(1, Ordering::Relaxed);
-            }
-            // The engine stopped (shutdown): nothing to alert on any more.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        self.batch().offer(event);
+    }
+
+    /// An empty batch for this engine.
+    pub fn batch(&self) -> AlertBatch {
+        AlertBatch {
+            handle: self.clone(),
+            pending: Vec::new(),
         }
     }
 
@@ -309,7 +301,8 @@ impl AlertHandle {
             .map_err(|_| anyhow::anyhow!("alert engine is not running"))
     }
 
-    /// Wait until every event offered before this call is evaluated,
+    /// Wait until every event offered (and, from an [`AlertBatch`],
+    /// flushed) before this call is evaluated,
     /// time-based rules are evaluated at the clock's current time, and every
     /// resulting delivery has finished (delivered or finally failed).
     pub async fn sync(&self) {
@@ -326,6 +319,97 @@ impl AlertHandle {
     pub fn stats(&self) -> Option<Arc<Stats>> {
         self.inner.as_ref().map(|i| i.stats.clone())
     }
+}
+
+/// Events offered on the write path and not yet handed to the engine.
+/// [`AlertBatch::flush`] hands them over in one queue send; dropping the
+/// batch flushes it, so a batch never outlives the pass that filled it.
+pub struct AlertBatch {
+    handle: AlertHandle,
+    pending: Vec<Offered>,
+}
+
+impl AlertBatch {
+    /// Evaluate the rules' matchers on `event` and keep what the engine
+    /// needs; never blocks. An event no matcher matches costs a read lock,
+    /// a table lookup and, when a msg rule is left, one literal search over
+    /// the message (see [`matching`]). A matched one is kept as its hits
+    /// and `ts`, and cloned only when a rule it hit may notify with it.
+    /// When the queue has no room for it (counting the events already
+    /// waiting here) it is skipped and counted.
+    pub fn offer(&mut self, event: &Event) {
+        let Some(inner) = &self.handle.inner else {
+            return;
+        };
+        let offered = {
+            // A poisoned lock only means a writer panicked mid-swap of an
+            // Arc: the value is still a whole Arc, so reading it is fine.
+            let rules = inner.rules.read().unwrap_or_else(|p| p.into_inner());
+            let hits = rules.index.evaluate(event);
+            if !hits.any() {
+                return;
+            }
+            Offered {
+                gen: rules.gen,
+                ts: event.ts,
+                event: rules
+                    .index
+                    .wants_event(&hits)
+                    .then(|| Arc::new(event.clone())),
+                hits,
+            }
+        };
+        if inner.queued.load(Ordering::Relaxed) + self.pending.len() >= inner.capacity {
+            queue_full(inner, 1);
+            return;
+        }
+        self.pending.push(offered);
+        if self.pending.len() >= BATCH_MAX {
+            self.flush();
+        }
+    }
+
+    /// Hand the gathered events to the engine.
+    pub fn flush(&mut self) {
+        let Some(inner) = &self.handle.inner else {
+            return;
+        };
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let n = batch.len();
+        // Counted before the send, so the engine never subtracts events
+        // not yet added.
+        inner.queued.fetch_add(n, Ordering::Relaxed);
+        match inner.events.try_send(batch) {
+            Ok(()) => {
+                metrics().alert_queue_depth.inc_by(n as i64);
+            }
+            // Not reached while the event count bounds the queue (every
+            // batch holds an event); counted as dropped all the same.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                inner.queued.fetch_sub(n, Ordering::Relaxed);
+                queue_full(inner, n as u64);
+            }
+            // The engine stopped (shutdown): nothing to alert on any more.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                inner.queued.fetch_sub(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for AlertBatch {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// `n` events skipped for a full queue.
+fn queue_full(inner: &Inner, n: u64) {
+    metrics().dropped("alert_queue_full").inc_by(n);
+    inner.stats.queue_full.fetch_add(n, Ordering::Relaxed);
 }
 
 #[cfg(test)]

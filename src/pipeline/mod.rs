@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use prometheus_client::metrics::counter::Counter;
 
-use crate::alert::AlertHandle;
+use crate::alert::{AlertBatch, AlertHandle};
 use crate::config::Config;
 use crate::event::{Event, PerTier, Tier};
 use crate::normalize::Normalizer;
@@ -835,7 +835,7 @@ impl Pipeline {
                 scratch,
                 written,
                 tap,
-                alerts,
+                alerts: alerts.batch(),
                 wall,
                 failed: None,
             },
@@ -873,12 +873,15 @@ fn write_result(failed: Option<std::io::Error>) -> anyhow::Result<()> {
 
 /// Where finished events go: the segment, the live tap and the alerts.
 /// The first write error stops further writes (crash-only, see `read`).
+/// A sink lives for one pass of the write path (one file's read, one
+/// records tick): the alert events it gathered are handed to the engine
+/// when it is dropped, before the pipeline waits for more input.
 struct Sink<'a> {
     segments: &'a mut SegmentSet,
     scratch: &'a mut Vec<u8>,
     written: &'a mut PerTier<u64>,
     tap: &'a mut tap::Collector,
-    alerts: &'a AlertHandle,
+    alerts: AlertBatch,
     wall: i64,
     failed: Option<std::io::Error>,
 }

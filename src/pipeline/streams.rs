@@ -109,7 +109,7 @@ impl Pipeline {
             scratch: &mut self.scratch,
             written: &mut self.written,
             tap: &mut self.tap,
-            alerts: &self.alerts,
+            alerts: self.alerts.batch(),
             wall,
             failed: None,
         };
