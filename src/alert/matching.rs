@@ -40,7 +40,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{
+    packed, AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind, Span,
+};
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{
     Capture, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
@@ -312,6 +314,23 @@ fn window(lit: &[u8]) -> (&[u8], f64) {
     (&lit[best.1..best.2], best.0)
 }
 
+/// [`window`]s already chosen while choosing one regex's literals (the
+/// tails of a concatenation share most of theirs).
+#[derive(Default)]
+struct Windows(HashMap<Vec<u8>, (Vec<u8>, f64)>);
+
+impl Windows {
+    fn of(&mut self, lit: &[u8]) -> (Vec<u8>, f64) {
+        if let Some(w) = self.0.get(lit) {
+            return w.clone();
+        }
+        let (w, c) = window(lit);
+        let w = (w.to_vec(), c);
+        self.0.insert(lit.to_vec(), w.clone());
+        w
+    }
+}
+
 /// A set of literals one of which every match contains, and what searching
 /// for their windows costs.
 struct Choice {
@@ -320,19 +339,19 @@ struct Choice {
 }
 
 impl Choice {
-    fn new(lits: Vec<Vec<u8>>) -> Option<Choice> {
+    fn new(lits: Vec<Vec<u8>>, windows: &mut Windows) -> Option<Choice> {
         if lits.is_empty() || lits.iter().any(Vec::is_empty) {
             // No match possible, or one that needs no literal: keep the
             // slot a candidate rather than reason about it.
             return None;
         }
-        let mut costed: Vec<(&[u8], f64)> = lits.iter().map(|l| window(l)).collect();
-        costed.sort_by(|a, b| a.0.cmp(b.0));
+        let mut costed: Vec<(Vec<u8>, f64)> = lits.iter().map(|l| windows.of(l)).collect();
+        costed.sort_by(|a, b| a.0.cmp(&b.0));
         costed.dedup_by(|a, b| a.0 == b.0);
         // A constant per literal, so that of two equally rare sets the
         // smaller wins (every literal is a pattern in the searcher).
         let cost = costed.iter().map(|(_, c)| c + 1e-9).sum();
-        let lits = costed.into_iter().map(|(l, _)| l.to_vec()).collect();
+        let lits = costed.into_iter().map(|(l, _)| l).collect();
         Some(Choice { lits, cost })
     }
 
@@ -346,7 +365,7 @@ impl Choice {
 }
 
 /// The prefix (or suffix) literals of `h`, when they are a finite set.
-fn extracted(h: &Hir, kind: ExtractKind) -> Option<Choice> {
+fn extracted(h: &Hir, kind: ExtractKind, windows: &mut Windows) -> Option<Choice> {
     let seq = Extractor::new()
         .kind(kind)
         .limit_literal_len(2 * WINDOW_MAX)
@@ -361,6 +380,7 @@ fn extracted(h: &Hir, kind: ExtractKind) -> Option<Choice> {
         lits.iter()
             .map(|l| l.as_bytes().to_ascii_lowercase())
             .collect(),
+        windows,
     )
 }
 
@@ -368,38 +388,81 @@ fn extracted(h: &Hir, kind: ExtractKind) -> Option<Choice> {
 /// its prefixes or suffixes, those of any tail of a concatenation (inner
 /// literals: a match of `ab` contains a match of `b`), a required part's
 /// own choice, or for an alternation the union of its branches' choices.
-fn cheapest(h: &Hir) -> Option<Choice> {
+fn cheapest(h: &Hir, windows: &mut Windows) -> Option<Choice> {
     let mut best = Choice::cheaper(
-        extracted(h, ExtractKind::Prefix),
-        extracted(h, ExtractKind::Suffix),
+        extracted(h, ExtractKind::Prefix, windows),
+        extracted(h, ExtractKind::Suffix, windows),
     );
     match h.kind() {
         HirKind::Concat(v) => {
             for i in 0..v.len() {
                 if i > 0 {
                     let tail = Hir::concat(v[i..].to_vec());
-                    best = Choice::cheaper(best, extracted(&tail, ExtractKind::Prefix));
+                    best = Choice::cheaper(best, extracted(&tail, ExtractKind::Prefix, windows));
                 }
-                best = Choice::cheaper(best, cheapest(&v[i]));
+                best = Choice::cheaper(best, cheapest(&v[i], windows));
             }
         }
         HirKind::Alternation(v) => {
             let mut all = Vec::new();
             for b in v {
-                match cheapest(b) {
+                match cheapest(b, windows) {
                     Some(c) => all.extend(c.lits),
                     None => return best,
                 }
             }
-            best = Choice::cheaper(best, Choice::new(all));
+            best = Choice::cheaper(best, Choice::new(all, windows));
         }
-        HirKind::Capture(c) => best = Choice::cheaper(best, cheapest(&c.sub)),
+        HirKind::Capture(c) => best = Choice::cheaper(best, cheapest(&c.sub, windows)),
         HirKind::Repetition(r) if r.min >= 1 => {
-            best = Choice::cheaper(best, cheapest(&r.sub));
+            best = Choice::cheaper(best, cheapest(&r.sub, windows));
         }
         _ => {}
     }
     best
+}
+
+/// A leftmost-longest search for a set of literals.
+#[derive(Debug)]
+enum Finder {
+    /// Teddy itself, without an automaton behind it: what the literals
+    /// usually get (at most 64 or so of them).
+    Packed(packed::Searcher),
+    /// More literals than Teddy takes. Only match positions are asked for,
+    /// so the automaton need not be a (costly to build) DFA.
+    Automaton(AhoCorasick),
+}
+
+impl Finder {
+    fn new(pats: &[&[u8]]) -> Option<Finder> {
+        let packed = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostLongest)
+            .builder()
+            .extend(pats)
+            .build();
+        match packed {
+            Some(p) => Some(Finder::Packed(p)),
+            None => Finder::automaton(pats),
+        }
+    }
+
+    fn automaton(pats: &[&[u8]]) -> Option<Finder> {
+        AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(pats)
+            .ok()
+            .map(Finder::Automaton)
+    }
+
+    /// The leftmost-longest match at or after `at`: its pattern and start.
+    fn find(&self, hay: &[u8], at: usize) -> Option<(usize, usize)> {
+        let m = match self {
+            Finder::Packed(p) => p.find_in(hay, Span::from(at..hay.len()))?,
+            Finder::Automaton(a) => a.find(Input::new(hay).range(at..))?,
+        };
+        Some((m.pattern().as_usize(), m.start()))
+    }
 }
 
 /// Lowercased literals one of which every match of `pattern` contains —
@@ -410,16 +473,15 @@ pub fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     // Extracted from the ASCII-lowercased pattern: a case-insensitive word
     // is then one literal, not 2^len case variants to enumerate and fold.
     let hir = ascii_lowercase(&hir);
-    cheapest(&hir).map(|c| c.lits)
+    cheapest(&hir, &mut Windows::default()).map(|c| c.lits)
 }
 
 /// The literals of one set of slots, found in one pass over the message.
 #[derive(Debug)]
 struct Literals {
-    /// Leftmost-longest, so that its packed (Teddy) prefilter skips most
-    /// of a message; searched again from one byte past each match's start,
-    /// so that every position where some literal occurs is visited.
-    finder: AhoCorasick,
+    /// Leftmost-longest; searched again from one byte past each match's
+    /// start, so that every position where some literal occurs is visited.
+    finder: Finder,
     /// Pattern of `finder` -> the slots that have it *or any pattern that
     /// is a prefix of it*: at one position the search reports only the
     /// longest literal, and the shorter ones there are its prefixes.
@@ -452,13 +514,7 @@ impl Literals {
                 s
             })
             .collect();
-        // Only match positions are asked for, so the automaton behind the
-        // prefilter need not be a (costly to build) DFA.
-        let finder = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostLongest)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(&uniq)
-            .ok()?;
+        let finder = Finder::new(&uniq)?;
         Some(Literals { finder, slots })
     }
 
@@ -467,13 +523,13 @@ impl Literals {
         let mut out = Hits::default();
         let mut at = 0;
         while at < hay.len() {
-            let Some(m) = self.finder.find(Input::new(hay).range(at..)) else {
+            let Some((pattern, start)) = self.finder.find(hay, at) else {
                 break;
             };
-            if let Some(s) = self.slots.get(m.pattern().as_usize()) {
+            if let Some(s) = self.slots.get(pattern) {
                 out.union_with(s);
             }
-            at = m.start() + 1;
+            at = start + 1;
         }
         out
     }
@@ -788,6 +844,39 @@ mod tests {
         };
         assert!(idx.wants_event(&one(0)) && idx.wants_event(&one(1)) && idx.wants_event(&one(2)));
         assert!(!idx.wants_event(&one(3)), "an absence hit needs no event");
+    }
+
+    /// Teddy and the automaton find the same leftmost-longest matches,
+    /// and with more literals than Teddy takes the automaton is used.
+    #[test]
+    fn finders_agree() {
+        let pats: Vec<&[u8]> = vec![b"ab", b"abc", b"bcd", b"x", b"fault", b"seg", b"segfault"];
+        let packed = Finder::new(&pats).unwrap();
+        assert!(matches!(packed, Finder::Packed(_)));
+        let auto = Finder::automaton(&pats).unwrap();
+        for hay in [
+            "",
+            "a",
+            "abcd",
+            "xx abc segfault bcd",
+            &"q".repeat(200),
+            &format!("{}segfault{}", "y".repeat(70), "abc"),
+        ] {
+            for at in 0..=hay.len() {
+                assert_eq!(
+                    packed.find(hay.as_bytes(), at),
+                    auto.find(hay.as_bytes(), at),
+                    "{hay:?} at {at}"
+                );
+            }
+        }
+        let many: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("lit{i:03}").into_bytes())
+            .collect();
+        let many: Vec<&[u8]> = many.iter().map(Vec::as_slice).collect();
+        let f = Finder::new(&many).unwrap();
+        assert!(matches!(f, Finder::Automaton(_)));
+        assert_eq!(f.find(b"a lit042 b", 0), Some((42, 2)));
     }
 
     #[test]
