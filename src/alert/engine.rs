@@ -7,9 +7,10 @@
 //! only when a rule it hit may need it (an absence hit does not).
 //!
 //! One task owns all mutable state (windows, per-fingerprint counts,
-//! suppression memory), so nothing here locks. It wakes for an event, a
-//! control message (`sync`, `reconfigure`) or a tick (absence and
-//! escalation are about time passing, not events). All time comes from the
+//! suppression memory), so nothing here locks. It wakes for a batch of
+//! events (one write-path pass), a control message (`sync`,
+//! `reconfigure`) or a tick (absence and escalation are about time
+//! passing, not events). All time comes from the
 //! [`Clock`].
 //!
 //! Fingerprints: an `any` rule's notification is identified per event

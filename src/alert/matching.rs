@@ -692,9 +692,9 @@ impl RuleIndex {
             }
         }
         // A literal-checked slot none of whose literals occurs cannot
-        // match: one automaton pass over the message rules most out at
-        // once. (When the automata could not be built, e.g. too large, it
-        // is `None`: the regexes then decide alone.)
+        // match: one literal search over the message rules most out at
+        // once. (When the searcher could not be built it is `None`: the
+        // regexes then decide alone.)
         if cand.intersects(&self.by_literal) {
             if let Some(Some(lits)) = self.literals.get(entry) {
                 let present = lowercased(&e.msg, |m| lits.present(m));

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! The write path evaluates the rules' matchers once per event
-//! ([`matching`]: a (tier, lvl) table, one automaton pass over the message
+//! ([`matching`]: a (tier, lvl) table, one literal search over the message
 //! for the msg regexes' literals, then the few candidate regexes) and, when
 //! some matcher matched, sends the engine which ones did, the event's `ts`
 //! and — only when a rule it hit may notify with it — the event (one clone,
