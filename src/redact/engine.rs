@@ -192,7 +192,7 @@ struct Inner {
     /// Index of the first user pattern in `detectors` (they have no keywords
     /// and run on every message).
     custom_from: usize,
-    keywords: DFA,
+    keywords: Keywords,
     owners: Vec<Owner>,
     keys: KeyMatcher,
     /// Provider-context shapes (`^(?:...)$`), by index of [`CTX_RULES`].
@@ -498,11 +498,14 @@ impl Redactor {
         // hundreds of keywords none applies, and without one the start
         // state is not special, so the loop in `each_keyword` only leaves
         // its fast path at a match.
-        let keywords = aho_corasick::dfa::Builder::new()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(&kw)
-            .map_err(|e| internal(e.to_string()))?;
+        let keywords = Keywords {
+            dfa: aho_corasick::dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&kw)
+                .map_err(|e| internal(e.to_string()))?,
+            longest: kw.iter().map(String::len).max().unwrap_or(0),
+        };
         let pem_rule = labels.id("pem_private_key");
         let pii = PiiSet::new(cfg.pii.iter().map(|k| *k.get_ref()));
         let pii_rules = [
@@ -850,6 +853,25 @@ impl Inner {
     }
 }
 
+/// The keyword automaton and the length of its longest keyword.
+struct Keywords {
+    dfa: DFA,
+    longest: usize,
+}
+
+/// How many parts [`each_keyword`] walks a message of `len` bytes in: a
+/// part starts `longest` bytes before its range, so a message is split
+/// only where that overlap is a small share of it. Four parts measured no
+/// faster than two on the loghub lines (criterion, `redact/benign_text`):
+/// most are too short for them to pay.
+fn parts_for(len: usize, longest: usize) -> usize {
+    if len >= 64 && len >= 4 * longest {
+        2
+    } else {
+        1
+    }
+}
+
 /// Call `f(pattern, start, end)` for every occurrence of every keyword in
 /// `hay`, in order of its end (several ending at one byte: in the
 /// automaton's order): what `AhoCorasick::find_overlapping_iter` reports
@@ -858,24 +880,115 @@ impl Inner {
 /// byte, which made it most of the cost of a benign line; here the bytes
 /// are walked by [`next_special`], whose loop holds only the automaton's
 /// state and the position (BENCHMARKS.md, "Redaction: dense vs benign").
+///
+/// Each step of one walk waits for the table load of the step before, and
+/// the automaton is far larger than the L1 cache, so natively a walk ran
+/// at the cache's latency per byte whatever its instruction count. A long
+/// message is therefore walked in two parts at once
+/// ([`walk_parts`]), independent loads in every step.
 #[inline]
-fn each_keyword(dfa: &DFA, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
-    let Ok(mut sid) = dfa.start_state(Anchored::No) else {
+fn each_keyword(kw: &Keywords, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+    let dfa = &kw.dfa;
+    let Ok(start) = dfa.start_state(Anchored::No) else {
         return;
     };
-    let mut at = 0;
-    loop {
+    let mut report = |sid: StateID, at: usize| {
         if dfa.is_match(sid) {
             for k in 0..dfa.match_len(sid) {
                 let pid = dfa.match_pattern(sid, k);
                 f(pid.as_usize(), at - dfa.pattern_len(pid), at);
             }
         }
-        match next_special(dfa, hay, sid, at) {
-            Some((next, end)) if !dfa.is_dead(next) => (sid, at) = (next, end),
-            _ => return,
+    };
+    report(start, 0);
+    let resume = match parts_for(hay.len(), kw.longest) {
+        2 => walk_parts::<2>(dfa, kw.longest, hay, start, &mut report),
+        _ => Some((start, 0)),
+    };
+    let Some((mut sid, mut at)) = resume else {
+        return;
+    };
+    while let Some((next, end)) = next_special(dfa, hay, sid, at) {
+        if dfa.is_dead(next) {
+            return;
+        }
+        (sid, at) = (next, end);
+        report(sid, at);
+    }
+}
+
+/// Special states one part of [`walk_parts`] keeps before it gives up and
+/// leaves the rest to a single walk.
+const PART_HITS: usize = 16;
+
+/// Walk `hay` as `N` parts at once and report, in order, every special
+/// state a single walk from the start would meet; `None` when that is
+/// done, or the state and position from which a single walk must go on
+/// (a part met more than [`PART_HITS`]).
+///
+/// Part `j` is walked from `base[j]` in the start state, `longest` bytes
+/// before the end of part `j - 1`: an automaton state is the longest suffix
+/// read so far that begins a keyword, at most `longest` bytes, so from the
+/// end of part `j - 1` on, part `j`'s state is the single walk's. Each
+/// part keeps the special states it meets in its own range (after the end
+/// of the part before, up to its own end); they are reported part by part
+/// once all are walked, which is the single walk's order.
+fn walk_parts<const N: usize>(
+    dfa: &DFA,
+    longest: usize,
+    hay: &[u8],
+    start: StateID,
+    report: &mut impl FnMut(StateID, usize),
+) -> Option<(StateID, usize)> {
+    let len = hay.len();
+    // Every part but the last takes `steps` bytes, the last the rest.
+    let steps = (len + (N - 1) * longest).div_ceil(N);
+    let base: [usize; N] = std::array::from_fn(|j| j * (steps - longest));
+    let own_from: [usize; N] = std::array::from_fn(|j| if j == 0 { 0 } else { base[j] + longest });
+    let end: [usize; N] = std::array::from_fn(|j| (base[j] + steps).min(len));
+    let mut sid = [start; N];
+    let mut hits = [[(start, 0usize); PART_HITS]; N];
+    let mut kept = [0usize; N];
+    let mut full = [false; N];
+    let mut keep =
+        |j: usize, s: StateID, at: usize, kept: &mut [usize; N], full: &mut [bool; N]| {
+            if at > own_from[j] && !full[j] {
+                if kept[j] == PART_HITS {
+                    full[j] = true;
+                } else {
+                    hits[j][kept[j]] = (s, at);
+                    kept[j] += 1;
+                }
+            }
+        };
+    // All parts together for as long as the shortest (the last) lasts.
+    let together = end[N - 1] - base[N - 1];
+    let mut k = 0;
+    while k < together {
+        k = next_special_of_parts(dfa, hay, &base, &mut sid, k, together);
+        for j in 0..N {
+            if dfa.is_special(sid[j]) {
+                keep(j, sid[j], base[j] + k, &mut kept, &mut full);
+            }
         }
     }
+    // The few bytes the other parts have left, each alone.
+    for j in 0..N - 1 {
+        let (mut s, mut at) = (sid[j], base[j] + together);
+        while let Some((next, e)) = next_special(dfa, &hay[..end[j]], s, at) {
+            (s, at) = (next, e);
+            keep(j, s, at, &mut kept, &mut full);
+        }
+    }
+    for j in 0..N {
+        for &(s, at) in &hits[j][..kept[j]] {
+            report(s, at);
+        }
+        if full[j] {
+            return Some(hits[j][PART_HITS - 1]);
+        }
+    }
+    None
 }
 
 /// From state `sid` before `hay[at]`: the next special state (a match; the
@@ -892,6 +1005,35 @@ fn next_special(dfa: &DFA, hay: &[u8], mut sid: StateID, at: usize) -> Option<(S
         }
     }
     None
+}
+
+/// Every part of [`walk_parts`] one byte a step, the byte at `base[j] + k`
+/// for part `j`, from step `k` until one of them enters a special state or
+/// step `until` is reached: the step reached.
+#[inline(never)]
+fn next_special_of_parts<const N: usize>(
+    dfa: &DFA,
+    hay: &[u8],
+    base: &[usize; N],
+    sid: &mut [StateID; N],
+    mut k: usize,
+    until: usize,
+) -> usize {
+    let mut s = *sid;
+    while k < until {
+        for j in 0..N {
+            let Some(&byte) = hay.get(base[j] + k) else {
+                break;
+            };
+            s[j] = dfa.next_state(Anchored::No, s[j], byte);
+        }
+        k += 1;
+        if s.iter().fold(false, |any, &x| any | dfa.is_special(x)) {
+            break;
+        }
+    }
+    *sid = s;
+    k
 }
 
 /// Does a token start at `i`? No letter, digit or `_` before it, unless that
@@ -1046,11 +1188,14 @@ mod tests {
             "ss",
             "sss",
         ];
-        let dfa = aho_corasick::dfa::Builder::new()
-            .match_kind(MatchKind::Standard)
-            .prefilter(false)
-            .build(patterns)
-            .unwrap();
+        let kw = Keywords {
+            dfa: aho_corasick::dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(patterns)
+                .unwrap(),
+            longest: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
+        };
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
@@ -1084,14 +1229,25 @@ mod tests {
             "x",
         ];
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut reported = 0;
-        for _ in 0..20_000 {
+        let (mut reported, mut split) = (0, 0);
+        for round in 0..40_000 {
+            // Half the messages are dense with keywords, half sparse (so
+            // that the second chain of a split walk often meets no match
+            // or only late), and lengths reach past the split threshold.
+            let sparse = round % 2 == 1;
             let mut hay = String::new();
-            for _ in 0..next(&mut seed) % 14 {
-                hay.push_str(pieces[next(&mut seed) % pieces.len()]);
+            for _ in 0..next(&mut seed) % 96 {
+                if sparse && next(&mut seed) % 8 != 0 {
+                    hay.push_str(["x", " ", "o", "xyzzy "][next(&mut seed) % 4]);
+                } else {
+                    hay.push_str(pieces[next(&mut seed) % pieces.len()]);
+                }
+            }
+            if parts_for(hay.len(), kw.longest) > 1 {
+                split += 1;
             }
             let mut got = Vec::new();
-            each_keyword(&dfa, hay.as_bytes(), |p, s, e| got.push((p, s, e)));
+            each_keyword(&kw, hay.as_bytes(), |p, s, e| got.push((p, s, e)));
             let want: Vec<_> = ac
                 .find_overlapping_iter(&hay)
                 .map(|m| (m.pattern().as_usize(), m.start(), m.end()))
@@ -1100,6 +1256,7 @@ mod tests {
             reported += got.len();
         }
         assert!(reported > 20_000, "{reported} occurrences");
+        assert!(split > 10_000, "only {split} messages walked in two parts");
     }
 
     /// Pieces of `pre1` tokens and what may follow them: token characters,
