@@ -1237,7 +1237,7 @@ mod tests {
             let sparse = round % 2 == 1;
             let mut hay = String::new();
             for _ in 0..next(&mut seed) % 96 {
-                if sparse && next(&mut seed) % 8 != 0 {
+                if sparse && !next(&mut seed).is_multiple_of(8) {
                     hay.push_str(["x", " ", "o", "xyzzy "][next(&mut seed) % 4]);
                 } else {
                     hay.push_str(pieces[next(&mut seed) % pieces.len()]);
