@@ -279,7 +279,7 @@ const COMMON_WORDS: &[&[u8]] = &[
 ];
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// The part of `lit` to search for, and its cost: any substring of a

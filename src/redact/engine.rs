@@ -498,14 +498,7 @@ impl Redactor {
         // hundreds of keywords none applies, and without one the start
         // state is not special, so the loop in `each_keyword` only leaves
         // its fast path at a match.
-        let keywords = Keywords {
-            dfa: aho_corasick::dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
-                .prefilter(false)
-                .build(&kw)
-                .map_err(|e| internal(e.to_string()))?,
-            longest: kw.iter().map(String::len).max().unwrap_or(0),
-        };
+        let keywords = Keywords::build(&kw).map_err(|e| internal(e.to_string()))?;
         let pem_rule = labels.id("pem_private_key");
         let pii = PiiSet::new(cfg.pii.iter().map(|k| *k.get_ref()));
         let pii_rules = [
@@ -859,17 +852,27 @@ struct Keywords {
     longest: usize,
 }
 
-/// How many parts [`each_keyword`] walks a message of `len` bytes in: a
-/// part starts `longest` bytes before its range, so a message is split
-/// only where that overlap is a small share of it. Four parts measured no
-/// faster than two on the loghub lines (criterion, `redact/benign_text`):
-/// most are too short for them to pay.
-fn parts_for(len: usize, longest: usize) -> usize {
-    if len >= 64 && len >= 4 * longest {
-        2
-    } else {
-        1
+impl Keywords {
+    /// The automaton [`each_keyword`] walks: every occurrence
+    /// (`MatchKind::Standard`), no prefilter.
+    fn build<P: AsRef<[u8]>>(patterns: &[P]) -> Result<Keywords, aho_corasick::BuildError> {
+        Ok(Keywords {
+            dfa: aho_corasick::dfa::Builder::new()
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(patterns)?,
+            longest: patterns.iter().map(|p| p.as_ref().len()).max().unwrap_or(0),
+        })
     }
+}
+
+/// Does [`each_keyword`] walk a message of `len` bytes in two parts? The
+/// second part starts `longest` bytes before its range, so a message is
+/// split only where that overlap is a small share of it. Four parts
+/// measured no faster than two on the loghub lines (criterion,
+/// `redact/benign_text`): most are too short for them to pay.
+fn walked_in_two(len: usize, longest: usize) -> bool {
+    len >= 64 && len >= 4 * longest
 }
 
 /// Call `f(pattern, start, end)` for every occurrence of every keyword in
@@ -901,9 +904,10 @@ fn each_keyword(kw: &Keywords, hay: &[u8], mut f: impl FnMut(usize, usize, usize
         }
     };
     report(start, 0);
-    let resume = match parts_for(hay.len(), kw.longest) {
-        2 => walk_parts::<2>(dfa, kw.longest, hay, start, &mut report),
-        _ => Some((start, 0)),
+    let resume = if walked_in_two(hay.len(), kw.longest) {
+        walk_parts::<2>(dfa, kw.longest, hay, start, &mut report)
+    } else {
+        Some((start, 0))
     };
     let Some((mut sid, mut at)) = resume else {
         return;
@@ -1188,14 +1192,7 @@ mod tests {
             "ss",
             "sss",
         ];
-        let kw = Keywords {
-            dfa: aho_corasick::dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
-                .prefilter(false)
-                .build(patterns)
-                .unwrap(),
-            longest: patterns.iter().map(|p| p.len()).max().unwrap_or(0),
-        };
+        let kw = Keywords::build(&patterns).unwrap();
         let ac = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::DFA))
@@ -1232,7 +1229,7 @@ mod tests {
         let (mut reported, mut split) = (0, 0);
         for round in 0..40_000 {
             // Half the messages are dense with keywords, half sparse (so
-            // that the second chain of a split walk often meets no match
+            // that the second part of a split walk often meets no match
             // or only late), and lengths reach past the split threshold.
             let sparse = round % 2 == 1;
             let mut hay = String::new();
@@ -1243,7 +1240,7 @@ mod tests {
                     hay.push_str(pieces[next(&mut seed) % pieces.len()]);
                 }
             }
-            if parts_for(hay.len(), kw.longest) > 1 {
+            if walked_in_two(hay.len(), kw.longest) {
                 split += 1;
             }
             let mut got = Vec::new();
