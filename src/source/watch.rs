@@ -277,8 +277,9 @@ enum Wait {
 
 impl Reader {
     fn run(mut self, stop: io::PipeReader) {
-        // Room for a few thousand events per read (16 bytes + name each).
-        let mut buf = vec![0u8; 64 * 1024];
+        // Room for a few hundred events per read (16 bytes + name each);
+        // `batch` reads until the queue is empty.
+        let mut buf = [0u8; 8 * 1024];
         loop {
             match self.wait(&stop) {
                 Wait::Stop => return,
