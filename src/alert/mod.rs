@@ -37,6 +37,7 @@ pub mod engine;
 pub mod fingerprint;
 pub mod matching;
 pub mod rules;
+pub mod scan;
 pub mod suppress;
 
 use std::fmt;
