@@ -76,8 +76,12 @@ fn gram_at(s: &[u8], at: usize, fp: usize) -> u32 {
 }
 
 /// The set bits of `m`.
-fn bits(m: u16) -> impl Iterator<Item = usize> {
-    (0..16).filter(move |&i| m & (1 << i) != 0)
+fn bits(mut m: u16) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = m.trailing_zeros() as usize;
+        m &= m.wrapping_sub(1);
+        (i < 16).then_some(i)
+    })
 }
 
 impl Scanner {
@@ -100,8 +104,9 @@ impl Scanner {
             .iter()
             .map(|l| {
                 let offset = (0..=l.len() - fp)
-                    .min_by(|&a, &b| cost(&l[a..a + fp]).total_cmp(&cost(&l[b..b + fp])))
-                    .unwrap_or(0);
+                    .map(|a| (cost(&l[a..a + fp]), a))
+                    .min_by(|x, y| x.0.total_cmp(&y.0))
+                    .map_or(0, |(_, a)| a);
                 Lit {
                     bytes: l.to_vec(),
                     offset,
@@ -155,21 +160,21 @@ impl Scanner {
         let mut order: Vec<usize> = (0..lits.len()).collect();
         order.sort_by(|&a, &b| alone[b].total_cmp(&alone[a]));
         let mut sets: [Sets; BUCKETS] = [[(0, 0); FP_MAX]; BUCKETS];
-        let mut used = [false; BUCKETS];
+        // Each bucket's `pass` (0 while empty).
+        let mut passes = [0.0; BUCKETS];
         let mut buckets: [Vec<(u32, usize)>; BUCKETS] = Default::default();
         for i in order {
             let g = &grams[i];
-            let mut best = (f64::INFINITY, 0);
+            let mut best = (f64::INFINITY, 0, 0.0);
             for b in 0..BUCKETS {
-                let before = if used[b] { pass(&sets[b]) } else { 0.0 };
-                let grow = pass(&with(&sets[b], g)) - before;
-                if grow < best.0 {
-                    best = (grow, b);
+                let after = pass(&with(&sets[b], g));
+                if after - passes[b] < best.0 {
+                    best = (after - passes[b], b, after);
                 }
             }
-            let b = best.1;
+            let (_, b, after) = best;
             sets[b] = with(&sets[b], g);
-            used[b] = true;
+            passes[b] = after;
             buckets[b].push((lits[i].gram, i));
         }
         // By nibble of the folded byte. Positions past `fp` accept all.
