@@ -370,6 +370,15 @@ impl AlertBatch {
         }
     }
 
+    /// The gathered events, as a batch of their own (to be put back with
+    /// [`AlertBatch::take`] too); this one is left empty.
+    pub fn take(&mut self) -> AlertBatch {
+        AlertBatch {
+            handle: self.handle.clone(),
+            pending: std::mem::take(&mut self.pending),
+        }
+    }
+
     /// Hand the gathered events to the engine.
     pub fn flush(&mut self) {
         let Some(inner) = &self.handle.inner else {
