@@ -37,6 +37,7 @@ pub mod engine;
 pub mod fingerprint;
 pub mod matching;
 pub mod rules;
+pub mod scan;
 pub mod suppress;
 
 use std::fmt;
@@ -366,6 +367,15 @@ impl AlertBatch {
         self.pending.push(offered);
         if self.pending.len() >= BATCH_MAX {
             self.flush();
+        }
+    }
+
+    /// The gathered events, as a batch of their own (to be put back with
+    /// [`AlertBatch::take`] too); this one is left empty.
+    pub fn take(&mut self) -> AlertBatch {
+        AlertBatch {
+            handle: self.handle.clone(),
+            pending: std::mem::take(&mut self.pending),
         }
     }
 

@@ -15,12 +15,12 @@
 //! a ratio keeps 60 buckets over its window.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use std::ops::Range;
 
-use regex::Regex;
+use regex_automata::{meta, util::syntax, MatchKind};
 use serde_json::Value;
 use toml::Spanned;
 
@@ -93,6 +93,59 @@ pub enum RuleProblem {
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct RuleErrors(pub Vec<RuleError>);
 
+/// A rule's compiled regex (`msg`, or a field condition's `regex`): what
+/// `regex::Regex::new` builds — the same syntax, limits and matches — less
+/// the parts that only make a search faster: a literal prefilter, a full
+/// DFA and a one-pass DFA. They were most of what compiling a rule set
+/// cost, and the write path runs a msg regex only on messages that already
+/// hold one of its literals ([`super::matching`]); the lazy DFA (and the
+/// NFA simulations behind it) decide alone.
+#[derive(Debug, Clone)]
+pub struct Regex {
+    re: meta::Regex,
+    pattern: Arc<str>,
+}
+
+impl Regex {
+    /// Build `pattern`; the error text is what `regex::Regex::new` gives.
+    pub fn new(pattern: &str) -> Result<Regex, String> {
+        let config = meta::Config::new()
+            // `regex`'s defaults.
+            .nfa_size_limit(Some(10 * (1 << 20)))
+            .hybrid_cache_capacity(2 * (1 << 20))
+            .match_kind(MatchKind::LeftmostFirst)
+            .utf8_empty(true)
+            // Accelerators only.
+            .auto_prefilter(false)
+            .dfa(false)
+            .onepass(false);
+        meta::Builder::new()
+            .configure(config)
+            .syntax(syntax::Config::default().utf8(true))
+            .build(pattern)
+            .map(|re| Regex {
+                re,
+                pattern: Arc::from(pattern),
+            })
+            .map_err(|e| match (e.size_limit(), e.syntax_error()) {
+                (Some(limit), _) => {
+                    format!("Compiled regex exceeds size limit of {limit} bytes.")
+                }
+                (None, Some(syntax)) => syntax.to_string(),
+                (None, None) => e.to_string(),
+            })
+    }
+
+    pub fn is_match(&self, haystack: &str) -> bool {
+        self.re.is_match(haystack)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+}
+
 /// Regexes compiled so far, by pattern. `check` and the agent's config load
 /// compile every rule to validate it, and starting (or reloading) the engine
 /// compiles the same rules again: each pattern is compiled once (a `Regex`
@@ -117,8 +170,7 @@ fn compile_regex(r: &Spanned<String>, errors: &mut Vec<RuleError>) -> Option<Reg
             m.insert(pattern.clone(), re.clone());
             Some(re)
         }
-        Err(e) => {
-            let detail = e.to_string();
+        Err(detail) => {
             let last = detail.lines().last().unwrap_or("invalid regex").trim();
             errors.push(RuleError {
                 span: r.span(),
@@ -690,6 +742,53 @@ mod tests {
             .into_iter()
             .map(|e| e.problem)
             .collect()
+    }
+
+    /// A rule regex matches what `regex::Regex` matches, and refuses what
+    /// it refuses with the same words.
+    #[test]
+    fn regex_is_regex_without_accelerators() {
+        let hays = [
+            "",
+            "Kernel panic - not syncing",
+            "\u{212A}ERNEL PANIC",
+            "FATAL: x",
+            "not fatalistic",
+            "fatal\u{e9}",
+            "Service foo.service Restarting",
+            "GET / HTTP/1.1\" 503 12",
+            "ü disk full ü",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+        ];
+        for p in [
+            "(?i)kernel panic",
+            "(?i)\\bfatal\\b|\\bpanic(ked)?\\b",
+            "(?i)(service|unit|process) .{0,40}(restart(ed|ing)|exited with|terminated)",
+            r#"HTTP/1\.[01]" 5[0-9][0-9] "#,
+            "^a+b$",
+            "disk full",
+            "(a|aa)*b",
+        ] {
+            let ours = Regex::new(p).unwrap();
+            let theirs = regex::Regex::new(p).unwrap();
+            assert_eq!(ours.as_str(), p);
+            for h in hays {
+                assert_eq!(ours.is_match(h), theirs.is_match(h), "{p} on {h:?}");
+            }
+        }
+        for p in [
+            "(unclosed",
+            "a{2,1}",
+            "[z-a]",
+            "\\p{NoSuchClass}",
+            "\\w{1000}{1000}",
+        ] {
+            let ours = Regex::new(p).unwrap_err();
+            let theirs = regex::Regex::new(p).unwrap_err().to_string();
+            assert_eq!(ours, theirs, "{p}");
+        }
+        let big = Regex::new("\\w{1000}{1000}").unwrap_err();
+        assert!(big.contains("exceeds size limit"), "{big}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 
 use super::line::{LinePath, Stream};
 use super::{now_ms, Pipeline, Sink};
+use crate::alert::AlertBatch;
 use crate::config::stream::{specs, StreamKind};
 use crate::event::{Event, Tier};
 use crate::ops::metrics::{metrics, SourceLabel};
@@ -50,6 +51,9 @@ impl Pipeline {
         self.streams_behind = !batch.is_empty();
         let wall = now_ms();
         let mut ev = Event::empty(Tier::Deploy);
+        // One alert batch for the turn, as for a file's read pass: handed
+        // to the engine when the turn ends (or fills it), not per event.
+        let mut alerts = self.alerts.batch();
         let mut counted: Option<(std::sync::Arc<str>, Counter)> = None;
         for msg in batch {
             match msg {
@@ -57,7 +61,7 @@ impl Pipeline {
                     if !self.streams.is_new(&item) {
                         continue;
                     }
-                    self.write_stream_event(&item, wall, &mut ev)?;
+                    self.write_stream_event(&item, wall, &mut ev, &mut alerts)?;
                     self.streams.record(&item, wall);
                     self.changed = true;
                     let c = match &counted {
@@ -82,7 +86,13 @@ impl Pipeline {
         Ok(())
     }
 
-    fn write_stream_event(&mut self, item: &Item, wall: i64, ev: &mut Event) -> anyhow::Result<()> {
+    fn write_stream_event(
+        &mut self,
+        item: &Item,
+        wall: i64,
+        ev: &mut Event,
+        alerts: &mut AlertBatch,
+    ) -> anyhow::Result<()> {
         // A source removed by a reload: restart-only, so this cannot happen.
         let Some(idx) = self.source_of(&item.key.source) else {
             return Ok(());
@@ -109,11 +119,12 @@ impl Pipeline {
             scratch: &mut self.scratch,
             written: &mut self.written,
             tap: &mut self.tap,
-            alerts: self.alerts.batch(),
+            alerts: alerts.take(),
             wall,
             failed: None,
         };
         sink.write(ev);
+        *alerts = sink.alerts.take();
         // Crash-only, as for files: stop without committing.
         super::write_result(sink.failed)
     }

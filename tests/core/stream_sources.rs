@@ -403,3 +403,63 @@ cursor_param = "since"
     assert!(!agent.stderr().contains(TOKEN));
     assert!(mock.cuts() > 0, "no response was cut mid-line");
 }
+
+/// Stream events reach the alert engine (one batch per pipeline turn, as
+/// file lines do): a threshold over a stream's warnings notifies once,
+/// and every event is still written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_events_are_alerted_on() {
+    use crate::support::http_receiver::Receiver;
+    let mock = Mock::start(TOKEN, None, 50, u64::MAX);
+    let hook = Receiver::ok().await;
+    let base = now_ms() - 60_000;
+    let all: Vec<MockEvent> = (0..300)
+        .map(|i| MockEvent {
+            id: format!("a-{i:04}"),
+            created: base + i as i64,
+            kind: if i % 2 == 0 { "warn" } else { "info" }.to_string(),
+            text: format!("upstream connection reset {i:04}"),
+        })
+        .collect();
+    let body = format!(
+        r#"
+[[sources]]
+name = "events"
+kind = "http_ndjson"
+tier = "system"
+url = "{}/stream?follow=1"
+headers = {{ X-Api-Key = "key-{TOKEN}" }}
+id_field = "id"
+cursor_field = "created"
+cursor_param = "since"
+
+[alerts.channels.webhook]
+url = "{}"
+[[alerts.rules]]
+name = "resets"
+type = "threshold"
+count = 100
+window = "10m"
+channels = ["webhook"]
+[alerts.rules.match]
+lvl = "warn"
+msg = "(?i)connection reset"
+"#,
+        mock.url(),
+        hook.url("/hook")
+    );
+    let mut agent = Agent::with("", &body);
+    agent.start();
+    for chunk in all.chunks(30) {
+        mock.publish_ndjson(chunk.to_vec());
+    }
+    agent.wait_until("every stream event", Duration::from_secs(60), |a| {
+        a.local_events().len() >= all.len()
+    });
+    hook.wait_until("the threshold's notification", |r| !r.is_empty())
+        .await;
+    assert!(agent.term().success());
+    let got = hook.requests();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].json()["rule"], "resets", "{:#}", got[0].json());
+}
