@@ -45,6 +45,7 @@ use super::keys::{skip_value, Context, Family, KeyError, KeyMatcher};
 use super::pem::{self, StreamState};
 use super::pii::{self, PiiSet};
 use super::rules::{Guard, RULES};
+use super::shape::{Shape, Verdict};
 
 /// Index of a rule name (its label and marker).
 pub type RuleId = u16;
@@ -117,8 +118,10 @@ struct Detector {
 enum Owner {
     /// A rule searched over the whole line after the automaton pass.
     Rule(usize),
-    /// A rule run at the keyword's position.
-    Anchored(usize),
+    /// A rule run at the keyword's position, and the index in
+    /// `Inner::shapes` of its regex's shape after this keyword, if it has
+    /// one.
+    Anchored(usize, Option<u32>),
     /// A provider word: its key's value is checked against the shapes.
     Ctx(usize),
     Pem,
@@ -194,6 +197,8 @@ struct Inner {
     custom_from: usize,
     keywords: Keywords,
     owners: Vec<Owner>,
+    /// Shapes of anchored rules' tokens after their keywords ([`Shape`]).
+    shapes: Vec<Shape>,
     keys: KeyMatcher,
     /// Provider-context shapes (`^(?:...)$`), by index of [`CTX_RULES`].
     ctx: Vec<(Regex, RuleId)>,
@@ -346,6 +351,7 @@ impl Redactor {
         let mut detectors = Vec::new();
         let mut kw: Vec<String> = Vec::new();
         let mut owners = Vec::new();
+        let mut shapes = Vec::new();
         if RULES.iter().filter(|r| !r.anchored).count() > 256 {
             return Err(internal("more than 256 unanchored redaction rules".into()));
         }
@@ -376,15 +382,23 @@ impl Redactor {
                 after_blank: r.after_blank,
                 guard,
             });
-            let owner = if r.anchored {
-                Owner::Anchored(i)
-            } else {
+            if !r.anchored {
                 unanchored += 1;
-                Owner::Rule(i)
-            };
+            }
+            // A shape stands for `re`'s match: the whole match, or a
+            // `pre1` token (the secret of other capture rules is a group).
+            let shaped = r.anchored && (r.group == 0 || r.guard.is_some());
             for k in r.keywords {
                 kw.push(k.to_string());
-                owners.push(owner);
+                owners.push(if r.anchored {
+                    let shape = Shape::of(r.pattern, k).filter(|_| shaped).map(|s| {
+                        shapes.push(s);
+                        (shapes.len() - 1) as u32
+                    });
+                    Owner::Anchored(i, shape)
+                } else {
+                    Owner::Rule(i)
+                });
             }
         }
         let _ = unanchored;
@@ -523,6 +537,7 @@ impl Redactor {
                 custom_from,
                 keywords,
                 owners,
+                shapes,
                 keys,
                 ctx,
                 allow: cfg.allow.iter().map(|a| a.get_ref().clone()).collect(),
@@ -575,9 +590,10 @@ impl Inner {
         each_keyword(&self.keywords, bytes, |pattern, start, end| {
             match self.owners[pattern] {
                 Owner::Rule(i) => hits.rules.set(i),
-                Owner::Anchored(i) => {
+                Owner::Anchored(i, shape) => {
                     if !self.detectors[i].boundary || token_start(bytes, start) {
-                        self.run_anchored(&self.detectors[i], text, start, &mut spans);
+                        let shape = shape.and_then(|k| self.shapes.get(k as usize));
+                        self.run_anchored(&self.detectors[i], shape, text, start, &mut spans);
                     }
                 }
                 Owner::Ctx(i) => self.run_ctx(i, text, start, end, &mut spans),
@@ -635,10 +651,18 @@ impl Inner {
         d.check.is_none_or(|f| f(s))
     }
 
-    /// An anchored rule at the keyword found at `at`.
-    fn run_anchored(&self, d: &Detector, text: &str, at: usize, spans: &mut Vec<Span>) {
+    /// An anchored rule at the keyword found at `at`, with the shape of
+    /// its token after that keyword if it has one.
+    fn run_anchored(
+        &self,
+        d: &Detector,
+        shape: Option<&Shape>,
+        text: &str,
+        at: usize,
+        spans: &mut Vec<Span>,
+    ) {
         let hay = &text[at..];
-        let Some((mut s, e)) = Self::anchored_match(d, hay) else {
+        let Some((mut s, e)) = Self::anchored_match(d, shape, hay) else {
             return;
         };
         if d.after_blank {
@@ -655,16 +679,25 @@ impl Inner {
         }
     }
 
-    /// The secret's span in `hay` of an anchored rule's match at its start.
-    fn anchored_match(d: &Detector, hay: &str) -> Option<(usize, usize)> {
+    /// `d.re`'s match at the start of `hay` (a keyword of `d`'s), found by
+    /// hand when `shape` can tell.
+    fn token_match(d: &Detector, shape: Option<&Shape>, hay: &str) -> Option<(usize, usize)> {
+        match shape.map(|s| s.find(hay.as_bytes())) {
+            Some(Verdict::Match(end)) => Some((0, end)),
+            Some(Verdict::NoMatch) => None,
+            Some(Verdict::Unsure) | None => d.re.find(hay).map(|m| (m.start(), m.end())),
+        }
+    }
+
+    /// The secret's span in `hay` of an anchored rule's match at its start
+    /// (`shape`: see [`Inner::token_match`]).
+    fn anchored_match(d: &Detector, shape: Option<&Shape>, hay: &str) -> Option<(usize, usize)> {
         if let Some((guard, full)) = &d.guard {
             // The highest-priority match of the token is the rule's match
             // whenever the guard holds after it; else a lower-priority one
             // may be (or none), which only the full regex can tell.
-            match d.re.find(hay) {
-                Some(m) if !guard.continued_by(hay.as_bytes().get(m.end()).copied()) => {
-                    Some((m.start(), m.end()))
-                }
+            match Self::token_match(d, shape, hay) {
+                Some((s, e)) if !guard.continued_by(hay.as_bytes().get(e).copied()) => Some((s, e)),
                 Some(_) => full
                     .captures(hay)
                     .and_then(|c| c.get(1))
@@ -672,7 +705,7 @@ impl Inner {
                 None => None,
             }
         } else if d.group == 0 {
-            d.re.find(hay).map(|m| (m.start(), m.end()))
+            Self::token_match(d, shape, hay)
         } else {
             d.re.captures(hay)
                 .and_then(|c| c.get(d.group))
@@ -1296,6 +1329,7 @@ mod tests {
             };
             rules += 1;
             for kw in rule.keywords {
+                let shape = Shape::of(rule.pattern, kw);
                 for _ in 0..4000 {
                     let mut hay = kw.to_string();
                     let target = next(&mut seed) % 130;
@@ -1318,9 +1352,15 @@ mod tests {
                         .and_then(|c| c.get(1))
                         .map(|m| (m.start(), m.end()));
                     assert_eq!(
-                        Inner::anchored_match(d, &hay),
+                        Inner::anchored_match(d, None, &hay),
                         want,
                         "{}: {hay:?}",
+                        rule.name
+                    );
+                    assert_eq!(
+                        Inner::anchored_match(d, shape.as_ref(), &hay),
+                        want,
+                        "{} (shape): {hay:?}",
                         rule.name
                     );
                     match (d.re.find(&hay), want) {
