@@ -45,7 +45,7 @@ use super::keys::{skip_value, Context, Family, KeyError, KeyMatcher};
 use super::pem::{self, StreamState};
 use super::pii::{self, PiiSet};
 use super::rules::{Guard, RULES};
-use super::shape::{Shape, Verdict};
+use super::shape::{Alternatives, Shape, Verdict};
 
 /// Index of a rule name (its label and marker).
 pub type RuleId = u16;
@@ -403,10 +403,16 @@ impl Redactor {
             // A shape stands for `re`'s match: the whole match, or a
             // `pre1` token (the secret of other capture rules is a group).
             let shaped = r.anchored && (r.group == 0 || r.guard.is_some());
+            let alternatives = if shaped {
+                Alternatives::of(r.pattern)
+            } else {
+                None
+            };
             for k in r.keywords {
                 kw.push(k.to_string());
                 owners.push(if r.anchored {
-                    let shape = Shape::of(r.pattern, k).filter(|_| shaped).map(|s| {
+                    let shape = alternatives.as_ref().and_then(|a| Shape::after(a, k));
+                    let shape = shape.map(|s| {
                         shapes.push(s);
                         (shapes.len() - 1) as u32
                     });

@@ -7,10 +7,10 @@
 //! thousand instructions whatever the token; counting the run by hand costs
 //! a few per byte (on `dense_providers` these calls were about a sixth of
 //! all instructions, callgrind). The regex stays the definition: the
-//! shape is *derived* from it ([`Shape::of`], through `regex-syntax`'s HIR)
-//! and only for regexes where a greedy walk without backtracking gives the
-//! regex's own (leftmost-first) match; any other regex keeps its regex
-//! call. A shape also answers [`Verdict::Unsure`] where the answer depends
+//! shape is *derived* from it ([`Alternatives::of`] through `regex-syntax`'s
+//! HIR, then [`Shape::after`] a keyword), and only for regexes where a
+//! greedy walk without backtracking gives the regex's own (leftmost-first)
+//! match; any other regex keeps its regex call. A shape also answers [`Verdict::Unsure`] where the answer depends
 //! on Unicode (`\b` before a non-ASCII character): the engine then runs the
 //! regex. A test compares the two over generated tokens.
 
@@ -82,19 +82,35 @@ pub struct Shape {
 }
 
 /// Alternatives a regex expands to (in the regex's order of preference) at
-/// most, before [`Shape::of`] gives up.
+/// most, before [`Alternatives::of`] gives up.
 const MAX_ALTERNATIVES: usize = 64;
 
+/// A regex as the sequences of pieces it can match, in its order of
+/// preference: parsed once per rule, for the shapes after each keyword.
+pub struct Alternatives(Vec<Vec<Piece>>);
+
+impl Alternatives {
+    /// `None` when the regex has a construct shapes do not have.
+    pub fn of(pattern: &str) -> Option<Alternatives> {
+        expand(&regex_syntax::parse(pattern).ok()?).map(Alternatives)
+    }
+}
+
 impl Shape {
-    /// The shape of `pattern` at a match that starts with `keyword`, or
-    /// `None` when a greedy walk could differ from the regex (or the regex
-    /// has a construct shapes do not have).
+    /// The shape of `pattern` at a match that starts with `keyword` (see
+    /// [`Shape::after`]).
+    #[cfg(test)]
     pub fn of(pattern: &str, keyword: &str) -> Option<Shape> {
-        let hir = regex_syntax::parse(pattern).ok()?;
+        Shape::after(&Alternatives::of(pattern)?, keyword)
+    }
+
+    /// The shape of a regex at a match that starts with `keyword`, or
+    /// `None` when a greedy walk could differ from the regex.
+    pub fn after(alternatives: &Alternatives, keyword: &str) -> Option<Shape> {
         let mut found = Vec::new();
-        for alt in expand(&hir)? {
+        for alt in &alternatives.0 {
             // Alternatives that cannot start with the keyword cannot match.
-            if let Some(rest) = consume(&alt, keyword.as_bytes())? {
+            if let Some(rest) = consume(alt, keyword.as_bytes())? {
                 if !greedy_is_exact(&rest) {
                     return None;
                 }
