@@ -22,7 +22,7 @@
 //! scheme (`Bearer [REDACTED:bearer]`), a `Cookie:` header value is redacted
 //! to the end of the line. URL userinfo passwords are found here too.
 
-use super::engine::{Labels, RuleId, Span, PRIO_KEY};
+use super::engine::{push_span, Labels, RuleId, Span, PRIO_KEY};
 
 /// How a sensitive key's value is parsed and filtered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -312,7 +312,7 @@ impl KeyMatcher {
             return;
         };
         if let Some(span) = self.value_span(text, value_at, kr, colon) {
-            spans.push(span);
+            push_span(spans, span);
         }
     }
 
@@ -345,7 +345,7 @@ impl KeyMatcher {
             return;
         }
         if !skip_value(&text[colon + 1..at], Family::Password) {
-            spans.push(Span::new(colon + 1, at, self.url_rule, PRIO_KEY));
+            push_span(spans, Span::new(colon + 1, at, self.url_rule, PRIO_KEY));
         }
     }
 

@@ -30,6 +30,7 @@ pub mod pii;
 pub mod rules;
 #[doc(hidden)]
 pub mod selfcheck;
+mod shape;
 
 pub use config::{EmailStyle, HashKey, PatternConfig, PiiKind, RedactMode, RedactionConfig};
 pub use engine::{RedactError, RedactErrors, Redactor};

@@ -12,7 +12,9 @@
 //! the keyword's position, after checking by hand that a token starts there
 //! (no letter or digit before it, or an escape such as `%3D` or `\n`). The
 //! cost of a hit is then bounded by the token's length, not the line's, which
-//! is what keeps secret-dense lines fast. Rules whose keyword sits inside the
+//! is what keeps secret-dense lines fast; for most of them the regex's
+//! shape after the keyword is walked by hand instead of a regex call (see
+//! [`super::shape`], derived from the regex). Rules whose keyword sits inside the
 //! token (`...atlasv1...`, `...-us12`) or that need context before it are
 //! searched over the whole line.
 //!
