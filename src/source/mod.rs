@@ -1,4 +1,4 @@
-//! Finding and tailing files: discovery (globs + notify), file identity,
+//! Finding and tailing files: discovery (globs + inotify), file identity,
 //! reading lines, and the checkpoints that make restarts exact; and the
 //! event-stream sources that follow HTTP responses instead ([`stream`]).
 
