@@ -56,6 +56,25 @@ fn by_id(events: &[Event]) -> HashMap<String, Vec<&Event>> {
     out
 }
 
+/// The generic NDJSON source on the mock's `/stream`, its `X-Api-Key`
+/// header set to `key` (a literal or a `${VAR}` reference).
+fn ndjson_source(mock: &Mock, key: &str) -> String {
+    format!(
+        r#"
+[[sources]]
+name = "events"
+kind = "http_ndjson"
+tier = "system"
+url = "{}/stream?follow=1"
+headers = {{ X-Api-Key = "{key}" }}
+id_field = "id"
+cursor_field = "created"
+cursor_param = "since"
+"#,
+        mock.url()
+    )
+}
+
 fn vercel_config(mock: &Mock) -> String {
     format!(
         r#"
@@ -334,20 +353,7 @@ fn generic_ndjson_stream_exactly_once_and_check_masks_headers() {
             text: format!("stream message {i:04}"),
         })
         .collect();
-    let body = format!(
-        r#"
-[[sources]]
-name = "events"
-kind = "http_ndjson"
-tier = "system"
-url = "{}/stream?follow=1"
-headers = {{ X-Api-Key = "key-${{EVENTS_TOKEN}}" }}
-id_field = "id"
-cursor_field = "created"
-cursor_param = "since"
-"#,
-        mock.url()
-    );
+    let body = ndjson_source(&mock, "key-${EVENTS_TOKEN}");
     let mut agent = Agent::with("", &body);
     agent.env("EVENTS_TOKEN", TOKEN);
 
@@ -421,18 +427,9 @@ async fn stream_events_are_alerted_on() {
             text: format!("upstream connection reset {i:04}"),
         })
         .collect();
-    let body = format!(
-        r#"
-[[sources]]
-name = "events"
-kind = "http_ndjson"
-tier = "system"
-url = "{}/stream?follow=1"
-headers = {{ X-Api-Key = "key-{TOKEN}" }}
-id_field = "id"
-cursor_field = "created"
-cursor_param = "since"
-
+    let body = ndjson_source(&mock, &format!("key-{TOKEN}"))
+        + &format!(
+            r#"
 [alerts.channels.webhook]
 url = "{}"
 [[alerts.rules]]
@@ -445,9 +442,8 @@ channels = ["webhook"]
 lvl = "warn"
 msg = "(?i)connection reset"
 "#,
-        mock.url(),
-        hook.url("/hook")
-    );
+            hook.url("/hook")
+        );
     let mut agent = Agent::with("", &body);
     agent.start();
     for chunk in all.chunks(30) {
