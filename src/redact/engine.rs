@@ -33,6 +33,9 @@ use aho_corasick::{Anchored, MatchKind};
 use hmac::{Hmac, Mac};
 use prometheus_client::metrics::counter::Counter;
 use regex::{Regex, RegexSet};
+use regex_automata::meta::Regex as MetaRegex;
+use regex_automata::util::primitives::NonMaxUsize;
+use regex_automata::{Anchored as ReAnchored, Input};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
@@ -126,6 +129,58 @@ struct Detector {
     /// the secret in group 1), run only when the byte after `re`'s match
     /// fails the guard.
     guard: Option<(Guard, Regex)>,
+    /// An unanchored rule written `<lead>(secret)rest` with a token lead
+    /// ([`Lead`]): the lead's alternatives, and `(secret)rest` alone, whose
+    /// group 1 is found by an anchored search right after the lead instead
+    /// of a capture search over the whole match (see
+    /// [`Inner::run_detector`]).
+    lead: Option<(Lead, MetaRegex)>,
+}
+
+/// The context a token rule requires before its secret, written as the
+/// regex's first part (`(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])`: start of
+/// text, a non-word character, a percent escape or a backslash escape; some
+/// also take `/bot`). Each alternative has a length known by hand, so the
+/// secret's start follows from the match's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lead {
+    Token,
+    TokenOrBot,
+}
+
+impl Lead {
+    const TOKEN: &'static str = r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr])";
+    const TOKEN_OR_BOT: &'static str = r"(?:^|[^0-9A-Za-z_]|%[0-9A-Fa-f]{2}|\\[ntr]|/bot)";
+
+    /// The lead of `pattern` and the rest after it, when the rest starts
+    /// with the secret's group.
+    fn split(pattern: &str) -> Option<(Lead, &str)> {
+        let (lead, rest) = if let Some(rest) = pattern.strip_prefix(Self::TOKEN) {
+            (Lead::Token, rest)
+        } else {
+            (Lead::TokenOrBot, pattern.strip_prefix(Self::TOKEN_OR_BOT)?)
+        };
+        (rest.starts_with('(') && !rest.starts_with("(?")).then_some((lead, rest))
+    }
+
+    /// Where the secret may start for a match of the whole rule at `at`, in
+    /// the order the regex tries the lead's alternatives (leftmost-first).
+    fn starts(self, text: &str, at: usize) -> impl Iterator<Item = usize> + '_ {
+        let b = &text.as_bytes()[at..];
+        let empty = (at == 0).then_some(at);
+        let other = text[at..]
+            .chars()
+            .next()
+            .filter(|&c| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map(|c| at + c.len_utf8());
+        let pct =
+            (b.len() >= 3 && b[0] == b'%' && b[1].is_ascii_hexdigit() && b[2].is_ascii_hexdigit())
+                .then_some(at + 3);
+        let esc =
+            (b.len() >= 2 && b[0] == b'\\' && matches!(b[1], b'n' | b't' | b'r')).then_some(at + 2);
+        let bot = (self == Lead::TokenOrBot && b.starts_with(b"/bot")).then_some(at + 4);
+        [empty, other, pct, esc, bot].into_iter().flatten()
+    }
 }
 
 /// What an Aho-Corasick keyword stands for.
@@ -387,6 +442,14 @@ impl Redactor {
                 }
                 None => None,
             };
+            let lead = match Lead::split(r.pattern) {
+                Some((lead, rest)) if !r.anchored && r.group == 1 => {
+                    let rest = MetaRegex::new(rest)
+                        .map_err(|e| internal(format!("built-in rule {}: {e}", r.name)))?;
+                    Some((lead, rest))
+                }
+                _ => None,
+            };
             detectors.push(Detector {
                 re,
                 group: r.group,
@@ -396,6 +459,7 @@ impl Redactor {
                 boundary: r.boundary,
                 after_blank: r.after_blank,
                 guard,
+                lead,
             });
             if !r.anchored {
                 unanchored += 1;
@@ -478,6 +542,7 @@ impl Redactor {
                 boundary: false,
                 after_blank: false,
                 guard: None,
+                lead: None,
             });
         }
 
@@ -765,7 +830,22 @@ impl Inner {
             return;
         }
         let prio = PRIO_RULE;
-        if d.group == 0 {
+        if let Some((lead, rest)) = &d.lead {
+            for m in d.re.find_iter(text) {
+                // Should the two ever disagree, the capture search decides.
+                let group = Self::after_lead(*lead, rest, text, m.start(), m.end()).or_else(|| {
+                    d.re.captures_at(text, m.start())
+                        .and_then(|c| c.get(d.group))
+                        .map(|g| (g.start(), g.end()))
+                });
+                let Some((s, e)) = group else {
+                    continue;
+                };
+                if Self::check_ok(d, &text[s..e]) {
+                    push_span(spans, Span::new(s, e, d.id, prio));
+                }
+            }
+        } else if d.group == 0 {
             for m in d.re.find_iter(text) {
                 if Self::check_ok(d, m.as_str()) {
                     push_span(spans, Span::new(m.start(), m.end(), d.id, prio));
@@ -780,6 +860,38 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Group 1 of a lead rule's match `text[at..end]`: the rule's regex
+    /// takes the first of the lead's alternatives after which `rest` matches
+    /// (leftmost-first), and `rest`'s own match there, found by an anchored
+    /// search (a one-pass DFA when `rest` is one-pass), gives the group. A
+    /// capture search over the whole rule would run the bounded backtracker
+    /// over the match, several times the cost.
+    fn after_lead(
+        lead: Lead,
+        rest: &MetaRegex,
+        text: &str,
+        at: usize,
+        end: usize,
+    ) -> Option<(usize, usize)> {
+        for from in lead.starts(text, at) {
+            let input = Input::new(text)
+                .span(from..text.len())
+                .anchored(ReAnchored::Yes);
+            let mut slots: [Option<NonMaxUsize>; 4] = [None; 4];
+            if rest.search_slots(&input, &mut slots).is_none() {
+                continue;
+            }
+            // The whole match is the lead and this one; else the regexes
+            // disagree (a unit test rules that out) and the caller runs the
+            // capture search.
+            if slots[1].map(|x| x.get()) != Some(end) {
+                return None;
+            }
+            return Some((slots[2]?.get(), slots[3]?.get()));
+        }
+        None
     }
 
     fn allowed(&self, value: &str) -> bool {
@@ -1404,5 +1516,80 @@ mod tests {
             matched > 500 && fallback > 500 && missed > 500,
             "{matched} {fallback} {missed}"
         );
+    }
+
+    /// A lead rule's secret found from its match's start by the lead's
+    /// alternatives and an anchored search of the rest is the group the
+    /// capture search gives, for every match, over the rules' own cases
+    /// behind and before every kind of context (escapes, `%` runs,
+    /// backslashes, `/bot`, non-ASCII, word bytes, digits) and mutated.
+    #[test]
+    fn lead_rules_find_the_group_the_capture_search_finds() {
+        let r = Redactor::new(&RedactionConfig::default()).unwrap();
+        let cases = super::super::rules::cases::all();
+        let befores = [
+            "", " ", "x", "_", "9", "%", "%3D", "%3", "%%3D", "\\n", "\\\\n", "\\x", "/bot", "/bo",
+            "a/bot", "é", "\n", "=", "-", ".", "~", "%zz", "\\",
+        ];
+        let afters = ["", " ", "x", "_", "-", "=", "é", ".", "9", "\\n", "%20"];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let (mut rules, mut matches) = (0, 0);
+        for (d, rule) in r.inner.detectors.iter().zip(RULES) {
+            let Some((lead, rest)) = &d.lead else {
+                continue;
+            };
+            rules += 1;
+            let mine: Vec<&str> = cases
+                .iter()
+                .filter(|c| c.rule == rule.name)
+                .flat_map(|c| [c.secret.as_str(), c.line.as_str(), c.near.as_str()])
+                .collect();
+            assert!(!mine.is_empty(), "{}: no case", rule.name);
+            let mut texts = Vec::new();
+            for m in &mine {
+                for b in befores {
+                    for a in afters {
+                        texts.push(format!("{b}{m}{a}"));
+                        texts.push(format!("{b}{m}{a}{b}{m}"));
+                    }
+                }
+                // Mutations: a byte replaced, dropped or doubled.
+                for _ in 0..300 {
+                    let mut t: Vec<char> =
+                        format!("{}{m}", befores[next(&mut seed) % befores.len()])
+                            .chars()
+                            .collect();
+                    let i = next(&mut seed) % t.len();
+                    match next(&mut seed) % 3 {
+                        0 => t[i] = ['%', '\\', '/', 'a', '0', ' ', '_', 'é'][next(&mut seed) % 8],
+                        1 => {
+                            t.remove(i);
+                        }
+                        _ => t.insert(i, t[i]),
+                    }
+                    texts.push(t.into_iter().collect());
+                }
+            }
+            for text in &texts {
+                let want: Vec<(usize, usize)> =
+                    d.re.captures_iter(text)
+                        .map(|c| {
+                            let g = c.get(1).expect("group 1 takes part in every match");
+                            (g.start(), g.end())
+                        })
+                        .collect();
+                let got: Vec<Option<(usize, usize)>> =
+                    d.re.find_iter(text)
+                        .map(|m| Inner::after_lead(*lead, rest, text, m.start(), m.end()))
+                        .collect();
+                let want: Vec<Option<(usize, usize)>> = want.into_iter().map(Some).collect();
+                assert_eq!(got, want, "{} on {text:?}", rule.name);
+                matches += got.len();
+            }
+        }
+        // terraform_cloud_token, telegram_bot_token, mailchimp_api_key,
+        // new_relic_key, maxmind_license_key.
+        assert_eq!(rules, 5, "rules written with a token lead");
+        assert!(matches > 5_000, "only {matches} matches compared");
     }
 }

@@ -553,11 +553,6 @@ fn single_dash_flag(flag: &[u8]) -> bool {
 /// is not a secret and keeps its text.
 pub fn reference_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
-    // Every form below starts with one of these bytes; most values (random
-    // tokens, passwords) start with another and are done here.
-    if !b.first().is_some_and(|c| REFERENCE_FIRST.contains(c)) {
-        return None;
-    }
     let closing = |open: u8, close: u8, from: usize| -> Option<usize> {
         let mut depth = 0usize;
         for (i, &c) in b.iter().enumerate().skip(from) {
@@ -572,54 +567,63 @@ pub fn reference_len(s: &str) -> Option<usize> {
         }
         None
     };
-    if s.starts_with("${") || s.starts_with("#{") {
-        return closing(b'{', b'}', 1);
+    // Dispatched on the first byte: most values (random tokens, passwords)
+    // start with a byte no form starts with, and a value that starts with a
+    // letter is compared only with the prefixes that start with it.
+    match *b.first()? {
+        b'$' => {
+            if s.starts_with("${") {
+                return closing(b'{', b'}', 1);
+            }
+            if s.starts_with("$(") {
+                return closing(b'(', b')', 1);
+            }
+            let r = &b[1..];
+            let n = r
+                .iter()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || **c == b'_')
+                .count();
+            let first_ok = r
+                .first()
+                .is_some_and(|c| c.is_ascii_uppercase() || *c == b'_');
+            let ends = r.get(n).is_none_or(|c| !c.is_ascii_alphanumeric());
+            (first_ok && n >= 2 && ends).then_some(n + 1)
+        }
+        b'#' => s
+            .starts_with("#{")
+            .then(|| closing(b'{', b'}', 1))
+            .flatten(),
+        b'{' => s
+            .starts_with("{{")
+            .then(|| s.find("}}").map(|i| i + 2))
+            .flatten(),
+        b'<' => s
+            .starts_with("<%")
+            .then(|| s.find("%>").map(|i| i + 2))
+            .flatten(),
+        b'%' => {
+            let r = s.strip_prefix("%(")?;
+            let close = r.find(')')?;
+            let name_ok = r[..close]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+            let conv = r.as_bytes().get(close + 1)?;
+            (name_ok && conv.is_ascii_alphabetic()).then_some(close + 4)
+        }
+        b'E' => s
+            .starts_with("ENC[")
+            .then(|| s.find(']').map_or(s.len(), |i| i + 1)),
+        b'@' => s
+            .starts_with("@Microsoft.KeyVault(")
+            .then(|| closing(b'(', b')', 0))
+            .flatten(),
+        b'p' => gcp_secret_name(s).then(|| token_len(s)),
+        c if REFERENCE_FIRST.contains(&c) => REFERENCE_PREFIXES
+            .iter()
+            .any(|p| p.as_bytes().first() == Some(&c) && s.starts_with(p))
+            .then(|| token_len(s)),
+        _ => None,
     }
-    if s.starts_with("$(") {
-        return closing(b'(', b')', 1);
-    }
-    if s.starts_with("{{") {
-        return s.find("}}").map(|i| i + 2);
-    }
-    if s.starts_with("<%") {
-        return s.find("%>").map(|i| i + 2);
-    }
-    if let Some(r) = s.strip_prefix("%(") {
-        let close = r.find(')')?;
-        let name_ok = r[..close]
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
-        let conv = r.as_bytes().get(close + 1)?;
-        return (name_ok && conv.is_ascii_alphabetic()).then_some(close + 4);
-    }
-    if let Some(r) = s.strip_prefix('$') {
-        let n = r
-            .bytes()
-            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
-            .count();
-        let first_ok = r
-            .bytes()
-            .next()
-            .is_some_and(|c| c.is_ascii_uppercase() || c == b'_');
-        let ends = r
-            .as_bytes()
-            .get(n)
-            .is_none_or(|c| !c.is_ascii_alphanumeric());
-        return (first_ok && n >= 2 && ends).then_some(n + 1);
-    }
-    if s.starts_with("ENC[") {
-        return Some(s.find(']').map_or(s.len(), |i| i + 1));
-    }
-    if s.starts_with("@Microsoft.KeyVault(") {
-        return closing(b'(', b')', 0);
-    }
-    let prefixed = REFERENCE_PREFIXES
-        .iter()
-        .any(|p| p.as_bytes().first() == b.first() && s.starts_with(p));
-    if prefixed || gcp_secret_name(s) {
-        return Some(token_len(s));
-    }
-    None
 }
 
 /// The first bytes of the references [`reference_len`] knows: `${`, `#{`,
